@@ -1,0 +1,104 @@
+"""The command line: options in, exit codes out.
+
+Every command parses its options, opens the project, and hands over to its
+module under `stomper.commands`; `error_handler` turns whatever goes wrong
+into one line and a documented exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+
+from stomper.error_handler import Exit, error_handler
+from stomper.errors import ExitCode
+
+app = typer.Typer(
+    name="stomper",
+    help="Make a Python repository pass ruff, mypy and pytest, one verified fix per file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PathsArg = Annotated[list[Path] | None, typer.Argument(help="Files or directories to work on (default: the whole project).", show_default=False)]
+FilesOpt = Annotated[list[Path] | None, typer.Option("--files", help="Exact files to work on (repeatable).", show_default=False)]
+StagedOpt = Annotated[bool, typer.Option("--staged", help="Only files staged in git's index.")]
+ChangedOpt = Annotated[bool, typer.Option("--changed", help="Only files changed in the working tree against HEAD (new files included).")]
+SinceOpt = Annotated[str | None, typer.Option("--since", metavar="REF", help="Only files changed since the merge base with REF.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip files matching GLOB (repeatable; added to the configured excludes).")]
+ToolsOpt = Annotated[str | None, typer.Option("--tools", metavar="LIST", help="Comma-separated tools to run: ruff,mypy,pytest (default from config).")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Say which executables run and more.")]
+
+
+def _selection(paths: list[Path] | None, files: list[Path] | None, staged: bool, changed: bool, since: str | None, exclude: list[str] | None) -> Any:
+    from stomper.selection import Selection
+
+    return Selection(
+        paths=tuple(str(p) for p in paths or ()),
+        files=tuple(str(f) for f in files or ()),
+        staged=staged,
+        changed=changed,
+        since=since,
+        exclude=tuple(exclude or ()),
+    )
+
+
+def _project(overrides: dict[str, Any]) -> Any:
+    from stomper.project import open_project
+
+    return open_project(Path.cwd(), overrides)
+
+
+@app.command()
+def check(
+    paths: PathsArg = None,
+    files: FilesOpt = None,
+    staged: StagedOpt = False,
+    changed: ChangedOpt = False,
+    since: SinceOpt = None,
+    exclude: ExcludeOpt = None,
+    tools: ToolsOpt = None,
+    output: Annotated[str, typer.Option("--format", help="Output format: table or json.")] = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the quality tools and report what they find. Exit 0 when clean, 1 when diagnostics remain."""
+    from stomper.commands import check as command
+
+    if output not in ("table", "json"):
+        raise typer.BadParameter(f"{output!r} is not one of table, json", param_hint="--format")
+    fmt: Literal["table", "json"] = "json" if output == "json" else "table"
+    project = _project({"tools": tools})
+    raise Exit(
+        command.run(
+            project,
+            _selection(paths, files, staged, changed, since, exclude),
+            cwd=Path.cwd(),
+            output=fmt,
+            console=Console(),
+            log=Console(stderr=True),
+            verbose=verbose,
+        )
+    )
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+) -> None:
+    if version:
+        from stomper import __version__
+
+        typer.echo(f"stomper {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: run a command under the one error handler."""
+    with error_handler():
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="stomper", standalone_mode=False)

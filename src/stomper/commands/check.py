@@ -1,0 +1,57 @@
+"""`stomper check`: run the quality tools and report what they find."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+
+from stomper import render
+from stomper.diagnostics import CheckResult
+from stomper.errors import ExitCode
+from stomper.project import Project
+from stomper.selection import Selection, select_files
+from stomper.tools import run_tools
+
+
+async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[list[str], CheckResult]:
+    """The selected files and what the enabled tools say about them."""
+    excluded = Selection(**{**selection.__dict__, "exclude": (*project.settings.exclude, *selection.exclude)})
+    files = await select_files(excluded, project.root, in_git=project.repo is not None, cwd=cwd)
+    if not files:
+        return files, CheckResult()
+    result = await run_tools(
+        project.tools,
+        files,
+        cwd=project.root,
+        executables=project.executables(),
+        timeout=project.settings.tool_timeout,
+    )
+    return files, result
+
+
+def run(
+    project: Project,
+    selection: Selection,
+    *,
+    cwd: Path,
+    output: Literal["table", "json"],
+    console: Console,
+    log: Console,
+    verbose: bool,
+) -> int:
+    if verbose:
+        for name, exe in project.executables().items():
+            log.print(f"{name}: {exe}", highlight=False)
+    files, result = asyncio.run(collect(project, selection, cwd))
+    if verbose:
+        log.print(f"checked {len(files)} file(s) in {project.root}", highlight=False)
+    if output == "json":
+        console.out(render.check_json(result), highlight=False)
+    else:
+        render.check_table(result, console)
+    if result.errors:
+        return ExitCode.USAGE
+    return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK

@@ -1,0 +1,158 @@
+"""Stomper's settings, and where each one comes from.
+
+Highest first: command-line options, `STOMPER_*` environment variables,
+`stomper.toml`, `[tool.stomper]` in `pyproject.toml`, the defaults below.
+pydantic-settings reads each layer; `load_settings` validates each layer on
+its own first, so that a bad value is reported with the file it came from.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from stomper.errors import ConfigError
+
+ToolName = Literal["ruff", "mypy", "pytest"]
+FixerName = Literal["auto", "ruff", "agent", "llm"]
+ALL_TOOLS: tuple[ToolName, ...] = ("ruff", "mypy", "pytest")
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class AgentSettings(BaseModel):
+    """The external coding agent used by the `agent` fixer."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    command: list[str] = []
+    """Argument template of the agent, e.g. ["claude", "-p", "Fix {file} as {prompt_file} says"]; {file} and {prompt_file} are substituted."""
+
+    timeout: float = Field(600.0, gt=0)
+    """Seconds one agent attempt may take before its whole process group is killed."""
+
+
+class StomperSettings(BaseSettings):
+    """Every setting stomper reads. Field docstrings are the documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STOMPER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+    tools: list[ToolName] = list(ALL_TOOLS)
+    """Quality tools to run: any of ruff, mypy, pytest."""
+
+    exclude: list[str] = []
+    """Glob patterns (relative to the repository root) of files never checked nor fixed."""
+
+    tool_timeout: float = Field(300.0, gt=0)
+    """Seconds one run of a quality tool may take."""
+
+    parallel: int = Field(1, ge=1, le=32)
+    """How many files are fixed at once."""
+
+    fixer: FixerName = "auto"
+    """Which fixer edits files: auto (ruff, then the agent or model if configured), ruff, agent, llm."""
+
+    max_attempts: int = Field(3, ge=1, le=10)
+    """Attempts an AI fixer gets per file; each retry is told why the previous one was rejected."""
+
+    unsafe_fixes: bool = False
+    """Let the ruff fixer apply ruff's unsafe fixes."""
+
+    ruff_format: bool = False
+    """Let the ruff fixer also run `ruff format` on the file it fixes."""
+
+    allow_other_files: bool = False
+    """Accept a fix that also changes files other than the one being fixed."""
+
+    agent: AgentSettings = AgentSettings()
+    """The external coding agent (see [agent])."""
+
+    model: str | None = None
+    """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini; enables the llm fixer."""
+
+    _split = field_validator("tools", "exclude", mode="before")(_split_commas)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Constructing StomperSettings(...) directly takes only what it is
+        # given; the layered sources are `load_settings`'s business.
+        return (init_settings,)
+
+    @property
+    def ai_configured(self) -> bool:
+        return bool(self.agent.command) or self.model is not None
+
+
+def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> StomperSettings:
+    """The settings for the project at `root`, command-line `overrides` first.
+
+    Raises `ConfigError` naming the key and where it came from.
+    """
+    layers = [
+        (f"{root / 'pyproject.toml'} [tool.stomper]", _read(root / "pyproject.toml").get("tool", {}).get("stomper", {})),
+        (str(root / "stomper.toml"), _read(root / "stomper.toml")),
+        ("environment (STOMPER_*)", EnvSettingsSource(StomperSettings)()),
+        ("command line", {k: v for k, v in (overrides or {}).items() if v is not None}),
+    ]
+    merged: dict[str, Any] = {}
+    for origin, data in layers:
+        _validate(data, origin)
+        merged = _deep_merge(merged, data)
+    return _validate(merged, "configuration")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return TomlConfigSettingsSource(StomperSettings, path)()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _validate(data: Mapping[str, Any], origin: str) -> StomperSettings:
+    try:
+        return StomperSettings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{origin}: unknown key '{key}'") from None
+        raise ConfigError(f"{origin}: {key}: {first['msg']} (got {first['input']!r})") from None
+
+
+def _deep_merge(low: dict[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(low)
+    for key, value in high.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,124 @@
+"""Talking to git.
+
+Before any work starts, the repository is looked at once through GitPython
+(`open_repo`), which reads git's files directly and needs no event loop.
+Everything that runs while files are being fixed goes through `git()`,
+i.e. through `stomper.proc`, so that no git call ever blocks the loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stomper import proc
+from stomper.errors import ExecutableNotFound, GitError, NotAGitRepository
+
+# Set by git for hooks; inherited, they would point our worktree commands at
+# the user's index (pre-commit's famous way to corrupt one).
+_HOOK_VARIABLES = (
+    "GIT_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_WORK_TREE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+)
+
+GIT_TIMEOUT = 300.0
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for git children: hook variables removed, no prompts."""
+    env = {k: v for k, v in os.environ.items() if k not in _HOOK_VARIABLES}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.update(extra or {})
+    return env
+
+
+async def git(
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    check: bool = True,
+) -> proc.Completed:
+    """Run `git args...` in `cwd`; raises `GitError` with git's message unless `check` is off."""
+    done = await proc.run(["git", *args], cwd=cwd, env=git_env(env), stdin=stdin, timeout=GIT_TIMEOUT)
+    if check and done.returncode != 0:
+        message = (done.err.strip() or done.out.strip()).splitlines()
+        raise GitError(f"git {args[0]}: {message[-1] if message else f'exit {done.returncode}'}")
+    return done
+
+
+def split_z(output: bytes) -> list[str]:
+    """Paths from git's `-z` output."""
+    return [p.decode("utf-8", "surrogateescape") for p in output.split(b"\0") if p]
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    """A git repository as found before a run."""
+
+    root: Path
+    """The working tree's top directory."""
+    git_dir: Path
+    """The common git directory (shared by all worktrees); stomper keeps its state below it."""
+    has_commits: bool
+    detached: bool
+    branch: str | None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.git_dir / "stomper"
+
+
+def open_repo(path: Path) -> RepoInfo:
+    """The repository containing `path`; raises `NotAGitRepository` when there is none."""
+    for name in _HOOK_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    import git as gitpython
+
+    try:
+        repo = gitpython.Repo(path, search_parent_directories=True)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        raise NotAGitRepository(f"{path} is not inside a git repository") from None
+    except gitpython.GitCommandNotFound:
+        raise ExecutableNotFound("git: not found (is it installed and on PATH?)") from None
+    with repo:
+        if repo.bare or repo.working_tree_dir is None:
+            raise NotAGitRepository(f"{path} is in a bare git repository, which has no files to fix")
+        has_commits = repo.head.is_valid()
+        detached = repo.head.is_detached
+        return RepoInfo(
+            root=Path(repo.working_tree_dir).resolve(),
+            git_dir=Path(repo.common_dir).resolve(),
+            has_commits=has_commits,
+            detached=detached,
+            branch=None if detached else repo.active_branch.name,
+        )
+
+
+async def rev_parse(rev: str, *, cwd: Path) -> str:
+    return (await git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd)).out.strip()
+
+
+async def changed_paths(cwd: Path, *diff_args: str) -> list[str]:
+    """Paths added, copied, modified or renamed by `git diff diff_args`."""
+    done = await git("diff", "--name-only", "--diff-filter=ACMR", "-z", *diff_args, cwd=cwd)
+    return split_z(done.stdout)
+
+
+async def untracked_paths(cwd: Path) -> list[str]:
+    done = await git("ls-files", "--others", "--exclude-standard", "-z", cwd=cwd)
+    return split_z(done.stdout)
+
+
+async def listed_paths(cwd: Path, pathspecs: Sequence[str] = ()) -> list[str]:
+    """Tracked files and untracked files git does not ignore."""
+    done = await git("ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", *pathspecs, cwd=cwd)
+    return sorted(set(split_z(done.stdout)))

@@ -1,0 +1,165 @@
+"""The one way stomper runs another program.
+
+Every child starts in a session of its own, so that its whole process group
+(an agent's shells, a test suite's workers) can be killed together: on
+timeout, on cancellation, and after it exits, in case it left children behind.
+Output is captured up to a bound; the rest is read and dropped so that a
+flooding child can never block on a full pipe nor fill our memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stomper.errors import ExecutableNotFound, ProcTimeout
+
+MAX_OUTPUT = 16 * 1024 * 1024
+"""Bytes kept of each of stdout and stderr; the rest is discarded."""
+
+_KILL_GRACE = 2.0
+"""Seconds between SIGTERM and SIGKILL for a process group being stopped."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A program that ran to its end."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    seconds: float
+    truncated: bool = False
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    timeout: float | None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    max_output: int = MAX_OUTPUT,
+) -> Completed:
+    """Run `argv` in `cwd` and return what it did.
+
+    Raises `ExecutableNotFound` when the program does not exist and
+    `ProcTimeout` when it runs longer than `timeout` seconds; in both that
+    case and on cancellation the child's process group is gone on return.
+    """
+    argv = tuple(str(a) for a in argv)
+    started = time.monotonic()
+    try:
+        child = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if not Path(cwd).is_dir():
+            raise
+        raise ExecutableNotFound(f"{argv[0]}: not found (is it installed and on PATH?)") from exc
+    except PermissionError as exc:
+        raise ExecutableNotFound(f"{argv[0]}: not executable") from exc
+
+    assert child.stdout is not None and child.stderr is not None
+    out, err = _Capture(max_output), _Capture(max_output)
+    readers = [
+        asyncio.ensure_future(out.drain(child.stdout)),
+        asyncio.ensure_future(err.drain(child.stderr)),
+    ]
+    try:
+        if stdin is not None:
+            assert child.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                child.stdin.write(stdin)
+                await child.stdin.drain()
+            child.stdin.close()
+        await asyncio.wait_for(child.wait(), timeout)
+    except TimeoutError:
+        await _stop_group(child)
+        raise ProcTimeout(f"{Path(argv[0]).name} ran longer than {timeout:g}s and was killed") from None
+    except BaseException:
+        await asyncio.shield(_stop_group(child))
+        raise
+    finally:
+        # The child is gone; anything it left in its group goes too, which
+        # also closes any pipe a grandchild still holds open.
+        _signal_group(child.pid, signal.SIGKILL)
+        await _finish(readers)
+
+    return Completed(
+        argv=argv,
+        returncode=child.returncode if child.returncode is not None else -1,
+        stdout=out.data(),
+        stderr=err.data(),
+        seconds=time.monotonic() - started,
+        truncated=out.dropped or err.dropped,
+    )
+
+
+class _Capture:
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self._limit = limit
+        self.dropped = False
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            room = self._limit - self._kept
+            if room > 0:
+                self._chunks.append(chunk[:room])
+                self._kept += min(room, len(chunk))
+            if len(chunk) > room:
+                self.dropped = True
+
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+async def _finish(readers: list[asyncio.Future[None]]) -> None:
+    # A grandchild that escaped the group (setsid) may hold our pipes open;
+    # we do not wait for it forever.
+    _, pending = await asyncio.wait(readers, timeout=_KILL_GRACE)
+    for task in pending:
+        task.cancel()
+    for task in readers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def _stop_group(child: asyncio.subprocess.Process) -> None:
+    """SIGTERM the child's group, then SIGKILL it if it has not gone."""
+    _signal_group(child.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(child.wait(), _KILL_GRACE)
+    except TimeoutError:
+        pass
+    _signal_group(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        await child.wait()

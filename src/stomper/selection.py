@@ -1,0 +1,112 @@
+"""Which files a command works on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
+
+from stomper import gitops
+from stomper.errors import GitError, SelectionError
+
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages", "build", "dist"})
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked for on the command line."""
+
+    paths: tuple[str, ...] = ()
+    """Files or directories (relative to the current directory)."""
+    files: tuple[str, ...] = ()
+    """Exact files, as pre-commit passes them."""
+    staged: bool = False
+    changed: bool = False
+    since: str | None = None
+    exclude: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def uses_git(self) -> bool:
+        return self.staged or self.changed or self.since is not None
+
+
+async def select_files(selection: Selection, root: Path, *, in_git: bool, cwd: Path) -> list[str]:
+    """Python files to check, relative to `root`, sorted.
+
+    Raises `SelectionError` for a path that does not exist, a ref git does not
+    know, or a git-only selection outside a repository.
+    """
+    if selection.uses_git and not in_git:
+        raise SelectionError("--staged, --changed and --since need a git repository")
+    named = [_inside(root, cwd, p) for p in (*selection.paths, *selection.files)]
+    candidates = await (_git_candidates(selection, root) if in_git else _walk(root))
+    if named and "" not in named:
+        candidates = [c for c in candidates if any(c == n or c.startswith(n + "/") for n in named)]
+        if not selection.uses_git:
+            # A file named explicitly counts even when git ignores it.
+            explicit_files = [n for n in named if (root / n).is_file()]
+            candidates = sorted(set(candidates) | set(explicit_files))
+    return [
+        path
+        for path in candidates
+        if path.endswith((".py", ".pyi")) and not _excluded(path, selection.exclude)
+    ]
+
+
+def _inside(root: Path, cwd: Path, path: str) -> str:
+    full = (cwd / path).resolve()
+    if not full.exists():
+        raise SelectionError(f"{path}: no such file or directory")
+    try:
+        rel = full.relative_to(root)
+    except ValueError:
+        raise SelectionError(f"{path}: outside the project at {root}") from None
+    return "" if rel == Path(".") else rel.as_posix()
+
+
+async def _git_candidates(selection: Selection, root: Path) -> list[str]:
+    if not selection.uses_git:
+        return await gitops.listed_paths(root)
+    found: set[str] = set()
+    if selection.staged:
+        found.update(await gitops.changed_paths(root, "--cached"))
+    if selection.changed:
+        found.update(await gitops.changed_paths(root, "HEAD"))
+        found.update(await gitops.untracked_paths(root))
+    if selection.since is not None:
+        base = await _merge_base(selection.since, root)
+        found.update(await gitops.changed_paths(root, base))
+        found.update(await gitops.untracked_paths(root))
+    exists = await asyncio.to_thread(lambda: {p for p in found if (root / p).is_file()})
+    return sorted(exists)
+
+
+async def _merge_base(ref: str, root: Path) -> str:
+    try:
+        await gitops.rev_parse(ref, cwd=root)
+        return (await gitops.git("merge-base", ref, "HEAD", cwd=root)).out.strip()
+    except GitError:
+        raise SelectionError(f"--since {ref}: git knows no such commit, or it shares no history with HEAD") from None
+
+
+async def _walk(root: Path) -> list[str]:
+    def walk() -> list[str]:
+        found = []
+        for directory, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
+            base = Path(directory).relative_to(root)
+            found.extend((base / name).as_posix() for name in files)
+        return sorted(found)
+
+    return await asyncio.to_thread(walk)
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    pure = PurePosixPath(path)
+    return any(
+        fnmatch(path, pattern) or fnmatch(pure.name, pattern) or path.startswith(pattern.rstrip("/") + "/")
+        for pattern in patterns
+    )

@@ -1,0 +1,114 @@
+"""The quality tools stomper runs, behind one small interface.
+
+Each tool module holds one class satisfying `Tool`; `TOOLS` lists them. A
+tool only builds its command line and parses its machine-readable output;
+`run_tool` does the running, so every tool is run, timed out and reported on
+the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from stomper import proc
+from stomper.diagnostics import CheckResult, Diagnostic, ToolRun
+from stomper.errors import ExecutableNotFound, ProcTimeout, ToolError
+from stomper.tools.mypy import Mypy
+from stomper.tools.pytest import Pytest
+from stomper.tools.ruff import Ruff
+
+
+class Tool(Protocol):
+    """A quality tool: how to call it, and how to read what it says."""
+
+    name: ClassVar[str]
+    executable: ClassVar[str]
+    ok_returncodes: ClassVar[frozenset[int]]
+    """Exit statuses that mean "ran fine" (with or without findings)."""
+
+    def select(self, paths: Sequence[str]) -> list[str]:
+        """The files among `paths` this tool should be given (may be empty)."""
+
+    def command(self, paths: Sequence[str], scratch: Path) -> list[str]:
+        """Arguments after the executable; `scratch` is a private directory for reports."""
+
+    def parse(self, done: proc.Completed, scratch: Path, cwd: Path, paths: Sequence[str]) -> list[Diagnostic]:
+        """Diagnostics from a finished run on `paths`, paths relative to `cwd`.
+
+        Raises `ToolError` when the output cannot be read.
+        """
+
+
+TOOLS: dict[str, Tool] = {tool.name: tool for tool in (Ruff(), Mypy(), Pytest())}
+
+
+def find_executable(name: str, root: Path) -> str:
+    """The project's own virtualenv first, then PATH, then the one installed with stomper."""
+    venv = root / ".venv" / "bin" / name
+    if venv.is_file():
+        return str(venv)
+    on_path = shutil.which(name)
+    if on_path is not None:
+        return on_path
+    bundled = Path(sys.executable).parent / name
+    if bundled.is_file():
+        return str(bundled)
+    raise ExecutableNotFound(f"{name}: not found in {root / '.venv'}, on PATH, or beside stomper")
+
+
+async def run_tool(
+    tool: Tool,
+    paths: Sequence[str],
+    *,
+    cwd: Path,
+    executable: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+) -> ToolRun:
+    """Run one tool on `paths` (relative to `cwd`); a crash becomes `ToolRun.error`."""
+    selected = tool.select(paths)
+    if not selected:
+        return ToolRun(tool=tool.name, executable=executable)
+    scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
+    try:
+        done = await proc.run(
+            [executable, *tool.command(selected, scratch)], cwd=cwd, timeout=timeout, env=env
+        )
+        if done.returncode not in tool.ok_returncodes:
+            raise ToolError(_crash_message(tool.name, done))
+        diagnostics = tool.parse(done, scratch, cwd, selected)
+    except (ToolError, ExecutableNotFound, ProcTimeout) as exc:
+        return ToolRun(tool=tool.name, error=str(exc), executable=executable)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+    return ToolRun(tool=tool.name, diagnostics=tuple(diagnostics), executable=executable, seconds=done.seconds)
+
+
+async def run_tools(
+    tools: Sequence[Tool],
+    paths: Sequence[str],
+    *,
+    cwd: Path,
+    executables: Mapping[str, str],
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+) -> CheckResult:
+    """Run `tools` concurrently on `paths`."""
+    runs = await asyncio.gather(
+        *(
+            run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env)
+            for t in tools
+        )
+    )
+    return CheckResult(runs=tuple(runs))
+
+
+def _crash_message(name: str, done: proc.Completed) -> str:
+    last = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
+    return f"{name} exited with status {done.returncode}: {last[0][:300]}"

@@ -1,0 +1,56 @@
+"""mypy, read through `--output json` (mypy >= 1.11)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from stomper.diagnostics import Diagnostic
+from stomper.errors import ToolError
+from stomper.proc import Completed
+from stomper.tools.paths import python_files, relative
+
+
+class Mypy:
+    name: ClassVar[str] = "mypy"
+    executable: ClassVar[str] = "mypy"
+    # 2 is also a file mypy cannot parse ("blocking error"); `parse` tells
+    # that apart from a crash by whether it reported anything.
+    ok_returncodes: ClassVar[frozenset[int]] = frozenset({0, 1, 2})
+
+    def select(self, paths: Sequence[str]) -> list[str]:
+        return python_files(paths)
+
+    def command(self, paths: Sequence[str], scratch: Path) -> list[str]:
+        return ["--output", "json", "--no-error-summary", "--", *paths]
+
+    def parse(self, done: Completed, scratch: Path, cwd: Path, paths: Sequence[str]) -> list[Diagnostic]:
+        diagnostics = []
+        for line in done.out.splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                item = json.loads(line)
+                if item["severity"] != "error":
+                    continue
+                diagnostics.append(
+                    Diagnostic(
+                        tool="mypy",
+                        path=relative(item["file"], cwd),
+                        line=int(item["line"]),
+                        # mypy counts JSON columns from 0.
+                        column=int(item["column"]) + 1,
+                        end_line=item.get("end_line"),
+                        end_column=item["end_column"] + 1 if item.get("end_column") is not None else None,
+                        code=item.get("code") or "error",
+                        message=item["message"] + (f" ({item['hint']})" if item.get("hint") else ""),
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ToolError(f"mypy wrote output stomper cannot read: {exc}") from None
+        if done.returncode == 2 and not diagnostics:
+            detail = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
+            raise ToolError(f"mypy failed: {detail[0][:300]}")
+        return diagnostics

@@ -1,0 +1,84 @@
+"""pytest, read through a JUnit XML report written to a private directory."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from stomper.diagnostics import Diagnostic
+from stomper.errors import ToolError
+from stomper.proc import Completed
+from stomper.tools.paths import relative, test_files
+
+_REPORT = "junit.xml"
+
+
+class Pytest:
+    name: ClassVar[str] = "pytest"
+    executable: ClassVar[str] = "pytest"
+    # 1: tests failed, 2: collection errors (reported in the XML), 5: no tests.
+    ok_returncodes: ClassVar[frozenset[int]] = frozenset({0, 1, 2, 5})
+
+    def select(self, paths: Sequence[str]) -> list[str]:
+        return test_files(paths)
+
+    def command(self, paths: Sequence[str], scratch: Path) -> list[str]:
+        return [
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+            "-o",
+            "junit_family=xunit1",
+            f"--junitxml={scratch / _REPORT}",
+            "--",
+            *paths,
+        ]
+
+    def parse(self, done: Completed, scratch: Path, cwd: Path, paths: Sequence[str]) -> list[Diagnostic]:
+        report = scratch / _REPORT
+        try:
+            root = ET.parse(report).getroot()
+        except (OSError, ET.ParseError) as exc:
+            raise ToolError(f"pytest wrote no readable report (exit {done.returncode}): {exc}") from None
+        diagnostics = []
+        for case in root.iter("testcase"):
+            problem = case.find("failure")
+            code = "failed"
+            if problem is None:
+                problem, code = case.find("error"), "error"
+            if problem is None:
+                continue
+            name = case.get("name", "")
+            path = _given_path(case.get("file") or _module_path(case.get("classname") or name), paths)
+            # xunit1 writes the 0-based line of the test function.
+            line = int(case.get("line", "-1")) + 1
+            summary = (problem.get("message") or problem.text or "").strip().splitlines()
+            diagnostics.append(
+                Diagnostic(
+                    tool="pytest",
+                    path=relative(path, cwd),
+                    line=max(line, 1),
+                    column=1,
+                    code=code,
+                    message=f"{name}: {summary[0] if summary else code}"[:500],
+                    symbol=_test_id(case),
+                )
+            )
+        return diagnostics
+
+
+def _given_path(reported: str, paths: Sequence[str]) -> str:
+    """The path we gave pytest for `reported`, which pytest wrote relative to its rootdir."""
+    matches = [p for p in paths if p == reported or p.endswith("/" + reported)]
+    return matches[0] if len(matches) == 1 else reported
+
+
+def _module_path(dotted: str) -> str:
+    return dotted.replace(".", "/") + ".py"
+
+
+def _test_id(case: ET.Element) -> str:
+    return f"{case.get('classname', '')}::{case.get('name', '')}"

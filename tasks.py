@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The README's two commands, needing nothing but Python 3.11+ and git.
+
+    python3 tasks.py demo   # set up .venv, copy examples/demo to a temporary git repo, fix it
+    python3 tasks.py test   # set up .venv, run the whole test suite (extra args go to pytest)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".venv"
+BIN = VENV / "bin"
+MARKER = VENV / ".stomper-installed"
+
+
+def setup() -> None:
+    """Create .venv and install stomper with its dev extras, once per pyproject.toml."""
+    stamp = hashlib.sha256((HERE / "pyproject.toml").read_bytes()).hexdigest()
+    if MARKER.exists() and MARKER.read_text() == stamp:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing stomper and its dev tools into .venv", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{HERE}[dev]"], check=True)
+    MARKER.write_text(stamp)
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def demo() -> int:
+    work = Path(tempfile.mkdtemp(prefix="stomper-demo-"))
+    project = work / "demo"
+    shutil.copytree(HERE / "examples" / "demo", project)
+    identity = ["-c", "user.name=Stomper Demo", "-c", "user.email=demo@stomper.invalid"]
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "add", "-A"], check=True)
+    subprocess.run(["git", *identity, "-C", str(project), "commit", "--quiet", "-m", "demo project"], check=True)
+    print(f"\nThe example project is copied to {project} (a new git repository).\n", flush=True)
+    stomper = str(BIN / "stomper")
+    code = subprocess.run([stomper, "check"], cwd=project, env=env()).returncode
+    print(f"\nstomper check exited with {code}; the copy is left at {project} for you to look at.")
+    return 0
+
+
+def test(args: list[str]) -> int:
+    return subprocess.run([str(BIN / "pytest"), *args], cwd=HERE, env=env()).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__)
+        return 2
+    setup()
+    return demo() if argv[0] == "demo" else test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
