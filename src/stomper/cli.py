@@ -87,6 +87,74 @@ def check(
     )
 
 
+@app.command()
+def fix(
+    paths: PathsArg = None,
+    files: FilesOpt = None,
+    staged: StagedOpt = False,
+    changed: ChangedOpt = False,
+    since: SinceOpt = None,
+    exclude: ExcludeOpt = None,
+    tools: ToolsOpt = None,
+    parallel: Annotated[int | None, typer.Option("-j", "--parallel", help="Files fixed at once (1-32; default from config, 1).", show_default=False)] = None,
+    fixer: Annotated[str | None, typer.Option("--fixer", help="auto, ruff, agent or llm (default from config, auto).", show_default=False)] = None,
+    agent: Annotated[str | None, typer.Option("--agent", metavar="CMD", help="Agent command, split like a shell would, e.g. 'claude -p {prompt_file}'.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", metavar="PROVIDER:MODEL", help="LangChain chat model for the llm fixer, e.g. openai:gpt-4o-mini.", show_default=False)] = None,
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Attempts per file for an AI fixer.", show_default=False)] = None,
+    no_commit: Annotated[bool, typer.Option("--no-commit", help="Leave the fixes in the working tree, uncommitted.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print the combined patch of the verified fixes; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan: files, diagnostics, fixers, concurrency.")] = False,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Run on a working tree with uncommitted changes; fixes are then left uncommitted.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", metavar="PATH", help="Write the run's JSON report to PATH.", show_default=False)] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
+    import shlex
+
+    from stomper.commands import fix as command
+
+    if no_commit and diff:
+        raise typer.BadParameter("--no-commit and --diff do not go together", param_hint="--diff")
+    overrides: dict[str, Any] = {
+        "tools": tools,
+        "parallel": parallel,
+        "fixer": fixer,
+        "model": model,
+        "max_attempts": max_attempts,
+    }
+    if agent is not None:
+        try:
+            overrides["agent"] = {"command": shlex.split(agent)}
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--agent") from None
+    project = _project(overrides)
+    options = command.FixOptions(
+        mode="diff" if diff else "no-commit" if no_commit else "commit",
+        allow_dirty=allow_dirty,
+        dry_run=dry_run,
+        report=report,
+    )
+    raise Exit(
+        command.run(
+            project,
+            _selection(paths, files, staged, changed, since, exclude),
+            options,
+            cwd=Path.cwd(),
+            console=Console(),
+            log=Console(stderr=True),
+            verbose=verbose,
+        )
+    )
+
+
+@app.command()
+def graph() -> None:
+    """Print the fix workflow's graph as Mermaid text."""
+    from stomper.graph.build import build_graph
+
+    typer.echo(build_graph().get_graph().draw_mermaid())
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,

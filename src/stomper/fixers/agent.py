@@ -1,0 +1,55 @@
+"""An external coding agent (`claude -p`, `codex exec`, `aider --message`, ...) as a fixer."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from stomper import proc
+from stomper.diagnostics import Diagnostic
+from stomper.errors import ProcTimeout
+from stomper.fixers import FixOutcome, FixRequest
+from stomper.fixers.prompt import agent_prompt
+from stomper.gitops import git_env
+
+MAX_OUTPUT = 1024 * 1024
+"""Bytes of an agent's output kept; a chatty agent is not allowed to fill memory."""
+
+
+class AgentFixer:
+    name: ClassVar[str] = "agent"
+    ai: ClassVar[bool] = True
+
+    def __init__(self, command: Sequence[str], *, timeout: float) -> None:
+        self.command = list(command)
+        self.timeout = timeout
+
+    def handles(self, diagnostic: Diagnostic) -> bool:
+        return True
+
+    async def fix(self, request: FixRequest) -> FixOutcome:
+        prompt = agent_prompt(request)
+        # The prompt file lives outside the worktree, so it is never part of the fix.
+        with tempfile.TemporaryDirectory(prefix="stomper-prompt-") as scratch:
+            prompt_file = Path(scratch) / "prompt.md"
+            await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
+            argv = [arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command]
+            env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
+            try:
+                done = await proc.run(
+                    argv,
+                    cwd=request.worktree,
+                    env=env,
+                    stdin=prompt.encode(),
+                    timeout=self.timeout,
+                    max_output=MAX_OUTPUT,
+                )
+            except ProcTimeout as exc:
+                return FixOutcome(error=str(exc))
+        if done.returncode != 0:
+            said = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
+            return FixOutcome(error=f"the agent exited with status {done.returncode}: {said[0][:300]}")
+        return FixOutcome()

@@ -1,0 +1,35 @@
+"""The deterministic fixer: ruff's own fixes, no AI."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from stomper import proc
+from stomper.diagnostics import Diagnostic
+from stomper.fixers import FixOutcome, FixRequest
+
+TIMEOUT = 120.0
+
+
+class RuffFixer:
+    name: ClassVar[str] = "ruff"
+    ai: ClassVar[bool] = False
+
+    def __init__(self, executable: str, *, unsafe_fixes: bool = False, format: bool = False) -> None:
+        self.executable = executable
+        self.unsafe_fixes = unsafe_fixes
+        self.format = format
+
+    def handles(self, diagnostic: Diagnostic) -> bool:
+        return diagnostic.tool == "ruff" and (diagnostic.fixable or self.unsafe_fixes)
+
+    async def fix(self, request: FixRequest) -> FixOutcome:
+        unsafe = ["--unsafe-fixes"] if self.unsafe_fixes else []
+        commands = [["check", "--fix", "--exit-zero", "--quiet", *unsafe, "--", request.path]]
+        if self.format:
+            commands.append(["format", "--quiet", "--", request.path])
+        for args in commands:
+            done = await proc.run([self.executable, *args], cwd=request.worktree, timeout=TIMEOUT)
+            if done.returncode != 0:
+                return FixOutcome(error=f"ruff {args[0]} exited with status {done.returncode}: {done.err.strip()[:300]}")
+        return FixOutcome()

@@ -1,0 +1,1 @@
+"""The fix run as a LangGraph state machine (see `build.py` for its shape)."""

@@ -1,0 +1,137 @@
+"""One file's way through a run: worktree, fix, verify, apply.
+
+Every decision about attempts and retries is made here; fixers only edit,
+the verifier only judges, the applier only applies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from stomper.apply import NotApplied
+from stomper.diagnostics import Diagnostic
+from stomper.errors import StomperError
+from stomper.fixers import Fixer, FixRequest, Usage
+from stomper.fixers.registry import ENABLE_AI_HINT
+from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
+from stomper.verify import Baseline
+from stomper.worktree import Worktree
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
+    """Fix one file; never raises, so that one file's failure cannot cancel the others."""
+    started = time.monotonic()
+    work = _Work(remaining=job.diagnostics)
+    if not any(fixer.handles(d) for fixer in ctx.fixers for d in job.diagnostics):
+        emit({"path": job.path, "step": "done"})
+        return work.result(job, "skipped", started, _why_not(ctx, work))
+    try:
+        emit({"path": job.path, "step": "worktree"})
+        async with ctx.worktrees.checkout(str(job.index)) as wt:
+            await _improve(job, wt, ctx, work, emit)
+            if not work.accepted:
+                return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
+            others = [p for p in await wt.changed_paths() if p != job.path]
+            if others and not ctx.project.settings.allow_other_files:
+                return work.result(job, "failed", started, f"the fix also changed {', '.join(others)}; not applied")
+            patch = await wt.patch()
+            emit({"path": job.path, "step": "applying"})
+            applied = await ctx.applier.apply(job.path, patch, commit_message(job, work.remaining))
+        outcome: Outcome = "partial" if work.remaining else "fixed"
+        detail = _why_not(ctx, work) if work.remaining else ""
+        return replace(work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace"))
+    except NotApplied as exc:
+        return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
+    except StomperError as exc:
+        return work.result(job, "failed", started, str(exc))
+    finally:
+        emit({"path": job.path, "step": "done"})
+
+
+async def _improve(job: FileJob, wt: Worktree, ctx: RunContext, work: _Work, emit: Emit) -> None:
+    """Run the fixers in turn; keep each attempt that verification accepts."""
+    baseline = await ctx.verifier.baseline(wt.path, job.path, (*job.diagnostics, *job.failing_tests))
+    for fixer in ctx.fixers:
+        tries = ctx.project.settings.max_attempts if fixer.ai else 1
+        for attempt in range(1, tries + 1):
+            todo = tuple(d for d in work.remaining if fixer.handles(d))
+            if not todo or work.stopped:
+                break
+            emit({"path": job.path, "step": "fixing", "fixer": fixer.name, "attempt": attempt, "of": tries})
+            baseline = await _attempt(fixer, FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback), wt, ctx, work, baseline, emit)
+
+
+async def _attempt(fixer: Fixer, request: FixRequest, wt: Worktree, ctx: RunContext, work: _Work, baseline: Baseline, emit: Emit) -> Baseline:
+    work.attempts += 1
+    work.fixers.add(fixer.name)
+    outcome = await fixer.fix(request)
+    work.usage += outcome.usage
+    if outcome.stop or outcome.error:
+        work.stopped, work.feedback = outcome.stop, outcome.error
+        await wt.reject()
+        return baseline
+    emit({"path": request.path, "step": "verifying", "fixer": fixer.name, "attempt": request.attempt, "of": request.max_attempts})
+    verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
+    if not verdict.accepted:
+        work.feedback = verdict.feedback()
+        await wt.reject()
+        return baseline
+    await wt.accept()
+    work.accepted += 1
+    work.feedback = None
+    work.remaining = tuple(d for d in verdict.after.diagnostics if d.path == request.path)
+    return verdict.after
+
+
+@dataclass
+class _Work:
+    """What the attempts on one file have come to so far."""
+
+    remaining: tuple[Diagnostic, ...]
+    attempts: int = 0
+    accepted: int = 0
+    fixers: set[str] = field(default_factory=set)
+    usage: Usage = field(default_factory=Usage)
+    feedback: str | None = None
+    stopped: str | None = None
+
+    def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
+        return FileResult(
+            path=job.path,
+            outcome=outcome,
+            before=job.diagnostics,
+            remaining=self.remaining,
+            attempts=self.attempts,
+            fixers=tuple(sorted(self.fixers)),
+            detail=detail,
+            seconds=time.monotonic() - started,
+            usage=self.usage,
+        )
+
+
+def _why_not(ctx: RunContext, work: _Work) -> str:
+    if work.stopped:
+        return work.stopped
+    if not any(f.ai for f in ctx.fixers):
+        return f"needs an AI fixer: {ENABLE_AI_HINT}"
+    return work.feedback or "no attempt passed verification"
+
+
+def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:
+    """`fix(stomper): resolve ruff F401, mypy arg-type in pkg/mod.py`, then what was fixed."""
+    left = list(remaining)
+    fixed = []
+    for diag in job.diagnostics:
+        same = next((d for d in left if (d.tool, d.code, d.message) == (diag.tool, diag.code, diag.message)), None)
+        if same is None:
+            fixed.append(diag)
+        else:
+            left.remove(same)
+    codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in fixed}))
+    body = "\n".join(f"- line {d.line}: {d.tool} {d.code}: {d.message}" for d in fixed)
+    return f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n"

@@ -1,0 +1,89 @@
+"""What flows through the graph.
+
+Nodes return partial updates; the `Annotated` reducers merge the branches'
+results, so each file's result is counted exactly once whatever order the
+branches finish in.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypedDict
+
+from stomper.apply import Applier
+from stomper.diagnostics import Diagnostic
+from stomper.fixers import Fixer, Usage
+from stomper.project import Project
+from stomper.verify import Verifier
+from stomper.worktree import Worktrees
+
+Outcome = Literal["fixed", "partial", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One failing file, as the fan-out hands it to its branch."""
+
+    index: int
+    path: str
+    diagnostics: tuple[Diagnostic, ...]
+    """What the tools found in this file."""
+    failing_tests: tuple[Diagnostic, ...] = ()
+    """Tests failing elsewhere before the run: still failing after a fix is no regression."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """How one file's branch ended."""
+
+    path: str
+    outcome: Outcome
+    before: tuple[Diagnostic, ...]
+    remaining: tuple[Diagnostic, ...]
+    attempts: int = 0
+    fixers: tuple[str, ...] = ()
+    detail: str = ""
+    seconds: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    commit: str | None = None
+    patch: str | None = None
+    """The applied (or, with --diff, proposed) change as git wrote it."""
+    kept_patch: str | None = None
+    """Where a verified patch that could not be applied was saved."""
+
+    @property
+    def fixed(self) -> int:
+        return len(self.before) - len(self.remaining)
+
+
+class RunState(TypedDict, total=False):
+    files: list[str]
+    """The selected files (the graph's input)."""
+    jobs: list[FileJob]
+    """Every failing file, in path order (set once by `collect`)."""
+    clean: list[str]
+    """Selected files with nothing to fix."""
+    tool_errors: list[str]
+    results: Annotated[list[FileResult], operator.add]
+    attempts: Annotated[int, operator.add]
+    report: Any
+    """The `stomper.report.RunReport`, set once by the deferred `report` node."""
+
+
+class BranchState(TypedDict):
+    job: FileJob
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a run shares that is not state: built before the graph runs, never checkpointed."""
+
+    project: Project
+    run_id: str
+    files: tuple[str, ...]
+    """The selected files, relative to the repository root."""
+    fixers: tuple[Fixer, ...]
+    verifier: Verifier
+    worktrees: Worktrees
+    applier: Applier

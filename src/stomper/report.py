@@ -1,0 +1,97 @@
+"""The outcome of a fix run, and its JSON form (`stomper fix --report`).
+
+The JSON is the same, key for key and in the same order, for the same inputs
+whatever order the branches finished in: files are sorted by path, and what
+differs between two runs of the same inputs (run id, timings, commit ids)
+sits apart under "run".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from stomper.fixers import Usage
+from stomper.graph.state import FileResult
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    mode: str
+    files: tuple[FileResult, ...]
+    """One result per failing file, sorted by path."""
+    clean: tuple[str, ...] = ()
+    tool_errors: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def remaining(self) -> int:
+        return sum(len(f.remaining) for f in self.files)
+
+    @property
+    def fixed(self) -> int:
+        return sum(f.fixed for f in self.files if f.outcome in ("fixed", "partial"))
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for f in self.files:
+            total += f.usage
+        return total
+
+    @property
+    def ok(self) -> bool:
+        """Every selected diagnostic fixed and no tool failed."""
+        return not self.tool_errors and all(f.outcome == "fixed" for f in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        usage = self.usage
+        return {
+            "version": REPORT_VERSION,
+            "mode": self.mode,
+            "files": [_file_json(f) for f in self.files],
+            "tool_errors": list(self.tool_errors),
+            "summary": {
+                "files_failing": len(self.files),
+                "files_fixed": sum(f.outcome == "fixed" for f in self.files),
+                "files_partial": sum(f.outcome == "partial" for f in self.files),
+                "files_failed": sum(f.outcome == "failed" for f in self.files),
+                "files_skipped": sum(f.outcome == "skipped" for f in self.files),
+                "files_clean": len(self.clean),
+                "diagnostics_before": sum(len(f.before) for f in self.files),
+                "diagnostics_fixed": self.fixed,
+                "diagnostics_remaining": self.remaining,
+                "model": _usage_json(usage),
+            },
+            "run": {
+                "id": self.run_id,
+                "seconds": round(self.seconds, 3),
+                "files": {f.path: {"seconds": round(f.seconds, 3), "commit": f.commit} for f in self.files},
+            },
+        }
+
+
+def _file_json(f: FileResult) -> dict[str, Any]:
+    return {
+        "path": f.path,
+        "outcome": f.outcome,
+        "detail": f.detail,
+        "attempts": f.attempts,
+        "fixers": list(f.fixers),
+        "diagnostics_before": [d.to_json() for d in f.before],
+        "diagnostics_remaining": [d.to_json() for d in f.remaining],
+        "kept_patch": f.kept_patch,
+        "model": _usage_json(f.usage),
+    }
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "calls": usage.calls,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost": round(usage.cost, 6),
+    }

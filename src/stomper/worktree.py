@@ -1,0 +1,108 @@
+"""Snapshots, per-file worktrees, and putting verified changes back.
+
+A run starts from a *snapshot*: a commit whose tree is the user's working
+tree as it was (tracked and untracked files, ignored ones left out), made
+through a temporary index so the user's own index is never touched. Each file
+is fixed in a detached worktree of that snapshot under the git directory, so
+nothing stomper does shows up in `git status`. Inside a worktree, git's index
+holds the last *verified* state of the fix: an attempt that verification
+rejects is thrown away by restoring the files from that index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stomper.errors import GitError
+from stomper.gitops import git, split_z
+
+
+async def snapshot(root: Path) -> str:
+    """A commit of the working tree at `root` as it is now.
+
+    HEAD itself when nothing differs from it. The user's index is copied,
+    never written, which also lets git reuse its cached file stats.
+    """
+    head = (await git("rev-parse", "--verify", "--quiet", "HEAD", cwd=root, check=False)).out.strip()
+    index = Path((await git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=root)).out.strip())
+    with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        if index.exists():
+            await asyncio.to_thread(shutil.copyfile, index, env["GIT_INDEX_FILE"])
+        await git("add", "--all", cwd=root, env=env)
+        tree = (await git("write-tree", cwd=root, env=env)).out.strip()
+    if head and (await git("rev-parse", "HEAD^{tree}", cwd=root)).out.strip() == tree:
+        return head
+    parents = ["-p", head] if head else []
+    done = await git("commit-tree", tree, *parents, "-m", "stomper: snapshot of the working tree", cwd=root)
+    return done.out.strip()
+
+
+async def blob(root: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of `path` at `commit`, or None when it has no such file."""
+    done = await git("cat-file", "blob", f"{commit}:{path}", cwd=root, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Worktree:
+    """A detached checkout of the snapshot where one file is fixed."""
+
+    path: Path
+    base: str
+
+    async def accept(self) -> None:
+        """Record the files as they are now as the last verified state."""
+        await git("add", "--all", cwd=self.path)
+
+    async def reject(self) -> None:
+        """Throw away everything since the last verified state."""
+        await git("checkout", "--quiet", "--", ".", cwd=self.path)
+        await git("clean", "-d", "--force", "--quiet", cwd=self.path)
+
+    async def changed_paths(self) -> list[str]:
+        """Paths the verified state changes, added or deleted relative to the base."""
+        done = await git("diff", "--cached", "--name-only", "--no-renames", "-z", self.base, cwd=self.path)
+        return split_z(done.stdout)
+
+    async def patch(self) -> bytes:
+        """The verified change as git writes it: binary-safe, new files included."""
+        done = await git("diff", "--cached", "--binary", "--full-index", "--no-renames", self.base, cwd=self.path)
+        return done.stdout
+
+
+class Worktrees:
+    """The worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/`."""
+
+    def __init__(self, root: Path, state_dir: Path, run_id: str, base: str) -> None:
+        self.root = root
+        self.home = state_dir / "worktrees" / run_id
+        self.base = base
+
+    @contextlib.asynccontextmanager
+    async def checkout(self, name: str) -> AsyncIterator[Worktree]:
+        path = self.home / name
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            await git("worktree", "add", "--detach", "--quiet", str(path), self.base, cwd=self.root)
+            yield Worktree(path=path, base=self.base)
+        finally:
+            await asyncio.shield(self._remove(path))
+
+    async def _remove(self, path: Path) -> None:
+        try:
+            await git("worktree", "remove", "--force", "--force", str(path), cwd=self.root)
+        except GitError:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+            await git("worktree", "prune", cwd=self.root, check=False)
+
+    async def close(self) -> None:
+        """Remove the run's directory once every worktree is gone."""
+        await asyncio.to_thread(shutil.rmtree, self.home, True)
+        await git("worktree", "prune", cwd=self.root, check=False)
