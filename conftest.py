@@ -1,4 +1,7 @@
-"""Shared fixtures: real git repositories in temporary directories."""
+"""Fixtures shared by tests/ and e2e/: real git repositories in temporary directories.
+
+Helpers are imported by tests as `from conftest import git, write, commit_all`.
+"""
 
 from __future__ import annotations
 
