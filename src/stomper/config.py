@@ -43,8 +43,63 @@ class AgentSettings(BaseModel):
     command: list[str] = []
     """Argument template of the agent, e.g. ["claude", "-p", "Fix {file} as {prompt_file} says"]; {file} and {prompt_file} are substituted."""
 
-    timeout: float = Field(600.0, gt=0)
+    timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
+
+
+class Price(BaseModel):
+    """What a chat model costs, in US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    input: float = Field(ge=0)
+    """Dollars per million input (prompt) tokens."""
+
+    output: float = Field(ge=0)
+    """Dollars per million output (completion) tokens."""
+
+
+class LlmSettings(BaseModel):
+    """How the `llm` fixer talks to its chat model (the model itself is the top-level `model`)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    base_url: str | None = None
+    """The provider's endpoint, for OpenAI-compatible servers, proxies or a remote Ollama,
+    e.g. http://localhost:8000/v1; default: the provider's own."""
+
+    edit_format: Literal["auto", "search-replace", "whole-file"] = "auto"
+    """The answer the model is asked for: SEARCH/REPLACE blocks, the whole file,
+    or auto (SEARCH/REPLACE blocks for files over 200 lines, the whole file below)."""
+
+    max_calls: int | None = Field(default=100, ge=1)
+    """Model calls one run may start; none: no limit."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Input plus output tokens one run may spend; calls running when it is reached finish."""
+
+    max_cost: float | None = Field(default=None, gt=0)
+    """US dollars one run may spend, counted from token usage and `prices`;
+    calls running when it is reached still finish."""
+
+    rate_limit: float | None = Field(default=None, gt=0)
+    """Model requests per second across all files (0.5: one every two seconds); none: no limit."""
+
+    request_timeout: float = Field(default=120.0, gt=0)
+    """Seconds one HTTP request to the model may take."""
+
+    max_retries: int = Field(default=3, ge=0, le=10)
+    """Retries of a request refused with 429 or 5xx (exponential backoff, honouring Retry-After)."""
+
+    prices: dict[str, Price] = {}
+    """Prices by model as written in `model` (e.g. "openai:gpt-4o-mini"), over built-in ones."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
 
 class StomperSettings(BaseSettings):
@@ -89,6 +144,9 @@ class StomperSettings(BaseSettings):
 
     model: str | None = None
     """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini; enables the llm fixer."""
+
+    llm: LlmSettings = LlmSettings()
+    """How the llm fixer calls its model: endpoint, edit format, budgets, rate limit (see [llm])."""
 
     _split = field_validator("tools", "exclude", mode="before")(_split_commas)
 
