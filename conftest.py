@@ -67,3 +67,19 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     git(root, "init", "--quiet", "--initial-branch=main")
     monkeypatch.chdir(root)
     yield root.resolve()
+
+
+def process_gone(pid: int, within: float = 5.0) -> bool:
+    """Whether `pid` has exited (a zombie waiting for its reaper counts as gone) within `within` seconds."""
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False

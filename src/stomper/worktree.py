@@ -78,31 +78,39 @@ class Worktree:
 
 
 class Worktrees:
-    """The worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/`."""
+    """The worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/`.
+
+    git's own bookkeeping of worktrees is not safe against concurrent
+    `worktree add`/`remove` (one reads another's half-written entry), so
+    registering and unregistering take turns; checking the files out and
+    deleting them, the slow part, runs in parallel.
+    """
 
     def __init__(self, root: Path, state_dir: Path, run_id: str, base: str) -> None:
         self.root = root
         self.home = state_dir / "worktrees" / run_id
         self.base = base
+        self._registry = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def checkout(self, name: str) -> AsyncIterator[Worktree]:
         path = self.home / name
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         try:
-            await git("worktree", "add", "--detach", "--quiet", str(path), self.base, cwd=self.root)
+            async with self._registry:
+                await git("worktree", "add", "--detach", "--no-checkout", "--quiet", str(path), self.base, cwd=self.root)
+            await git("reset", "--hard", "--quiet", cwd=path)
             yield Worktree(path=path, base=self.base)
         finally:
             await asyncio.shield(self._remove(path))
 
     async def _remove(self, path: Path) -> None:
-        try:
-            await git("worktree", "remove", "--force", "--force", str(path), cwd=self.root)
-        except GitError:
-            await asyncio.to_thread(shutil.rmtree, path, True)
+        await asyncio.to_thread(shutil.rmtree, path, True)
+        async with self._registry:
             await git("worktree", "prune", cwd=self.root, check=False)
 
     async def close(self) -> None:
         """Remove the run's directory once every worktree is gone."""
         await asyncio.to_thread(shutil.rmtree, self.home, True)
-        await git("worktree", "prune", cwd=self.root, check=False)
+        async with self._registry:
+            await git("worktree", "prune", cwd=self.root, check=False)
