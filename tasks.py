@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The README's two commands, needing nothing but Python 3.11+ and git.
 
-    python3 tasks.py demo   # set up .venv, copy examples/demo to a temporary git repo, fix it
-    python3 tasks.py test   # set up .venv, run the whole test suite (extra args go to pytest)
+python3 tasks.py demo   # set up .venv, copy examples/demo to a temporary git repo, fix it
+python3 tasks.py test   # set up .venv, run the whole test suite (extra args go to pytest)
 """
 
 from __future__ import annotations

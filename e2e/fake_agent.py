@@ -47,8 +47,14 @@ for other, text in plan.get("also", {}).items():
 if "edit_checkout" in plan:
     (Path(os.environ["FAKE_AGENT_CHECKOUT"]) / target).write_text(plan["edit_checkout"])
 
-record = {"file": target, "start": start, "end": time.time(), "prompt": prompt,
-          "env_file": os.environ.get("STOMPER_FILE"), "prompt_file": os.environ.get("STOMPER_PROMPT_FILE")}
+record = {
+    "file": target,
+    "start": start,
+    "end": time.time(),
+    "prompt": prompt,
+    "env_file": os.environ.get("STOMPER_FILE"),
+    "prompt_file": os.environ.get("STOMPER_PROMPT_FILE"),
+}
 with log.open("a") as handle:
     handle.write(json.dumps(record) + "\n")
 sys.exit(plan.get("exit", 0))

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import commit_all, git, process_gone, write
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
@@ -111,9 +110,15 @@ def test_report_is_the_same_whatever_order_files_finish_in(repo: Path, tmp_path:
     for delays in ([0.0, 0.2, 0.4, 0.6], [0.6, 0.4, 0.2, 0.0]):
         git(repo, "reset", "--quiet", "--hard", git(repo, "rev-list", "--max-parents=0", "HEAD").strip())
         (tmp_path / "agent" / "calls.jsonl").unlink(missing_ok=True)
-        plan = script(tmp_path, {p: {"content": FIXED.format(n=n), "delay": d} for (n, p), d in zip(enumerate(paths), delays, strict=True)})
+        plan = script(
+            tmp_path,
+            {p: {"content": FIXED.format(n=n), "delay": d} for (n, p), d in zip(enumerate(paths), delays, strict=True)},
+        )
         report = tmp_path / f"report{len(reports)}.json"
-        assert stomper(repo, "fix", "-j", "4", "--tools", "mypy", *agent_args(plan), "--report", str(report)).returncode == 0
+        assert (
+            stomper(repo, "fix", "-j", "4", "--tools", "mypy", *agent_args(plan), "--report", str(report)).returncode
+            == 0
+        )
         data = json.loads(report.read_text())
         del data["run"]
         reports.append(data)
@@ -136,14 +141,29 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     report = tmp_path / "report.json"
 
     done = stomper(
-        repo, "fix", "-j", "3", "--no-commit", "--tools", "ruff,mypy", "--max-attempts", "2",
-        *agent_args(plan), "--report", str(report), env={"FAKE_AGENT_CHECKOUT": str(repo)},
+        repo,
+        "fix",
+        "-j",
+        "3",
+        "--no-commit",
+        "--tools",
+        "ruff,mypy",
+        "--max-attempts",
+        "2",
+        *agent_args(plan),
+        "--report",
+        str(report),
+        env={"FAKE_AGENT_CHECKOUT": str(repo)},
     )
 
     assert done.returncode == 1, done.stderr
     results = {f["path"]: f for f in json.loads(report.read_text())["files"]}
     assert {p: r["outcome"] for p, r in results.items()} == {
-        fails: "failed", worse: "failed", other: "failed", ok: "fixed", conflict: "failed",
+        fails: "failed",
+        worse: "failed",
+        other: "failed",
+        ok: "fixed",
+        conflict: "failed",
     }
     assert "exited with status 3" in results[fails]["detail"]
     assert results[fails]["attempts"] == 2
@@ -221,7 +241,9 @@ def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
     assert "--- a/a.py\n+++ b/a.py\n" in done.stdout and "-import os\n" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n"
     assert git(repo, "rev-parse", "HEAD").strip() == head
-    applied = subprocess.run(["git", "apply", "--check", "-"], cwd=repo, input=done.stdout[done.stdout.index("diff --git"):], text=True)
+    applied = subprocess.run(
+        ["git", "apply", "--check", "-"], cwd=repo, input=done.stdout[done.stdout.index("diff --git") :], text=True
+    )
     assert applied.returncode == 0
 
 

@@ -37,7 +37,9 @@ class Applied:
 
 
 class Applier:
-    def __init__(self, root: Path, base: str, mode: Mode, patches_dir: Path, git_identity: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: Path, base: str, mode: Mode, patches_dir: Path, git_identity: tuple[str, ...] = ()
+    ) -> None:
         self.root = root
         self.base = base
         self.mode = mode

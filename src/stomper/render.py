@@ -55,7 +55,9 @@ def check_table(result: CheckResult, console: Console) -> None:
     if count == 0 and not result.errors:
         console.print("[green]All clean.[/green]")
     else:
-        console.print(f"{count} diagnostic{'s' if count != 1 else ''} in {len(grouped)} file{'s' if len(grouped) != 1 else ''}.")
+        console.print(
+            f"{count} diagnostic{'s' if count != 1 else ''} in {len(grouped)} file{'s' if len(grouped) != 1 else ''}."
+        )
 
 
 _OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
@@ -89,14 +91,22 @@ def run_summary(report: RunReport, console: Console) -> None:
         for f in report.files:
             style = _OUTCOME_STYLE[f.outcome]
             table.add_row(
-                escape(f.path), str(len(f.before)), str(len(f.remaining)), str(f.attempts),
-                f"[{style}]{f.outcome}[/{style}]", f"{f.seconds:.1f}s",
+                escape(f.path),
+                str(len(f.before)),
+                str(len(f.remaining)),
+                str(f.attempts),
+                f"[{style}]{f.outcome}[/{style}]",
+                f"{f.seconds:.1f}s",
             )
         console.print(table)
     for error in report.tool_errors:
         console.print(f"[red]tool error[/red] {escape(error)}", highlight=False)
     usage = report.usage
-    cost = f"; model: {usage.calls} calls, {usage.input_tokens}+{usage.output_tokens} tokens, ${usage.cost:.4f}" if usage.calls else ""
+    cost = (
+        f"; model: {usage.calls} calls, {usage.input_tokens}+{usage.output_tokens} tokens, ${usage.cost:.4f}"
+        if usage.calls
+        else ""
+    )
     console.print(
         f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining, in {len(report.files)} failing file(s); "
         f"{report.seconds:.1f}s{cost}",
@@ -107,7 +117,9 @@ def run_summary(report: RunReport, console: Console) -> None:
 def plan(result: CheckResult, fixers: list[str], parallel: int, console: Console) -> None:
     """What `stomper fix --dry-run` would do."""
     grouped = result.by_path()
-    console.print(f"would fix {len(grouped)} file(s) with {' then '.join(fixers)}, {parallel} at a time:", highlight=False)
+    console.print(
+        f"would fix {len(grouped)} file(s) with {' then '.join(fixers)}, {parallel} at a time:", highlight=False
+    )
     for path, diags in grouped.items():
         codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in diags}))
         console.print(f"  {escape(path)}: {len(diags)} diagnostic(s) ({codes})", highlight=False)

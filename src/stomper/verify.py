@@ -19,7 +19,6 @@ from pathlib import Path
 from stomper.diagnostics import Diagnostic, fingerprint
 from stomper.tools import Tool, run_tools
 
-
 Print = tuple[str, str, str, str]
 
 
@@ -80,7 +79,9 @@ class Verifier:
         env = _worktree_env(worktree)
         on_file, on_tests = await asyncio.gather(
             run_tools(file_tools, [path], cwd=worktree, executables=self.executables, timeout=self.timeout, env=env),
-            run_tools(test_tools, self.test_paths, cwd=worktree, executables=self.executables, timeout=self.timeout, env=env),
+            run_tools(
+                test_tools, self.test_paths, cwd=worktree, executables=self.executables, timeout=self.timeout, env=env
+            ),
         )
         errors = [f"{run.tool}: {run.error}" for run in (*on_file.errors, *on_tests.errors)]
         found = [d for d in (*on_file.diagnostics, *on_tests.diagnostics) if _relevant(d, path)]

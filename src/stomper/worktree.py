@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stomper.errors import GitError
 from stomper.gitops import git, split_z
 
 
@@ -98,7 +97,9 @@ class Worktrees:
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         try:
             async with self._registry:
-                await git("worktree", "add", "--detach", "--no-checkout", "--quiet", str(path), self.base, cwd=self.root)
+                await git(
+                    "worktree", "add", "--detach", "--no-checkout", "--quiet", str(path), self.base, cwd=self.root
+                )
             await git("reset", "--hard", "--quiet", cwd=path)
             yield Worktree(path=path, base=self.base)
         finally:

@@ -34,7 +34,14 @@ class FixOptions:
     report: Path | None = None
 
 
-async def fix(project: Project, selection: Selection, options: FixOptions, *, cwd: Path, on_event: Callable[[dict[str, Any]], None]) -> RunReport:
+async def fix(
+    project: Project,
+    selection: Selection,
+    options: FixOptions,
+    *,
+    cwd: Path,
+    on_event: Callable[[dict[str, Any]], None],
+) -> RunReport:
     """Run the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
     started = time.monotonic()
@@ -44,7 +51,10 @@ async def fix(project: Project, selection: Selection, options: FixOptions, *, cw
     run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     mode: Mode = "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
     if mode == "commit" and await _dirty(project.root):
-        raise StomperError("your working tree has uncommitted changes; commit or stash them, or use --allow-dirty (fixes are then left uncommitted) or --no-commit")
+        raise StomperError(
+            "your working tree has uncommitted changes; commit or stash them, "
+            "or use --allow-dirty (fixes are then left uncommitted) or --no-commit"
+        )
     base = await worktree.snapshot(project.root)
     ctx = RunContext(
         project=project,
@@ -85,7 +95,9 @@ async def fix(project: Project, selection: Selection, options: FixOptions, *, cw
 def _checked_repo(project: Project, options: FixOptions) -> gitops.RepoInfo:
     repo = project.repo
     if repo is None:
-        raise NotAGitRepository(f"{project.root} is not inside a git repository; stomper fix works on git repositories only")
+        raise NotAGitRepository(
+            f"{project.root} is not inside a git repository; stomper fix works on git repositories only"
+        )
     if not repo.has_commits:
         raise GitError("the repository has no commits yet; commit your files once, then run stomper fix")
     if repo.detached and options.mode == "commit" and not options.allow_dirty:
@@ -106,7 +118,16 @@ async def _identity(root: Path) -> tuple[str, ...]:
     return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
 
 
-def run(project: Project, selection: Selection, options: FixOptions, *, cwd: Path, console: Console, log: Console, verbose: bool) -> int:
+def run(
+    project: Project,
+    selection: Selection,
+    options: FixOptions,
+    *,
+    cwd: Path,
+    console: Console,
+    log: Console,
+    verbose: bool,
+) -> int:
     if options.dry_run:
         return _dry_run(project, selection, cwd, console)
 
@@ -130,7 +151,7 @@ def run(project: Project, selection: Selection, options: FixOptions, *, cwd: Pat
 def _dry_run(project: Project, selection: Selection, cwd: Path, console: Console) -> int:
     from stomper.commands.check import collect
 
-    files, result = asyncio.run(collect(project, selection, cwd))
+    _, result = asyncio.run(collect(project, selection, cwd))
     fixers = build_fixers(project.settings, project.executables([TOOLS["ruff"]])["ruff"])
     render.plan(result, [f.name for f in fixers], project.settings.parallel, console)
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK

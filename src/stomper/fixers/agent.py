@@ -36,7 +36,9 @@ class AgentFixer:
         with tempfile.TemporaryDirectory(prefix="stomper-prompt-") as scratch:
             prompt_file = Path(scratch) / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
-            argv = [arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command]
+            argv = [
+                arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command
+            ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
             try:
                 done = await proc.run(

@@ -8,7 +8,10 @@ from stomper.fixers import Fixer
 from stomper.fixers.agent import AgentFixer
 from stomper.fixers.ruff import RuffFixer
 
-ENABLE_AI_HINT = 'set agent.command (e.g. agent.command = ["claude", "-p", "{prompt_file}"]) or model = "openai:gpt-4o-mini" in stomper.toml'
+ENABLE_AI_HINT = (
+    'set agent.command (e.g. agent.command = ["claude", "-p", "{prompt_file}"]) '
+    'or model = "openai:gpt-4o-mini" in stomper.toml'
+)
 
 
 def build_fixers(settings: StomperSettings, ruff_executable: str) -> list[Fixer]:
@@ -30,13 +33,17 @@ def build_fixers(settings: StomperSettings, ruff_executable: str) -> list[Fixer]
 
 def _agent(settings: StomperSettings) -> Fixer:
     if not settings.agent.command:
-        raise FixerError("the agent fixer needs agent.command, e.g. --agent 'claude -p' or agent.command in stomper.toml")
+        raise FixerError(
+            "the agent fixer needs agent.command, e.g. --agent 'claude -p' or agent.command in stomper.toml"
+        )
     return AgentFixer(settings.agent.command, timeout=settings.agent.timeout)
 
 
 def _llm(settings: StomperSettings) -> Fixer:
     if settings.model is None:
-        raise FixerError('the llm fixer needs a model, e.g. --model openai:gpt-4o-mini or model = "..." in stomper.toml')
+        raise FixerError(
+            'the llm fixer needs a model, e.g. --model openai:gpt-4o-mini or model = "..." in stomper.toml'
+        )
     from stomper.fixers.llm import LlmFixer  # imports LangChain's model machinery only when used
 
     return LlmFixer(settings)

@@ -31,5 +31,7 @@ class RuffFixer:
         for args in commands:
             done = await proc.run([self.executable, *args], cwd=request.worktree, timeout=TIMEOUT)
             if done.returncode != 0:
-                return FixOutcome(error=f"ruff {args[0]} exited with status {done.returncode}: {done.err.strip()[:300]}")
+                return FixOutcome(
+                    error=f"ruff {args[0]} exited with status {done.returncode}: {done.err.strip()[:300]}"
+                )
         return FixOutcome()

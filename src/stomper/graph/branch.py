@@ -44,7 +44,9 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             applied = await ctx.applier.apply(job.path, patch, commit_message(job, work.remaining))
         outcome: Outcome = "partial" if work.remaining else "fixed"
         detail = _why_not(ctx, work) if work.remaining else ""
-        return replace(work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace"))
+        return replace(
+            work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace")
+        )
     except NotApplied as exc:
         return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
     except StomperError as exc:
@@ -63,10 +65,14 @@ async def _improve(job: FileJob, wt: Worktree, ctx: RunContext, work: _Work, emi
             if not todo or work.stopped:
                 break
             emit({"path": job.path, "step": "fixing", "fixer": fixer.name, "attempt": attempt, "of": tries})
-            baseline = await _attempt(fixer, FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback), wt, ctx, work, baseline, emit)
+            baseline = await _attempt(
+                fixer, FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback), wt, ctx, work, baseline, emit
+            )
 
 
-async def _attempt(fixer: Fixer, request: FixRequest, wt: Worktree, ctx: RunContext, work: _Work, baseline: Baseline, emit: Emit) -> Baseline:
+async def _attempt(
+    fixer: Fixer, request: FixRequest, wt: Worktree, ctx: RunContext, work: _Work, baseline: Baseline, emit: Emit
+) -> Baseline:
     work.attempts += 1
     work.fixers.add(fixer.name)
     outcome = await fixer.fix(request)
@@ -75,7 +81,15 @@ async def _attempt(fixer: Fixer, request: FixRequest, wt: Worktree, ctx: RunCont
         work.stopped, work.feedback = outcome.stop, outcome.error
         await wt.reject()
         return baseline
-    emit({"path": request.path, "step": "verifying", "fixer": fixer.name, "attempt": request.attempt, "of": request.max_attempts})
+    emit(
+        {
+            "path": request.path,
+            "step": "verifying",
+            "fixer": fixer.name,
+            "attempt": request.attempt,
+            "of": request.max_attempts,
+        }
+    )
     verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
