@@ -1,0 +1,304 @@
+"""A model's reply, read as an edit of one file, and applied to that file's text.
+
+Two shapes of reply are understood, whatever the prompt asked for:
+
+- SEARCH/REPLACE blocks, each replacing one exact stretch of the file:
+
+      <<<<<<< SEARCH
+      old lines
+      =======
+      new lines
+      >>>>>>> REPLACE
+
+- one fenced code block holding the whole new file.
+
+Everything here is pure text in, text out: the caller reads and writes the
+one file it means to edit, so no reply can reach another file. A reply that
+names another file anyway (in a block's header) is refused rather than half
+applied. All blocks apply, or none do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+_SEARCH = re.compile(r"^<{5,9} ?SEARCH\b(?P<rest>.*)$")
+_DIVIDER = re.compile(r"^={5,9}\s*$")
+_REPLACE = re.compile(r"^>{5,9} ?REPLACE\s*$")
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_NUMBERED = re.compile(r"^\s*\d+\s?[|:]")
+_PATHLIKE = re.compile(r"^[\w.\-/\\]+$")
+
+
+class EditError(Exception):
+    """The reply cannot be applied; the message says why, for the model's next attempt.
+
+    It never leaves the llm fixer, which turns it into `FixOutcome.error`.
+    """
+
+
+@dataclass(frozen=True)
+class Replace:
+    """One SEARCH/REPLACE block: `search` becomes `replace` (each empty or newline-ended)."""
+
+    search: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class WholeFile:
+    """The whole new text of the file."""
+
+    text: str
+
+
+Edit = tuple[Replace, ...] | WholeFile
+
+
+def edit_text(original: str, reply: str, path: str) -> str:
+    """`original` (the text of `path`) as `reply` edits it; raises `EditError`."""
+    return apply(original, parse(reply, path))
+
+
+def parse(reply: str, path: str) -> Edit:
+    """Read `reply` as edits of the file `path`; raises `EditError`."""
+    if not reply.strip():
+        raise EditError("the reply was empty; nothing was changed")
+    lines = reply.splitlines()
+    if any(_SEARCH.match(line) for line in lines):
+        return _parse_blocks(lines, path)
+    blocks = _fenced_blocks(lines)
+    if not blocks:
+        raise EditError(
+            "the reply has no SEARCH/REPLACE block and no fenced code block; nothing was changed"
+        )
+    if len(blocks) > 1:
+        raise EditError(
+            f"the reply has {len(blocks)} code blocks; give exactly one, holding the whole file"
+        )
+    start, body = blocks[0]
+    _check_header(_headers(lines, start), path, "the code block")
+    return WholeFile("".join(f"{line}\n" for line in body))
+
+
+def apply(original: str, edit: Edit) -> str:
+    """The text `edit` makes of `original`; raises `EditError` if it misfits or changes nothing."""
+    if isinstance(edit, WholeFile):
+        new = _whole_file(original, edit.text)
+    else:
+        new = original if original.endswith("\n") or not original else original + "\n"
+        for number, block in enumerate(edit, 1):
+            new = _replace_once(new, block, f"SEARCH/REPLACE block {number} of {len(edit)}")
+        if original and not original.endswith("\n") and new.endswith("\n"):
+            new = new[:-1]
+    if new == original:
+        raise EditError("the reply leaves the file unchanged")
+    return new
+
+
+def _parse_blocks(lines: list[str], path: str) -> tuple[Replace, ...]:
+    blocks: list[Replace] = []
+    i = 0
+    while i < len(lines):
+        head = _SEARCH.match(lines[i])
+        if head is None:
+            i += 1
+            continue
+        name = f"SEARCH/REPLACE block {len(blocks) + 1}"
+        _check_header([head["rest"], *_headers(lines, i)], path, name)
+        divider = _next(lines, i + 1, _DIVIDER, name, "'=======' after '<<<<<<< SEARCH'")
+        end = _next(lines, divider + 1, _REPLACE, name, "'>>>>>>> REPLACE' to close it")
+        blocks.append(Replace(_text(lines[i + 1 : divider]), _text(lines[divider + 1 : end])))
+        i = end + 1
+    return tuple(blocks)
+
+
+def _next(lines: list[str], start: int, marker: re.Pattern[str], name: str, wanted: str) -> int:
+    for j in range(start, len(lines)):
+        if marker.match(lines[j]):
+            return j
+        if _SEARCH.match(lines[j]) or _DIVIDER.match(lines[j]) or _REPLACE.match(lines[j]):
+            break
+    raise EditError(f"{name} is malformed: no {wanted} (was the reply cut short?)")
+
+
+def _text(lines: list[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _fenced_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """(line of the opening fence, the lines inside) of each fenced block."""
+    blocks = []
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        fence = opening["fence"]
+        close = re.compile(rf"^{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        end = next((j for j in range(i + 1, len(lines)) if close.match(lines[j])), None)
+        if end is None:
+            raise EditError("the code block is not closed (was the reply cut short?)")
+        blocks.append((i, lines[i + 1 : end]))
+        i = end + 1
+    return blocks
+
+
+def _headers(lines: list[str], index: int) -> list[str]:
+    """What may name the file of the block at `index`: its fence's words, the line above."""
+    found: list[str] = []
+    above = index - 1
+    if not _FENCE.match(lines[index]) and above >= 0 and (fence := _FENCE.match(lines[above])):
+        found += fence["info"].split()
+        above -= 1
+    elif fence := _FENCE.match(lines[index]):
+        found += fence["info"].split()
+    if above >= 0:
+        found.append(lines[above])
+    return found
+
+
+def _check_header(candidates: list[str], path: str, name: str) -> None:
+    for candidate in candidates:
+        named = _path_named(candidate)
+        if named is not None and not _same_file(named, path):
+            raise EditError(f"{name} names the file {named}; only {path} may be edited")
+
+
+def _path_named(text: str) -> str | None:
+    """The file path a header line names, if it is one (a bare token with a slash or suffix)."""
+    token = text.strip().strip("*`'\"").removesuffix(":").strip().strip("*`'\"")
+    for label in ("File:", "file:", "Path:", "path:", "Filename:", "filename:"):
+        token = token.removeprefix(label).strip()
+    if not token or not _PATHLIKE.match(token):
+        return None
+    if "/" in token or "\\" in token or PurePosixPath(token).suffix:
+        return token
+    return None
+
+
+def _same_file(named: str, path: str) -> bool:
+    named = named.replace("\\", "/").removeprefix("./")
+    parts = PurePosixPath(named).parts
+    if named.startswith("/") or ".." in parts:
+        return False
+    # The model may shorten the path it was given (mod.py for pkg/mod.py), never change it.
+    return named == path or path.endswith("/" + named)
+
+
+def _whole_file(original: str, text: str) -> str:
+    if not text.strip():
+        raise EditError("the code block is empty; give the whole new file")
+    body = [line for line in text.splitlines() if line.strip()]
+    if len(body) > 1 and all(_NUMBERED.match(line) for line in body):
+        raise EditError(
+            "the code block kept the line numbers of the prompt; give the file without them"
+        )
+    if not original.endswith("\n") and original:
+        return text.removesuffix("\n")
+    return text
+
+
+def _replace_once(text: str, block: Replace, name: str) -> str:
+    if not block.search.strip():
+        if text.strip():
+            raise EditError(f"{name} has an empty SEARCH part; copy the lines to replace into it")
+        return block.replace
+    count = text.count(block.search)
+    if count == 1:
+        return text.replace(block.search, block.replace, 1)
+    if count > 1:
+        raise EditError(
+            f"{name} matches {count} places in the file; add surrounding lines so it matches one"
+        )
+    return _replace_loosely(text, block, name)
+
+
+def _replace_loosely(text: str, block: Replace, name: str) -> str:
+    """Second try: ignore trailing spaces, blank lines around the block, a uniform indent shift."""
+    lines = text.splitlines()
+    search = _trim_blank(block.search.splitlines())
+    found = [
+        (start, shift)
+        for start in range(len(lines) - len(search) + 1)
+        if (shift := _indent_shift(lines[start : start + len(search)], search)) is not None
+    ]
+    if not found:
+        raise EditError(f"{name} does not match the file: {_closest(lines, search)}")
+    if len(found) > 1:
+        where = ", ".join(str(start + 1) for start, _ in found[:5])
+        raise EditError(
+            f"{name} matches {len(found)} places (lines {where}); add lines so it matches one"
+        )
+    start, (add, remove) = found[0]
+    replacement = [
+        line if not line.strip() else add + line.removeprefix(remove)
+        for line in block.replace.splitlines()
+    ]
+    new = [*lines[:start], *replacement, *lines[start + len(search) :]]
+    return "".join(f"{line}\n" for line in new)
+
+
+def _trim_blank(lines: list[str]) -> list[str]:
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
+
+
+def _indent_shift(have: list[str], want: list[str]) -> tuple[str, str] | None:
+    """(indent to add, indent to remove) that turns `want` into `have`, or None if none does."""
+    shift: tuple[str, str] | None = None
+    for file_line, search_line in zip(have, want, strict=True):
+        f, s = file_line.rstrip(), search_line.rstrip()
+        if not f or not s:
+            if f or s:
+                return None
+            continue
+        if shift is None:
+            f_indent, s_indent = f[: len(f) - len(f.lstrip())], s[: len(s) - len(s.lstrip())]
+            if f_indent.endswith(s_indent):
+                shift = (f_indent[: len(f_indent) - len(s_indent)], "")
+            elif s_indent.endswith(f_indent):
+                shift = ("", s_indent[: len(s_indent) - len(f_indent)])
+            else:
+                return None
+        add, remove = shift
+        if not s.startswith(remove) or f != add + s.removeprefix(remove):
+            return None
+    return shift
+
+
+def _closest(lines: list[str], search: list[str]) -> str:
+    """Where the SEARCH text comes nearest the file, and the first line that differs."""
+    best, best_start = 0, -1
+    for start in range(len(lines)):
+        agree = 0
+        while (
+            agree < len(search)
+            and start + agree < len(lines)
+            and lines[start + agree].strip() == search[agree].strip()
+        ):
+            agree += 1
+        if agree > best:
+            best, best_start = agree, start
+    if best_start < 0:
+        first = search[0].strip() if search else ""
+        return f"no line of the file reads {first!r}; copy the SEARCH lines exactly from the file"
+    if best == len(search):
+        return (
+            f"it matches at line {best_start + 1} only if indentation is ignored; "
+            "keep the file's indentation exactly"
+        )
+    line = best_start + best
+    wanted = search[best].strip()
+    have = lines[line].strip() if line < len(lines) else "(end of file)"
+    return (
+        f"its first {best} line(s) match at line {best_start + 1}, then line {line + 1} "
+        f"reads {have!r} where the block has {wanted!r}; "
+        "copy the SEARCH lines exactly from the file"
+    )
