@@ -11,7 +11,8 @@ one-line message and an exit code.
      ├── ExecutableNotFound       a program (tool, agent, git) is not installed
      ├── ProcTimeout              a program ran past its time limit
      ├── ToolError                a quality tool crashed or wrote output we cannot read
-     └── FixerError               a fixer could not make an attempt (bad config, missing extra)
+     ├── FixerError               a fixer could not make an attempt (bad config, missing extra)
+     └── EventLogError            an event log holds a line no writer of ours could have left
 """
 
 from __future__ import annotations
@@ -68,3 +69,7 @@ class ToolError(StomperError):
 
 class FixerError(StomperError):
     """A fixer cannot make attempts at all (missing extra, bad command template)."""
+
+
+class EventLogError(StomperError):
+    """An event log has a complete line that is not a JSON object (corruption, not a crash)."""
