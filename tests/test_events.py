@@ -39,7 +39,10 @@ def test_append_writes_one_line_per_record_readable_at_once(tmp_path: Path) -> N
         log.append({"step": "done", "message": "two\nlines"})
     raw = path.read_bytes()
     assert raw.count(b"\n") == 2
-    assert read_events(path) == [{"step": "start", "path": "a.py"}, {"step": "done", "message": "two\nlines"}]
+    assert read_events(path) == [
+        {"step": "start", "path": "a.py"},
+        {"step": "done", "message": "two\nlines"},
+    ]
 
 
 def test_reader_drops_a_truncated_last_line(tmp_path: Path) -> None:
