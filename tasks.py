@@ -49,11 +49,35 @@ def demo() -> int:
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(project)], check=True)
     subprocess.run(["git", "-C", str(project), "add", "-A"], check=True)
     subprocess.run(["git", *identity, "-C", str(project), "commit", "--quiet", "-m", "demo project"], check=True)
-    print(f"\nThe example project is copied to {project} (a new git repository).\n", flush=True)
-    stomper = str(BIN / "stomper")
-    code = subprocess.run([stomper, "check"], cwd=project, env=env()).returncode
-    print(f"\nstomper check exited with {code}; the copy is left at {project} for you to look at.")
-    return 0
+    demo_env = {
+        **env(),
+        "GIT_AUTHOR_NAME": "Stomper Demo",
+        "GIT_AUTHOR_EMAIL": "demo@stomper.invalid",
+        "GIT_COMMITTER_NAME": "Stomper Demo",
+        "GIT_COMMITTER_EMAIL": "demo@stomper.invalid",
+    }
+
+    def step(title: str, *args: str) -> int:
+        print(f"\n== {title}\n$ {' '.join(args)}", flush=True)
+        return subprocess.run(args, cwd=project, env=demo_env).returncode
+
+    print(f"The example project is copied to {project}, a new git repository.")
+    step("What is wrong with it", "stomper", "check")
+    step("Fix it, four files at a time (no AI configured: ruff fixes what it can)", "stomper", "fix", "--parallel", "4")
+    agent = f"{sys.executable} {HERE / 'examples' / 'demo_agent.py'} {{file}}"
+    step(
+        "Fix the rest with a coding agent (a scripted stand-in for `claude -p`)",
+        "stomper",
+        "fix",
+        "--parallel",
+        "4",
+        "--agent",
+        agent,
+    )
+    step("One commit per fixed file", "git", "log", "--oneline")
+    code = step("Check again", "stomper", "check")
+    print(f"\nThe copy is left at {project} for you to look at.")
+    return code
 
 
 def test(args: list[str]) -> int:

@@ -208,7 +208,8 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
     assert done.returncode == 1
     assert (repo / "a.py").read_text() == "import sys\n\nprint(sys.argv)\n"
     assert git(repo, "log", "-1", "--format=%s") == "fix(stomper): resolve ruff F401 in a.py\n"
-    assert "needs an AI fixer" in done.stderr and "agent.command" in done.stderr
+    assert "skipped b.py: 0/1 fixed in" in done.stderr and "needs an AI fixer" in done.stderr
+    assert "To fix what ruff cannot, set agent.command" in done.stdout
     assert_no_leftovers(repo)
 
 

@@ -65,6 +65,10 @@ def check(
     exclude: ExcludeOpt = None,
     tools: ToolsOpt = None,
     output: Annotated[str, typer.Option("--format", help="Output format: table or json.")] = "table",
+    sarif: Annotated[
+        Path | None,
+        typer.Option("--sarif", metavar="PATH", help="Also write the findings to PATH as SARIF 2.1.0.", show_default=False),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the quality tools and report what they find. Exit 0 when clean, 1 when diagnostics remain."""
@@ -80,8 +84,9 @@ def check(
             _selection(paths, files, staged, changed, since, exclude),
             cwd=Path.cwd(),
             output=fmt,
+            sarif=sarif,
             console=Console(),
-            log=Console(stderr=True),
+            log=Console(stderr=True, soft_wrap=True),
             verbose=verbose,
         )
     )
@@ -141,7 +146,7 @@ def fix(
             options,
             cwd=Path.cwd(),
             console=Console(),
-            log=Console(stderr=True),
+            log=Console(stderr=True, soft_wrap=True),
             verbose=verbose,
         )
     )

@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from stomper.diagnostics import CheckResult
+from stomper.fixers.registry import ENABLE_AI_HINT
+from stomper.graph.branch import NEEDS_AI
 from stomper.graph.state import FileResult
 from stomper.report import RunReport
 
@@ -101,6 +103,8 @@ def run_summary(report: RunReport, console: Console) -> None:
         console.print(table)
     for error in report.tool_errors:
         console.print(f"[red]tool error[/red] {escape(error)}", highlight=False)
+    if any(f.detail == NEEDS_AI for f in report.files):
+        console.print(f"To fix what ruff cannot, {ENABLE_AI_HINT}.", highlight=False)
     usage = report.usage
     cost = (
         f"; model: {usage.calls} calls, {usage.input_tokens}+{usage.output_tokens} tokens, ${usage.cost:.4f}"

@@ -15,12 +15,12 @@ from stomper.apply import NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
-from stomper.fixers.registry import ENABLE_AI_HINT
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
 from stomper.verify import Baseline
 from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
+NEEDS_AI = "needs an AI fixer"
 
 
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
@@ -132,7 +132,7 @@ def _why_not(ctx: RunContext, work: _Work) -> str:
     if work.stopped:
         return work.stopped
     if not any(f.ai for f in ctx.fixers):
-        return f"needs an AI fixer: {ENABLE_AI_HINT}"
+        return NEEDS_AI
     return work.feedback or "no attempt passed verification"
 
 
