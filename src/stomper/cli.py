@@ -84,7 +84,7 @@ def check(
             _selection(paths, files, staged, changed, since, exclude),
             cwd=Path.cwd(),
             output=fmt,
-            sarif=sarif,
+            sarif_path=sarif,
             console=Console(),
             log=Console(stderr=True, soft_wrap=True),
             verbose=verbose,

@@ -29,6 +29,8 @@ class Diagnostic:
     """The tool itself can fix it (ruff's safe fixes)."""
     symbol: str | None = None
     """A name the tool gives the problem that no fix changes, e.g. a pytest test id."""
+    url: str | None = field(default=None, compare=False)
+    """Where the tool documents this code, when it says (ruff does)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,9 +8,9 @@ from typing import Literal
 
 from rich.console import Console
 
-from stomper import render
+from stomper import render, sarif
 from stomper.diagnostics import CheckResult
-from stomper.errors import ExitCode
+from stomper.errors import ExitCode, StomperError
 from stomper.project import Project
 from stomper.selection import Selection, select_files
 from stomper.tools import run_tools
@@ -41,6 +41,7 @@ def run(
     console: Console,
     log: Console,
     verbose: bool,
+    sarif_path: Path | None = None,
 ) -> int:
     if verbose:
         for name, exe in project.executables().items():
@@ -52,6 +53,18 @@ def run(
         console.out(render.check_json(result), highlight=False)
     else:
         render.check_table(result, console)
+    if sarif_path is not None:
+        write_sarif(sarif_path, result, project.root)
     if result.errors:
         return ExitCode.USAGE
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK
+
+
+def write_sarif(path: Path, result: CheckResult, root: Path) -> None:
+    """Write what a check found to `path` as SARIF; raises `StomperError` if it cannot."""
+    errors = [f"{run.tool}: {run.error}" for run in result.errors]
+    text = sarif.dumps(result.diagnostics, root=root, tool_errors=errors)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StomperError(f"cannot write the SARIF log to {path}: {exc.strerror}") from None

@@ -47,4 +47,5 @@ def _diagnostic(item: dict[str, Any], cwd: Path) -> Diagnostic:
         code=item.get("code") or "invalid-syntax",
         message=item["message"],
         fixable=bool(fix) and fix.get("applicability") == "safe",
+        url=item.get("url") or None,
     )
