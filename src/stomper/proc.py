@@ -137,7 +137,7 @@ class _Capture:
         return b"".join(self._chunks)
 
 
-async def _finish(readers: list[asyncio.Future[None]]) -> None:
+async def _finish(readers: Sequence[asyncio.Future[None]]) -> None:
     # A grandchild that escaped the group (setsid) may hold our pipes open;
     # we do not wait for it forever.
     _, pending = await asyncio.wait(readers, timeout=_KILL_GRACE)
@@ -156,10 +156,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 async def _stop_group(child: asyncio.subprocess.Process) -> None:
     """SIGTERM the child's group, then SIGKILL it if it has not gone."""
     _signal_group(child.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(child.wait(), _KILL_GRACE)
-    except TimeoutError:
-        pass
     _signal_group(child.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         await child.wait()

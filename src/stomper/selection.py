@@ -94,7 +94,7 @@ async def _merge_base(ref: str, root: Path) -> str:
 
 async def _walk(root: Path) -> list[str]:
     def walk() -> list[str]:
-        found = []
+        found: list[str] = []
         for directory, dirs, files in os.walk(root):
             dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
             base = Path(directory).relative_to(root)

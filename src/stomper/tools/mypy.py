@@ -50,7 +50,8 @@ class Mypy:
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise ToolError(f"mypy wrote output stomper cannot read: {exc}") from None
-        if done.returncode == 2 and not diagnostics:
+        # 1 and 2 both mean mypy reported errors; reading none would call the files clean.
+        if done.returncode != 0 and not diagnostics:
             detail = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
             raise ToolError(f"mypy failed: {detail[0][:300]}")
         return diagnostics

@@ -55,7 +55,7 @@ class Pytest:
             path = _given_path(case.get("file") or _module_path(case.get("classname") or name), paths)
             # xunit1 writes the 0-based line of the test function.
             line = int(case.get("line", "-1")) + 1
-            summary = (problem.get("message") or problem.text or "").strip().splitlines()
+            summary = _reason(problem).splitlines()
             diagnostics.append(
                 Diagnostic(
                     tool="pytest",
@@ -68,6 +68,15 @@ class Pytest:
                 )
             )
         return diagnostics
+
+
+def _reason(problem: ET.Element) -> str:
+    message = (problem.get("message") or "").strip()
+    if message == "collection failure":
+        # The reason is the exception pytest printed last, on its `E` lines.
+        raised = [line[1:].strip() for line in (problem.text or "").splitlines() if line.startswith("E ")]
+        message = raised[-1] if raised else message
+    return message or (problem.text or "").strip()
 
 
 def _given_path(reported: str, paths: Sequence[str]) -> str:

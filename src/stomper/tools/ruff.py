@@ -29,9 +29,14 @@ class Ruff:
     def parse(self, done: Completed, scratch: Path, cwd: Path, paths: Sequence[str]) -> list[Diagnostic]:
         try:
             items: list[dict[str, Any]] = json.loads(done.stdout or b"[]")
-            return [_diagnostic(item, cwd) for item in items]
+            diagnostics = [_diagnostic(item, cwd) for item in items]
         except (ValueError, KeyError, TypeError) as exc:
             raise ToolError(f"ruff wrote output stomper cannot read: {exc}") from None
+        if done.returncode == 1 and not diagnostics:
+            # 1 means ruff found something; reading nothing would call the files clean.
+            detail = done.err.strip().splitlines()[-1:] or ["no diagnostics in its output"]
+            raise ToolError(f"ruff exited with status 1 but reported nothing: {detail[0][:300]}")
+        return diagnostics
 
 
 def _diagnostic(item: dict[str, Any], cwd: Path) -> Diagnostic:
@@ -46,6 +51,6 @@ def _diagnostic(item: dict[str, Any], cwd: Path) -> Diagnostic:
         end_column=end.get("column"),
         code=item.get("code") or "invalid-syntax",
         message=item["message"],
-        fixable=bool(fix) and fix.get("applicability") == "safe",
+        fixable=fix is not None and fix.get("applicability") == "safe",
         url=item.get("url") or None,
     )
