@@ -20,6 +20,7 @@ applied. All blocks apply, or none do.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -288,7 +289,10 @@ def _closest(lines: list[str], search: list[str]) -> str:
             best, best_start = agree, start
     if best_start < 0:
         first = search[0].strip() if search else ""
-        return f"no line of the file reads {first!r}; copy the SEARCH lines exactly from the file"
+        stripped = [line.strip() for line in lines]
+        near = difflib.get_close_matches(first, stripped, n=1, cutoff=0.6)
+        hint = f" (nearest: line {stripped.index(near[0]) + 1}, {near[0]!r})" if near else ""
+        return f"no line of the file reads {first!r}{hint}; copy the SEARCH lines exactly from the file"
     if best == len(search):
         return (
             f"it matches at line {best_start + 1} only if indentation is ignored; "

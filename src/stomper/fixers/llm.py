@@ -1,0 +1,187 @@
+"""A LangChain chat model as a fixer: one model call per attempt, its reply applied as an edit.
+
+The fixer is made once per run and shared by every file's branch, and so are
+its one model client, its budget and its rate limiter. Concurrent `fix()`
+calls in one event loop are safe: the budget is checked and spent without an
+await in between, file I/O runs in threads, and the call itself is `ainvoke`.
+
+Retries of refused requests (429 and 5xx, with exponential backoff and
+jitter, honouring Retry-After) are the provider client's own: `llm.max_retries`
+and `llm.request_timeout` are handed to it. One `fix()` is one call, however
+many HTTP requests its retries take. API keys come from the provider's
+environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...); stomper passes
+them nowhere, and scrubs anything that looks like one from the errors it reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.rate_limiters import InMemoryRateLimiter
+
+from stomper.budget import Budget, price_of
+from stomper.config import LlmSettings, StomperSettings
+from stomper.diagnostics import Diagnostic
+from stomper.edits import EditError, edit_text
+from stomper.errors import FixerError
+from stomper.fixers import FixOutcome, FixRequest
+from stomper.fixers.llm_prompt import build_prompt
+
+EXTRAS = {"openai": "openai", "azure_openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
+"""stomper's pip extra for each provider it documents."""
+
+_FATAL = {
+    401: "the provider refused the API key",
+    403: "the provider refused access",
+    404: "the model or endpoint does not exist",
+}
+_SECRET = re.compile(r"\b(?:sk|pk|rk)-[\w-]{8,}|\bBearer\s+\S+|\b[\w-]{40,}\b")
+
+
+class LlmFixer:
+    """Asks a chat model for an edit of the file and applies it to that file only."""
+
+    name: ClassVar[str] = "llm"
+    ai: ClassVar[bool] = True
+
+    def __init__(self, settings: StomperSettings, *, model: BaseChatModel | None = None) -> None:
+        """Make the run's model client from `settings`, or use `model` as it is (tests, embedding).
+
+        Raises `FixerError` when the model cannot be used at all: a malformed
+        `model`, a provider whose package is not installed, a missing API key,
+        or a `max_cost` with no known price.
+        """
+        llm = settings.llm
+        price = price_of(settings.model, llm.prices)
+        if llm.max_cost is not None and price is None:
+            raise FixerError(
+                f"llm.max_cost is set, but no price is known for {settings.model}: add "
+                f'[llm.prices."{settings.model}"] with input and output dollars per million tokens'
+            )
+        self.model = model if model is not None else make_model(settings.model, llm)
+        self.edit_format = llm.edit_format
+        self.budget = Budget(max_calls=llm.max_calls, max_tokens=llm.max_tokens, max_cost=llm.max_cost, price=price)
+        self.limiter: InMemoryRateLimiter | None = None
+        if llm.rate_limit is not None:
+            self.limiter = InMemoryRateLimiter(
+                requests_per_second=llm.rate_limit, check_every_n_seconds=min(0.1, 0.25 / llm.rate_limit)
+            )
+        self.refused: str | None = None
+        """Set when the provider refuses us for good (bad key, unknown model): no call starts after."""
+
+    def handles(self, diagnostic: Diagnostic) -> bool:
+        return True
+
+    async def fix(self, request: FixRequest) -> FixOutcome:
+        if stop := self.refused or self.budget.exhausted():
+            return FixOutcome(stop=stop)
+        try:
+            source = await asyncio.to_thread(_Source.read, request)
+        except _Unusable as exc:
+            return FixOutcome(stop=str(exc))
+        prompt = await asyncio.to_thread(build_prompt, request, source.text, self.edit_format)
+        if self.limiter is not None:
+            await self.limiter.aacquire()
+        # Checked again: the budget may have been spent while this branch waited.
+        if stop := self.refused or self.budget.reserve():
+            return FixOutcome(stop=stop)
+        try:
+            reply = await self.model.ainvoke([SystemMessage(prompt.system), HumanMessage(prompt.user)])
+        except Exception as exc:  # each provider raises its own types; the status code says enough
+            return self._failed(exc)
+        usage = self.budget.record(*_tokens(reply))
+        try:
+            new = edit_text(source.text, str(reply.text), request.path)
+        except EditError as exc:
+            return FixOutcome(error=str(exc), usage=usage)
+        await asyncio.to_thread(source.write, new)
+        return FixOutcome(usage=usage)
+
+    def _failed(self, exc: Exception) -> FixOutcome:
+        usage = self.budget.record(0, 0)
+        said = scrub(f"{type(exc).__name__}: {exc}")[:300]
+        status = getattr(exc, "status_code", None)
+        if status in _FATAL:
+            self.refused = f"{_FATAL[status]} (HTTP {status}): {said}"
+            return FixOutcome(stop=self.refused, usage=usage)
+        return FixOutcome(error=f"the model call failed: {said}", usage=usage)
+
+
+def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
+    """The chat model `spec` ("provider:model") names, through LangChain's `init_chat_model`."""
+    if not spec or ":" not in spec:
+        raise FixerError(f"model must be provider:model, e.g. openai:gpt-4o-mini (got {spec!r})")
+    from langchain.chat_models import init_chat_model
+
+    provider = spec.split(":", 1)[0]
+    options: dict[str, Any] = {}
+    if provider == "ollama":
+        # ChatOllama has no retry option (a local server does not rate-limit); its httpx client takes the timeout.
+        options["client_kwargs"] = {"timeout": llm.request_timeout}
+    else:
+        options.update(timeout=llm.request_timeout, max_retries=llm.max_retries)
+    if llm.base_url is not None:
+        options["base_url"] = llm.base_url
+    try:
+        model: BaseChatModel = init_chat_model(spec, **options)
+    except ImportError:
+        extra = EXTRAS.get(provider)
+        hint = f"pip install 'stomper[{extra}]'" if extra else f"pip install langchain-{provider.replace('_', '-')}"
+        raise FixerError(f"the model {spec} needs LangChain's {provider} package: {hint}") from None
+    except Exception as exc:  # a provider refuses a missing API key or a bad option when constructed
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FixerError(f"cannot use the model {spec}: {scrub(first)}") from None
+    return model
+
+
+def scrub(text: str) -> str:
+    """`text` without API keys: the values of *_API_KEY/*_TOKEN variables, and key-like strings."""
+    for name, value in os.environ.items():
+        if name.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and len(value) >= 8:
+            text = text.replace(value, "[redacted]")
+    return _SECRET.sub("[redacted]", text)
+
+
+def _tokens(reply: AIMessage) -> tuple[int, int]:
+    usage = reply.usage_metadata
+    if usage is None:
+        return 0, 0
+    return usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+
+
+class _Unusable(Exception):
+    """The target file cannot be edited at all (outside the worktree, missing, not text)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The one file a fix may write, and its text with newlines as "\\n"."""
+
+    path: Path
+    text: str
+    crlf: bool
+
+    @classmethod
+    def read(cls, request: FixRequest) -> _Source:
+        root = request.worktree.resolve()
+        path = (root / request.path).resolve()
+        # A symlink, or a path with "..", must not lead a reply's edit out of the worktree.
+        if path == root or not path.is_relative_to(root):
+            raise _Unusable(f"{request.path} resolves outside the worktree; the llm fixer leaves it alone")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise _Unusable(f"{request.path} does not exist in the worktree") from None
+        except UnicodeDecodeError:
+            raise _Unusable(f"{request.path} is not UTF-8 text; the llm fixer leaves it alone") from None
+        return cls(path, text.replace("\r\n", "\n"), "\r\n" in text)
+
+    def write(self, text: str) -> None:
+        self.path.write_bytes((text.replace("\n", "\r\n") if self.crlf else text).encode("utf-8"))
