@@ -11,14 +11,16 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -31,7 +33,10 @@ ALL_TOOLS: tuple[ToolName, ...] = ("ruff", "mypy", "pytest")
 
 def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        # "ruff,ruff" would run ruff twice and report everything twice.
+        return list(dict.fromkeys(value))
     return value
 
 
@@ -41,7 +46,8 @@ class AgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     command: list[str] = []
-    """Argument template of the agent, e.g. ["claude", "-p", "Fix {file} as {prompt_file} says"]; {file} and {prompt_file} are substituted."""
+    """Argument template of the agent, e.g. ["claude", "-p", "Fix {file} as {prompt_file} says"];
+    {file} and {prompt_file} are substituted."""
 
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
@@ -112,10 +118,11 @@ class StomperSettings(BaseSettings):
         use_attribute_docstrings=True,
     )
 
-    tools: list[ToolName] = list(ALL_TOOLS)
+    # NoDecode: STOMPER_TOOLS=ruff,mypy is a comma list, not JSON.
+    tools: Annotated[list[ToolName], NoDecode, Field(min_length=1)] = list(ALL_TOOLS)
     """Quality tools to run: any of ruff, mypy, pytest."""
 
-    exclude: list[str] = []
+    exclude: Annotated[list[str], NoDecode] = []
     """Glob patterns (relative to the repository root) of files never checked nor fixed."""
 
     tool_timeout: float = Field(300.0, gt=0)
@@ -173,10 +180,11 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> Sto
 
     Raises `ConfigError` naming the key and where it came from.
     """
+    pyproject = _read(root / "pyproject.toml").get("tool", {}).get("stomper", {})
     layers = [
-        (f"{root / 'pyproject.toml'} [tool.stomper]", _read(root / "pyproject.toml").get("tool", {}).get("stomper", {})),
+        (f"{root / 'pyproject.toml'} [tool.stomper]", pyproject),
         (str(root / "stomper.toml"), _read(root / "stomper.toml")),
-        ("environment (STOMPER_*)", EnvSettingsSource(StomperSettings)()),
+        ("environment (STOMPER_*)", _environment()),
         ("command line", {k: v for k, v in (overrides or {}).items() if v is not None}),
     ]
     merged: dict[str, Any] = {}
@@ -195,12 +203,21 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
 
 
+def _environment() -> dict[str, Any]:
+    try:
+        return EnvSettingsSource(StomperSettings)()
+    except SettingsError as exc:
+        # e.g. STOMPER_AGENT__COMMAND that is not a JSON list
+        raise ConfigError(f"environment (STOMPER_*): {exc}") from None
+
+
 def _validate(data: Mapping[str, Any], origin: str) -> StomperSettings:
     try:
         return StomperSettings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        # List indexes are left out: "tools", not "tools.1".
+        key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int)) or "(top level)"
         if first["type"] == "extra_forbidden":
             raise ConfigError(f"{origin}: unknown key '{key}'") from None
         raise ConfigError(f"{origin}: {key}: {first['msg']} (got {first['input']!r})") from None
