@@ -1,0 +1,74 @@
+"""`stomper fix --model openai:...` end to end: the real OpenAI client against a local server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import commit_all, git, write
+from tests.openai_server import OpenAIServer, rate_limited
+
+STOMPER = Path(sys.executable).with_name("stomper")
+SECRET = "sk-e2e-0123456789abcdefghijklmnop"
+
+BROKEN = 'def value() -> int:\n    return "{n}"\n'
+FIXED = "def value() -> int:\n    return {n}\n"
+
+
+def fix_from_prompt(body: dict[str, Any]) -> str:
+    """Answer as a model would: the whole file, fixed, for the file the prompt shows."""
+    prompt = body["messages"][-1]["content"]
+    n = re.search(r'\|     return "(\d+)"', prompt)
+    assert n is not None, prompt
+    return f"```python\n{FIXED.format(n=n[1])}```\n"
+
+
+def test_llm_fixer_fixes_every_file_with_at_most_parallel_requests_at_once(repo: Path, tmp_path: Path) -> None:
+    paths = [f"pkg/mod{n}.py" for n in range(8)]
+    write(repo, {"pkg/__init__.py": "", **{p: BROKEN.format(n=n) for n, p in enumerate(paths)}})
+    commit_all(repo, "broken project")
+    report = tmp_path / "report.json"
+    server = OpenAIServer(fix_from_prompt, refusals=[rate_limited(retry_after="1")], delay=1.0)
+
+    with server.running():
+        done = subprocess.run(
+            [
+                str(STOMPER),
+                "fix",
+                "--model",
+                "openai:gpt-4o-mini",
+                "-j",
+                "4",
+                "--tools",
+                "ruff,mypy",
+                "--report",
+                str(report),
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OPENAI_API_KEY": SECRET, "STOMPER_LLM__BASE_URL": server.url},
+        )
+
+    assert done.returncode == 0, done.stderr
+    for n, p in enumerate(paths):
+        assert (repo / p).read_text() == FIXED.format(n=n)
+    assert git(repo, "status", "--porcelain") == ""
+    assert int(git(repo, "rev-list", "--count", "HEAD")) == 1 + len(paths)
+    # The first request was refused with 429 and retried by the client; every file got one answer.
+    assert len(server.received) == len(paths) + 1
+    assert len(server.answered) == len(paths)
+    assert {r.body["model"] for r in server.received} == {"gpt-4o-mini"}
+    assert all("mypy return-value: Incompatible return value type" in r.prompt for r in server.received)
+    assert 2 <= server.peak_in_flight <= 4
+    data = json.loads(report.read_text())
+    assert {f["outcome"] for f in data["files"]} == {"fixed"}
+    assert data["summary"]["model"]["calls"] == len(paths)
+    assert data["summary"]["model"]["input_tokens"] > 0
+    assert SECRET not in done.stdout + done.stderr + report.read_text()
