@@ -114,9 +114,7 @@ async def test_concurrent_tasks_each_get_whole_lines_in_call_order(tmp_path: Pat
 
 def test_log_killed_mid_run_keeps_every_complete_line(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), "2000"], stdout=subprocess.PIPE, text=True
-    )
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "2000"], stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout is not None
         assert writer.stdout.readline() == "ready\n"

@@ -46,9 +46,7 @@ TYPE = Diagnostic(
     code="attr-defined",
     message='Module has no attribute "nope"',
 )
-MODULE_LEVEL = Diagnostic(
-    path="pkg/b c.py", line=-1, column=0, tool="mypy", code="error", message="bad module"
-)
+MODULE_LEVEL = Diagnostic(path="pkg/b c.py", line=-1, column=0, tool="mypy", code="error", message="bad module")
 BACKWARDS = Diagnostic(
     path="pkg/b c.py", line=4, column=9, end_line=4, end_column=2, tool="ruff", code="E501", message="long"
 )
@@ -131,9 +129,7 @@ def test_tool_errors_make_a_failed_invocation(tmp_path: Path) -> None:
     assert run["invocations"] == [
         {
             "executionSuccessful": False,
-            "toolExecutionNotifications": [
-                {"level": "error", "message": {"text": "mypy: mypy is not installed"}}
-            ],
+            "toolExecutionNotifications": [{"level": "error", "message": {"text": "mypy: mypy is not installed"}}],
         }
     ]
     assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": tmp_path.resolve().as_uri() + "/"}}
@@ -162,17 +158,13 @@ def test_check_writes_sarif_of_what_real_ruff_found(repo: Path) -> None:
     log = json.loads((repo / "out" / "check.sarif").read_text())
     validate(log)
     (run,) = log["runs"]
-    found = {
-        (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in run["results"]
-    }
+    found = {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in run["results"]}
     assert found == {("ruff/F401", 1), ("ruff/F841", 5)}
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
     assert rules["ruff/F401"]["helpUri"] == "https://docs.astral.sh/ruff/rules/unused-import"
     assert rules["ruff/F841"]["helpUri"].startswith("https://docs.astral.sh/ruff/rules/")
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == repo.as_uri() + "/"
-    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]} == {
-        "pkg/a.py"
-    }
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]} == {"pkg/a.py"}
 
 
 def test_check_writes_an_empty_sarif_log_when_clean(repo: Path) -> None:

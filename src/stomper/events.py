@@ -35,9 +35,7 @@ class EventLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
-        )
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         # Nodes running in worker threads may append too; the lock keeps a
         # retried short write from interleaving with another thread's line.
         self._lock = threading.Lock()
@@ -54,9 +52,7 @@ class EventLog:
 
         Raises `TypeError` (before writing anything) for a value JSON cannot hold.
         """
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode(
-            "utf-8"
-        )
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             if self._fd is None:
                 raise ValueError(f"event log {self.path} is closed")

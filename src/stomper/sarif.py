@@ -23,9 +23,7 @@ from stomper import __version__
 from stomper.diagnostics import Diagnostic
 
 SARIF_VERSION = "2.1.0"
-SARIF_SCHEMA = (
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-)
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
 
 # mypy links its own messages to this page, one anchor per error code.
@@ -72,9 +70,7 @@ def to_sarif(
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def dumps(
-    diagnostics: Iterable[Diagnostic], *, root: Path | None = None, tool_errors: Sequence[str] = ()
-) -> str:
+def dumps(diagnostics: Iterable[Diagnostic], *, root: Path | None = None, tool_errors: Sequence[str] = ()) -> str:
     """`to_sarif` as JSON text, ending with a newline."""
     log = to_sarif(diagnostics, root=root, tool_errors=tool_errors)
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
