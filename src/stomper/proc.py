@@ -94,7 +94,7 @@ async def run(
                 child.stdin.write(stdin)
                 await child.stdin.drain()
             child.stdin.close()
-        await asyncio.wait_for(child.wait(), timeout)
+        await asyncio.wait_for(_exited(child), timeout)
     except TimeoutError:
         await _stop_group(child)
         raise ProcTimeout(f"{Path(argv[0]).name} ran longer than {timeout:g}s and was killed") from None
@@ -148,6 +148,23 @@ async def _finish(readers: Sequence[asyncio.Future[None]]) -> None:
             await task
 
 
+async def _exited(child: asyncio.subprocess.Process) -> None:
+    """Wait for the child itself to exit.
+
+    `Process.wait()` also waits for the child's pipes to close, which a
+    grandchild holding them open (a server a test suite started) would put
+    off until the timeout, or forever; the group is killed once this returns.
+    """
+    waiting = asyncio.ensure_future(child.wait())
+    delay = 0.001
+    try:
+        while child.returncode is None and not waiting.done():
+            await asyncio.wait({waiting}, timeout=delay)
+            delay = min(delay * 2, 0.05)
+    finally:
+        waiting.cancel()
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -157,7 +174,6 @@ async def _stop_group(child: asyncio.subprocess.Process) -> None:
     """SIGTERM the child's group, then SIGKILL it if it has not gone."""
     _signal_group(child.pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(child.wait(), _KILL_GRACE)
+        await asyncio.wait_for(_exited(child), _KILL_GRACE)
     _signal_group(child.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        await child.wait()
+    await _exited(child)

@@ -1,0 +1,143 @@
+"""`proc.run`, the one way stomper starts a program: real children, real process groups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import process_gone
+
+from stomper import proc
+from stomper.errors import ExecutableNotFound, ProcTimeout
+
+SRC = Path(proc.__file__).parent
+
+# A child that starts a grandchild `sleep`, writes both pids to a file, then
+# waits; with EXIT set it leaves at once instead, the grandchild still running.
+FAMILY = """
+import json, os, subprocess, sys, time
+grandchild = subprocess.Popen(["sleep", "60"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    json.dump([os.getpid(), grandchild.pid], f)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+if len(sys.argv) < 3:
+    time.sleep(60)
+"""
+
+
+def pids(path: Path) -> list[int]:
+    return [int(pid) for pid in json.loads(path.read_text())]
+
+
+async def test_output_and_status(tmp_path: Path) -> None:
+    code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"
+
+    done = await proc.run([sys.executable, "-c", code], cwd=tmp_path, timeout=30)
+
+    assert (done.returncode, done.out, done.err, done.truncated) == (4, "out\n", "err\n", False)
+    assert done.argv == (sys.executable, "-c", code)
+
+
+async def test_runs_in_cwd_with_env(tmp_path: Path) -> None:
+    code = "import os; print(os.getcwd(), os.environ['ONLY'], 'PATH' in os.environ)"
+
+    done = await proc.run([sys.executable, "-c", code], cwd=tmp_path, timeout=30, env={"ONLY": "this"})
+
+    assert done.out == f"{tmp_path} this False\n"
+
+
+async def test_stdin_is_delivered(tmp_path: Path) -> None:
+    code = "import sys; sys.stdout.write(sys.stdin.read().upper())"
+
+    done = await proc.run([sys.executable, "-c", code], cwd=tmp_path, timeout=30, stdin=b"hello\n" * 50_000)
+
+    assert done.stdout == b"HELLO\n" * 50_000
+
+
+async def test_without_stdin_the_child_reads_end_of_file(tmp_path: Path) -> None:
+    done = await proc.run([sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"], cwd=tmp_path, timeout=30)
+
+    assert done.out == "''\n"
+
+
+async def test_arguments_reach_the_program_untouched_by_any_shell(tmp_path: Path) -> None:
+    tricky = "$HOME; echo pwned | cat `id` > x && *"
+
+    done = await proc.run([sys.executable, "-c", "import sys; print(sys.argv[1])", tricky], cwd=tmp_path, timeout=30)
+
+    assert done.out == tricky + "\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_shell_anywhere_in_stomper() -> None:
+    offenders = [str(path) for path in SRC.rglob("*.py") if "shell=True" in path.read_text()]
+
+    assert offenders == []
+
+
+async def test_missing_executable(tmp_path: Path) -> None:
+    with pytest.raises(ExecutableNotFound, match=r"^no-such-program-here: not found"):
+        await proc.run(["no-such-program-here", "--version"], cwd=tmp_path, timeout=30)
+
+
+async def test_file_that_is_not_executable(tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\n")
+
+    with pytest.raises(ExecutableNotFound, match=r"script: not executable$"):
+        await proc.run([str(script)], cwd=tmp_path, timeout=30)
+
+
+async def test_output_beyond_max_output_is_read_and_dropped(tmp_path: Path) -> None:
+    # 8 MiB on each stream: far more than a pipe holds, so the child would
+    # block forever if the rest were not read.
+    flood = "import sys\nfor _ in range(128):\n    sys.stdout.write('o' * 65536); sys.stderr.write('e' * 65536)\n"
+
+    done = await proc.run([sys.executable, "-c", flood], cwd=tmp_path, timeout=60, max_output=1000)
+
+    assert done.returncode == 0
+    assert done.stdout == b"o" * 1000
+    assert done.stderr == b"e" * 1000
+    assert done.truncated
+
+
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+
+    with pytest.raises(ProcTimeout, match=r"^python[\d.]* ran longer than 2s and was killed$"):
+        await proc.run([sys.executable, "-c", FAMILY, str(pid_file)], cwd=tmp_path, timeout=2)
+
+    assert pid_file.exists(), "the child did not start its grandchild within the timeout"
+    child, grandchild = pids(pid_file)
+    assert process_gone(child)
+    assert process_gone(grandchild)
+
+
+async def test_cancellation_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    running = asyncio.ensure_future(proc.run([sys.executable, "-c", FAMILY, str(pid_file)], cwd=tmp_path, timeout=None))
+    while not pid_file.exists():
+        assert not running.done(), running
+        await asyncio.sleep(0.02)
+
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    child, grandchild = pids(pid_file)
+    assert process_gone(child)
+    assert process_gone(grandchild)
+
+
+async def test_children_left_behind_are_killed_when_the_program_exits(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+
+    done = await proc.run([sys.executable, "-c", FAMILY, str(pid_file), "exit"], cwd=tmp_path, timeout=30)
+
+    assert done.returncode == 0
+    child, grandchild = pids(pid_file)
+    assert process_gone(child)
+    assert process_gone(grandchild)
