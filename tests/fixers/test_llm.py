@@ -276,6 +276,22 @@ async def test_cost_budget_uses_configured_prices(worktree: Path) -> None:
     assert len(model.prompts) == 1
 
 
+async def test_a_call_waits_for_the_rate_limiter_before_it_counts(worktree: Path) -> None:
+    model = scripted(whole_file(FIXED))
+    fixer = LlmFixer(settings(rate_limit=0.001), model=model)  # the first token comes after 1000 s
+
+    task = asyncio.create_task(fixer.fix(request(worktree)))
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert model.prompts == []
+    assert fixer.budget.started == 0
+    assert (worktree / PATH).read_text() == BROKEN
+
+
 def test_max_cost_without_a_known_price_is_refused() -> None:
     config = StomperSettings.model_validate({"model": "openai:my-finetune", "llm": {"max_cost": 1.0}})
 
