@@ -10,6 +10,7 @@ directory and reports the file as not applied.
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from stomper.gitops import git
 from stomper.worktree import blob
 
 Mode = Literal["commit", "no-commit", "diff"]
+_COMMITTED = re.compile(r"\[[^\]]*?([0-9a-f]{7,})\]")
 
 
 class NotApplied(StomperError):
@@ -33,7 +35,7 @@ class NotApplied(StomperError):
 @dataclass(frozen=True)
 class Applied:
     commit: str | None
-    """The commit made for the fix (commit mode only)."""
+    """The (abbreviated) id of the commit made for the fix, in commit mode."""
 
 
 class Applier:
@@ -55,26 +57,27 @@ class Applier:
         """
         if self.mode == "diff":
             return Applied(commit=None)
-        async with self.lock:
-            original = await blob(self.root, self.base, path)
-            current = await asyncio.to_thread(_read, self.root / path)
-            if current != original:
-                kept = await self._keep(path, patch)
-                raise NotApplied(f"{path} changed in your checkout since the run started; fix not applied", kept)
-            index = ["--index"] if self.mode == "commit" else []
-            with tempfile.NamedTemporaryFile(prefix="stomper-", suffix=".patch") as handle:
-                await asyncio.to_thread(_write, Path(handle.name), patch)
+        original = await blob(self.root, self.base, path)
+        with tempfile.NamedTemporaryFile(prefix="stomper-", suffix=".patch") as handle:
+            await asyncio.to_thread(_write, Path(handle.name), patch)
+            async with self.lock:
+                if await asyncio.to_thread(_read, self.root / path) != original:
+                    kept = await self._keep(path, patch)
+                    raise NotApplied(f"{path} changed in your checkout since the run started; fix not applied", kept)
+                index = ["--index"] if self.mode == "commit" else []
                 try:
-                    await git("apply", "--check", "--binary", *index, handle.name, cwd=self.root)
+                    # git apply is all or nothing: a refused patch leaves no trace.
                     await git("apply", "--binary", *index, handle.name, cwd=self.root)
                 except GitError as exc:
                     kept = await self._keep(path, patch)
                     raise NotApplied(f"{path}: the fix no longer applies ({exc})", kept) from None
-            if self.mode != "commit":
-                return Applied(commit=None)
-            await git(*self.git_identity, "commit", "--quiet", "--no-verify", "-m", message, "--", path, cwd=self.root)
-            sha = (await git("rev-parse", "HEAD", cwd=self.root)).out.strip()
-            return Applied(commit=sha)
+                if self.mode != "commit":
+                    return Applied(commit=None)
+                done = await git(*self.git_identity, "commit", "--no-verify", "-m", message, "--", path, cwd=self.root)
+            # "[main 1a2b3c4] fix(stomper): ...": read here rather than ask git
+            # again while the other branches wait for the lock.
+            made = _COMMITTED.match(done.out)
+            return Applied(commit=made.group(1) if made else None)
 
     async def _keep(self, path: str, patch: bytes) -> Path:
         kept = self.patches_dir / (path.replace("/", "__") + ".patch")

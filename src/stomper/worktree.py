@@ -106,9 +106,9 @@ class Worktrees:
             await asyncio.shield(self._remove(path))
 
     async def _remove(self, path: Path) -> None:
+        # git's entry for the worktree goes stale with its directory and is
+        # pruned once, in `close`; pruning here would make every branch wait.
         await asyncio.to_thread(shutil.rmtree, path, True)
-        async with self._registry:
-            await git("worktree", "prune", cwd=self.root, check=False)
 
     async def close(self) -> None:
         """Remove the run's directory once every worktree is gone."""

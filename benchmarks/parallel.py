@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""How `stomper fix` scales with --parallel: 16 failing files, a fake agent of fixed latency.
+
+    .venv/bin/python benchmarks/parallel.py [--files 16] [--latency 1.0] [--tools ruff] [--levels 1,2,4,8]
+
+For each level it makes a fresh git repository of FILES modules, each with one
+problem ruff cannot fix (F821, an undefined name), and runs
+`stomper fix --fixer agent --parallel N` with an agent that sleeps LATENCY
+seconds and writes the fix. It prints the run's own time (from the JSON
+report: snapshot, check, every branch, apply; Python start-up excluded), the
+process's wall time, and the speedup of each over --parallel 1.
+Results are written down in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AGENT = """\
+import sys, time
+from pathlib import Path
+time.sleep({latency})
+path = Path(sys.argv[1])
+path.write_text(path.read_text().replace("undefined_name", "0"))
+"""
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
+
+
+def make_repo(where: Path, files: int) -> Path:
+    repo = where / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    for n in range(files):
+        (repo / "pkg" / f"mod{n:02}.py").write_text(f"def value{n}() -> int:\n    return undefined_name\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "broken"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+    return repo
+
+
+def run(files: int, latency: float, tools: str, parallel: int) -> tuple[float, float]:
+    stomper = Path(sys.executable).with_name("stomper")
+    with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
+        repo = make_repo(Path(scratch), files)
+        agent = Path(scratch) / "agent.py"
+        agent.write_text(AGENT.format(latency=latency))
+        report = Path(scratch) / "report.json"
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(stomper), "fix", "--fixer", "agent", "--agent", f"{sys.executable} {agent} {{file}}",
+             "--tools", tools, "--parallel", str(parallel), "--report", str(report)],
+            cwd=repo, env=ENV, capture_output=True, text=True,
+        )
+        wall = time.monotonic() - started
+        if done.returncode != 0:
+            sys.exit(f"stomper failed at --parallel {parallel}:\n{done.stdout}\n{done.stderr}")
+        data = json.loads(report.read_text())
+        assert data["summary"]["files_fixed"] == files, data["summary"]
+        return data["run"]["seconds"], wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--tools", default="ruff")
+    parser.add_argument("--levels", default="1,2,4,8")
+    args = parser.parse_args()
+    print(f"{args.files} files, agent latency {args.latency}s, tools {args.tools}, {os.cpu_count()} cores")
+    print(f"{'parallel':>8} {'run s':>8} {'speedup':>8} {'wall s':>8} {'speedup':>8}")
+    base: tuple[float, float] | None = None
+    for level in (int(n) for n in args.levels.split(",")):
+        run_s, wall_s = run(args.files, args.latency, args.tools, level)
+        base = base or (run_s, wall_s)
+        print(f"{level:>8} {run_s:>8.2f} {base[0] / run_s:>7.2f}x {wall_s:>8.2f} {base[1] / wall_s:>7.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
