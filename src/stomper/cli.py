@@ -153,6 +153,19 @@ def fix(
 
 
 @app.command()
+def init(
+    pyproject: Annotated[
+        bool, typer.Option("--pyproject", help="Append a [tool.stomper] section to pyproject.toml instead.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing stomper configuration.")] = False,
+) -> None:
+    """Write a commented stomper.toml, its tools set to those the project has configured."""
+    from stomper.commands import init as command
+
+    raise Exit(command.run(Path.cwd(), pyproject=pyproject, force=force, console=Console()))
+
+
+@app.command()
 def graph() -> None:
     """Print the fix workflow's graph as Mermaid text."""
     from stomper.graph.build import build_graph

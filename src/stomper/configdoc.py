@@ -20,7 +20,7 @@ import re
 import sys
 import textwrap
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -112,7 +112,7 @@ def tables(model: type[BaseModel] = StomperSettings, path: tuple[str, ...] = (),
 
 def render_example(model: type[BaseModel] = StomperSettings) -> str:
     """`stomper.toml.example`: every key, commented out, at its default."""
-    out = [
+    header = [
         "# Every setting stomper reads, at its default. Generated from src/stomper/config.py",
         f"# by `{REGENERATE}`; do not edit by hand.",
         "#",
@@ -121,20 +121,43 @@ def render_example(model: type[BaseModel] = StomperSettings) -> str:
         "# the key. Lines with '# ' are explanations; '#key = value' and '#[table]' are",
         "# settings. Each key is also an environment variable, see docs/configuration.md.",
     ]
+    return "\n".join([*header, *settings_lines(model)]) + "\n"
+
+
+def settings_lines(
+    model: type[BaseModel] = StomperSettings,
+    *,
+    prefix: tuple[str, ...] = (),
+    values: Mapping[str, tuple[Any, str]] | None = None,
+) -> list[str]:
+    """Every key of `model` as commented-out TOML at its default, under tables
+    starting with `prefix` (`("tool", "stomper")` for pyproject.toml).
+
+    `values` maps dotted keys to a value and a note: those keys are written
+    switched on, with the note under their explanation.
+    """
+    values = values or {}
+    out: list[str] = []
     for table in tables(model):
-        if table.path:
-            out += ["", f"#[{_toml_key_path(table.path)}]"]
+        on = any(key.name in values for key in table.keys)
+        if table.path or prefix:
+            out += ["", f"{'' if on else '#'}[{_toml_key_path((*prefix, *table.path))}]"]
             out.extend(_comment(table.doc))
         for key in table.keys:
             out.append("")
             out.extend(_comment(key.doc))
+            if key.name in values:
+                value, note = values[key.name]
+                out.extend(_comment(note))
+                out.append(f"{_toml_key(key.path[-1])} = {toml_value(value)}")
+                continue
             if key.has_default and key.default is not None:
                 value = key.default
             else:
                 value = example_value(key)
                 out.append("# Not set by default; for example:")
             out.append(f"#{_toml_key(key.path[-1])} = {toml_value(value)}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def uncomment(example: str) -> str:

@@ -1,0 +1,180 @@
+"""`stomper init`: write a commented configuration for the project at hand.
+
+The tools are the ones the project has configured: ruff, mypy and pytest
+each leave a trace (a table in pyproject.toml, a file of their own, a
+tests/ directory). Everything else is written commented out at its default.
+"""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from stomper import gitops
+from stomper.config import ALL_TOOLS, StomperSettings, ToolName
+from stomper.configdoc import settings_lines
+from stomper.errors import ConfigError, ExitCode, NotAGitRepository
+
+HEADER = [
+    "# stomper's configuration, written by `stomper init`. Every key is listed, commented",
+    "# out at its default; remove the '#' in front of one to change it. The reference, with",
+    "# each key's environment variable: docs/configuration.md in stomper's repository.",
+]
+
+
+@dataclass(frozen=True)
+class Detected:
+    """The tools a project has configured, each with where it was seen."""
+
+    evidence: dict[ToolName, str]
+
+    @property
+    def tools(self) -> list[ToolName]:
+        found = [tool for tool in ALL_TOOLS if tool in self.evidence]
+        # Nothing configured: ruff still has something to say with its defaults.
+        return found or ["ruff"]
+
+    def note(self) -> str:
+        if not self.evidence:
+            return "No tool configuration found; ruff runs with its own defaults."
+        return "Found: " + "; ".join(f"{tool} ({where})" for tool, where in self.evidence.items()) + "."
+
+
+def project_root(cwd: Path) -> Path:
+    """The git repository's root around `cwd`, or `cwd` outside git."""
+    try:
+        return gitops.open_repo(cwd).root
+    except NotAGitRepository:
+        return cwd.resolve()
+
+
+def detect_tools(root: Path) -> Detected:
+    """Which of ruff, mypy and pytest the project at `root` has configured."""
+    pyproject = _toml(root / "pyproject.toml")
+    tool = pyproject.get("tool", {})
+    setup_cfg = _ini(root / "setup.cfg")
+    tox_ini = _ini(root / "tox.ini")
+    signs: dict[ToolName, list[tuple[bool, str]]] = {
+        "ruff": [
+            ("ruff" in tool, "[tool.ruff] in pyproject.toml"),
+            ((root / "ruff.toml").is_file(), "ruff.toml"),
+            ((root / ".ruff.toml").is_file(), ".ruff.toml"),
+        ],
+        "mypy": [
+            ("mypy" in tool, "[tool.mypy] in pyproject.toml"),
+            ((root / "mypy.ini").is_file(), "mypy.ini"),
+            ((root / ".mypy.ini").is_file(), ".mypy.ini"),
+            (setup_cfg.has_section("mypy"), "[mypy] in setup.cfg"),
+        ],
+        "pytest": [
+            ("ini_options" in tool.get("pytest", {}), "[tool.pytest.ini_options] in pyproject.toml"),
+            ((root / "pytest.ini").is_file(), "pytest.ini"),
+            ((root / ".pytest.ini").is_file(), ".pytest.ini"),
+            (setup_cfg.has_section("tool:pytest"), "[tool:pytest] in setup.cfg"),
+            (tox_ini.has_section("pytest"), "[pytest] in tox.ini"),
+            ((root / "conftest.py").is_file(), "conftest.py"),
+            ((root / "tests").is_dir(), "a tests/ directory"),
+        ],
+    }
+    evidence: dict[ToolName, str] = {}
+    for name, checks in signs.items():
+        seen = [where for present, where in checks if present]
+        if seen:
+            evidence[name] = ", ".join(seen)
+    return Detected(evidence)
+
+
+def render(detected: Detected, *, pyproject: bool) -> str:
+    """The configuration text: stomper.toml, or a [tool.stomper] section of pyproject.toml."""
+    prefix = ("tool", "stomper") if pyproject else ()
+    lines = settings_lines(StomperSettings, prefix=prefix, values={"tools": (detected.tools, detected.note())})
+    if pyproject:
+        # The section goes at the end of someone else's file: start it with our
+        # header right above its table, not with a blank line.
+        return "\n".join([*HEADER, *lines[1:]]) + "\n"
+    return "\n".join([*HEADER, *lines]) + "\n"
+
+
+def run(cwd: Path, *, pyproject: bool, force: bool, console: Console) -> int:
+    root = project_root(cwd)
+    detected = detect_tools(root)
+    text = render(detected, pyproject=pyproject)
+    if pyproject:
+        target = root / "pyproject.toml"
+        _write_pyproject(target, text, force=force)
+    else:
+        target = root / "stomper.toml"
+        if target.exists() and not force:
+            raise ConfigError(f"{target} already exists; use --force to replace it")
+        target.write_text(text, encoding="utf-8")
+    console.print(f"wrote {escape(str(target))}: tools = {', '.join(detected.tools)}", highlight=False)
+    console.print(escape(detected.note()), highlight=False)
+    return ExitCode.OK
+
+
+def _write_pyproject(path: Path, section: str, *, force: bool) -> None:
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist; run `stomper init` without --pyproject to write stomper.toml")
+    before_text = path.read_text(encoding="utf-8")
+    before = _toml(path)
+    if "stomper" in before.get("tool", {}):
+        if not force:
+            raise ConfigError(f"{path} already has a [tool.stomper] section; use --force to replace it")
+        before_text = _without_stomper_tables(before_text, path, before)
+    if before_text and not before_text.endswith("\n"):
+        before_text += "\n"
+    path.write_text(before_text + ("\n" if before_text else "") + section, encoding="utf-8")
+
+
+def _without_stomper_tables(text: str, path: Path, parsed: dict[str, Any]) -> str:
+    """`text` less its [tool.stomper] and [tool.stomper.*] tables, checked by parsing."""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            name = stripped.strip("[]").split("#")[0].strip().strip("]").replace(" ", "")
+            inside = name == "tool.stomper" or name.startswith("tool.stomper.")
+        elif stripped.startswith("[["):
+            inside = False
+        if not inside:
+            kept.append(line)
+    result = "".join(kept).rstrip("\n")
+    # Our own header, left above the section by an earlier `stomper init --pyproject`.
+    result = result.removesuffix("\n".join(HEADER)).rstrip("\n")
+    result = result + "\n" if result else ""
+    expected = {**parsed, "tool": {k: v for k, v in parsed.get("tool", {}).items() if k != "stomper"}}
+    if not expected["tool"]:
+        del expected["tool"]
+    try:
+        same = tomllib.loads(result) == expected
+    except tomllib.TOMLDecodeError:
+        same = False
+    if not same:
+        raise ConfigError(f"{path}: cannot take out the [tool.stomper] section safely; remove it by hand")
+    return result
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    return parser
