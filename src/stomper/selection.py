@@ -68,20 +68,27 @@ def _inside(root: Path, cwd: Path, path: str) -> str:
 
 
 async def _git_candidates(selection: Selection, root: Path) -> list[str]:
-    if not selection.uses_git:
-        return await gitops.listed_paths(root)
     found: set[str] = set()
+    if not selection.uses_git:
+        found.update(await gitops.listed_paths(root))
     if selection.staged:
         found.update(await gitops.changed_paths(root, "--cached"))
     if selection.changed:
-        found.update(await gitops.changed_paths(root, "HEAD"))
+        # Before the first commit there is no HEAD: all that is staged is a change.
+        against = "HEAD" if await _has_commits(root) else "--cached"
+        found.update(await gitops.changed_paths(root, against))
         found.update(await gitops.untracked_paths(root))
     if selection.since is not None:
         base = await _merge_base(selection.since, root)
         found.update(await gitops.changed_paths(root, base))
         found.update(await gitops.untracked_paths(root))
+    # A tracked file deleted from the working tree is still listed by git.
     exists = await asyncio.to_thread(lambda: {p for p in found if (root / p).is_file()})
     return sorted(exists)
+
+
+async def _has_commits(root: Path) -> bool:
+    return (await gitops.git("rev-parse", "--verify", "--quiet", "HEAD", cwd=root, check=False)).returncode == 0
 
 
 async def _merge_base(ref: str, root: Path) -> str:
