@@ -60,10 +60,14 @@ def error_handler() -> Iterator[None]:
     except (KeyboardInterrupt, typer.Abort):
         _say("stomper: interrupted")
         raise SystemExit(ExitCode.INTERRUPTED) from None
-    except Exception as exc:  # noqa: BLE001 - this is the last line of defence
+    except Exception as exc:  # this is the last line of defence
         where = _write_log(exc)
-        _say(f"stomper: an unexpected error has occurred: {type(exc).__name__}: {exc}")
-        _say(f"stomper: the traceback is in {where}; please include it in a bug report")
+        # One line, the log's path included, however many lines the message has.
+        message = str(exc).splitlines()[:1] or [""]
+        _say(
+            f"stomper: an unexpected error has occurred: {type(exc).__name__}: {message[0]}"
+            f" (the traceback is in {where}; please include it in a bug report)"
+        )
         raise SystemExit(ExitCode.INTERNAL) from None
 
 
@@ -79,5 +83,5 @@ def _write_log(exc: BaseException) -> Path:
             log.write(f"--- {datetime.datetime.now().isoformat()} stomper {' '.join(sys.argv[1:])}\n")
             log.write("".join(traceback.format_exception(exc)))
         return path
-    except Exception:  # noqa: BLE001 - a failing log must not hide the error
+    except Exception:  # a failing log must not hide the error
         return Path("(log could not be written)")
