@@ -73,6 +73,8 @@ def test_log_is_valid_sarif_with_one_rule_per_tool_and_code() -> None:
     rules = {r["id"]: r for r in driver["rules"]}
     assert list(rules) == ["mypy/attr-defined", "mypy/error", "pytest/failed", "ruff/E501", "ruff/F401"]
     assert rules["ruff/F401"]["helpUri"] == "https://docs.astral.sh/ruff/rules/unused-import"
+    assert rules["ruff/F401"]["name"] == "unused-import"
+    assert "name" not in rules["ruff/E501"]
     assert rules["mypy/attr-defined"]["helpUri"] == (
         "https://mypy.readthedocs.io/en/stable/_refs.html#code-attr-defined"
     )

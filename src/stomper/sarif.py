@@ -91,6 +91,9 @@ def _rules(diags: Sequence[Diagnostic]) -> list[dict[str, Any]]:
             "shortDescription": {"text": f"{d.tool} {d.code}"},
             "properties": {"tags": [d.tool]},
         }
+        if d.url is not None:
+            # ruff's page for a rule ends with the rule's name, e.g. unused-import.
+            rule["name"] = d.url.rstrip("/").rsplit("/", 1)[-1]
         help_uri = _help_uri(d)
         if help_uri is not None:
             rule["helpUri"] = help_uri
