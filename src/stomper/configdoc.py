@@ -395,6 +395,7 @@ def stale(root: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m stomper.configdoc [--check] [--root DIR]`; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m stomper.configdoc", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--root",

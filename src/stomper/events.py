@@ -62,6 +62,7 @@ class EventLog:
                 view = view[written:]
 
     def close(self) -> None:
+        """Close the file; closing twice is harmless, appending after it is an error."""
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)

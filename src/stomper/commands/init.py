@@ -102,6 +102,7 @@ def render(detected: Detected, *, pyproject: bool) -> str:
 
 
 def run(cwd: Path, *, pyproject: bool, force: bool, console: Console) -> int:
+    """Write the configuration for the project around `cwd`; raises `ConfigError` rather than overwrite one."""
     root = project_root(cwd)
     detected = detect_tools(root)
     text = render(detected, pyproject=pyproject)
