@@ -14,7 +14,7 @@ from stomper.tools.mypy import Mypy
 from tests.tools.conftest import Capture
 
 
-def mypy(path: str, line: int, column: int, end: tuple[int, int], code: str, message: str) -> Diagnostic:
+def mypy(path: str, line: int, column: int, end: tuple[int, int | None], code: str, message: str) -> Diagnostic:
     return Diagnostic(
         tool="mypy", path=path, line=line, column=column, end_line=end[0], end_column=end[1], code=code, message=message
     )
@@ -40,6 +40,8 @@ TYPE_ERRORS = [
         " (See https://mypy.readthedocs.io/en/stable/running_mypy.html#missing-imports)",
     ),
     mypy("pkg/mod.py", 6, 12, (6, 22), "return-value", 'Incompatible return value type (got "str", expected "int")'),
+    # mypy gives this one no column (-1): it is the line's.
+    mypy("pkg/mod.py", 15, 1, (15, None), "unused-ignore", 'Unused "type: ignore" comment'),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ToolError
@@ -40,10 +40,9 @@ class Mypy:
                         tool="mypy",
                         path=relative(item["file"], cwd),
                         line=int(item["line"]),
-                        # mypy counts JSON columns from 0.
-                        column=int(item["column"]) + 1,
+                        column=_column(item["column"]) or 1,
                         end_line=item.get("end_line"),
-                        end_column=item["end_column"] + 1 if item.get("end_column") is not None else None,
+                        end_column=_column(item.get("end_column")),
                         code=item.get("code") or "error",
                         message=item["message"] + (f" ({item['hint']})" if item.get("hint") else ""),
                     )
@@ -55,3 +54,8 @@ class Mypy:
             detail = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
             raise ToolError(f"mypy failed: {detail[0][:300]}")
         return diagnostics
+
+
+def _column(value: Any) -> int | None:
+    """mypy's 0-based column counted from 1; mypy writes -1 when it has none."""
+    return int(value) + 1 if value is not None and int(value) >= 0 else None

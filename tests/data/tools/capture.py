@@ -36,6 +36,9 @@ SOURCES = {
         "    if x == None:\n"
         "        return undefined_name\n"
         "    return os.sep\n"
+        "\n"
+        "\n"
+        "CONSTANT = 1  # type: ignore\n"
     ),
     "dir with space/my mod.py": 'import sys\n\nvalue: int = "text"\n',
     "broken.py": "def f(:\n    pass\n",
@@ -76,8 +79,13 @@ CASES = {
         # E711's fix is unsafe: reported, but not as fixable.
         '[tool.ruff.lint]\nextend-select = ["E711"]\n',
     ),
-    "mypy": ("mypy", ["pkg/mod.py", "dir with space/my mod.py"], ""),
-    "mypy-pretty": ("mypy", ["pkg/mod.py", "dir with space/my mod.py"], "[tool.mypy]\npretty = true\n"),
+    # An unused "type: ignore" is an error mypy gives no column (-1).
+    "mypy": ("mypy", ["pkg/mod.py", "dir with space/my mod.py"], "[tool.mypy]\nwarn_unused_ignores = true\n"),
+    "mypy-pretty": (
+        "mypy",
+        ["pkg/mod.py", "dir with space/my mod.py"],
+        "[tool.mypy]\nwarn_unused_ignores = true\npretty = true\n",
+    ),
     "mypy-syntax": ("mypy", ["pkg/mod.py", "broken.py"], ""),
     "pytest": (
         "pytest",
