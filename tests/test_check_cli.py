@@ -8,12 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from conftest import commit_all, git, write
 
 from stomper import cli
 
 Found = set[tuple[str, str, int, str]]
+
+DOC = Path(__file__).parents[1] / "docs" / "json-schema.md"
+# Every document the tests see must match the schema the documentation gives.
+SCHEMA = json.loads(DOC.read_text().split("```json schema\n", 1)[1].split("```", 1)[0])
+jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 UNUSED = "import os\n"
 """A file ruff flags once: (ruff, path, 1, F401)."""
@@ -44,6 +50,7 @@ def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Found, d
     code, out, err = run(capsys, "check", "--format", "json", *args)
     assert err == ""
     document = json.loads(out)
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
     found = {(d["tool"], d["path"], d["line"], d["code"]) for d in document["diagnostics"]}
     return code, found, document
 
