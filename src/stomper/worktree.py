@@ -65,6 +65,10 @@ class Worktree:
         await git("checkout", "--quiet", "--", ".", cwd=self.path)
         await git("clean", "-d", "--force", "--quiet", cwd=self.path)
 
+    async def read(self, path: str) -> bytes:
+        """The bytes of `path` in the worktree."""
+        return await asyncio.to_thread((self.path / path).read_bytes)
+
     async def changed_paths(self) -> list[str]:
         """Paths the verified state changes, added or deleted relative to the base."""
         done = await git("diff", "--cached", "--name-only", "--no-renames", "-z", self.base, cwd=self.path)

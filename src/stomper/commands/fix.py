@@ -1,29 +1,44 @@
-"""`stomper fix`: fix every failing file in its own worktree and apply what verifies."""
+"""`stomper fix`: fix every failing file in its own worktree and apply what verifies.
+
+A run holds the repository's run lock from start to end, leaves a record
+and a journal under `.git/stomper/runs/<id>/`, and checkpoints the graph in
+`.git/stomper/state.sqlite`, so that an interrupted run can be resumed: the
+files whose branches finished are not redone.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
-import secrets
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 
 from stomper import gitops, render, worktree
-from stomper.apply import Applier, Mode
+from stomper.apply import Applier, Mode, applied_before
+from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
+from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers
-from stomper.graph.build import build_graph
-from stomper.graph.state import RunContext
+from stomper.graph.build import build_graph, open_checkpointer
+from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
 from stomper.report import RunReport
+from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files
 from stomper.tools import TOOLS, paths
 from stomper.verify import Verifier
+
+T = TypeVar("T")
+Event = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -32,64 +47,157 @@ class FixOptions:
     allow_dirty: bool = False
     dry_run: bool = False
     report: Path | None = None
+    resume: str | None = None
+    """A run id, or "last" for the last interrupted run."""
+
+
+class Interrupted(StomperError):
+    """The run was stopped by a signal; it can be resumed if it had started."""
+
+    def __init__(self, run_id: str | None = None) -> None:
+        hint = f"; resume with: stomper fix --resume {run_id}" if run_id else ""
+        super().__init__(f"interrupted{hint}")
+        self.run_id = run_id
 
 
 async def fix(
-    project: Project,
-    selection: Selection,
-    options: FixOptions,
-    *,
-    cwd: Path,
-    on_event: Callable[[dict[str, Any]], None],
+    project: Project, selection: Selection, options: FixOptions, *, cwd: Path, on_event: Callable[[Event], None]
 ) -> RunReport:
-    """Run the fix graph over the selected files and return its report."""
+    """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
-    started = time.monotonic()
+    rundir = RunDir(repo.state_dir)
+    with rundir.lock():
+        for old in rundir.leftovers():
+            on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
+        await gitops.git("worktree", "prune", cwd=project.root)
+        if options.resume is not None:
+            record = rundir.resumable(None if options.resume == "last" else options.resume)
+            settings = StomperSettings.model_validate(record.settings)
+            on_event({"note": f"resuming run {record.run_id}"})
+        else:
+            record = await _new_run(project, selection, options, cwd=cwd)
+            settings = project.settings
+        if record.mode == "commit":
+            await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
+        await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
+        record = dataclasses.replace(record, status="running", pid=os.getpid())
+        rundir.save(record)
+        with EventLog(rundir.events(record.run_id)) as journal:
+            return await _run_graph(dataclasses.replace(project, settings=settings), record, rundir, journal, on_event)
+
+
+async def _new_run(project: Project, selection: Selection, options: FixOptions, *, cwd: Path) -> RunRecord:
     files = await select_files(selection, project.root, in_git=True, cwd=cwd)
-    settings = project.settings
-    executables = project.executables()
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     mode: Mode = "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
-    if mode == "commit" and await _dirty(project.root):
-        raise StomperError(
-            "your working tree has uncommitted changes; commit or stash them, "
-            "or use --allow-dirty (fixes are then left uncommitted) or --no-commit"
-        )
-    base = await worktree.snapshot(project.root)
+    return RunRecord(
+        run_id=new_run_id(),
+        pid=0,
+        started=time.time(),
+        status="running",
+        mode=mode,
+        base=await worktree.snapshot(project.root),
+        files=tuple(files),
+        settings=project.settings.model_dump(mode="json"),
+    )
+
+
+async def _run_graph(
+    project: Project, record: RunRecord, rundir: RunDir, journal: EventLog, on_event: Callable[[Event], None]
+) -> RunReport:
+    started = time.monotonic()
+    settings = project.settings
+    run_id = record.run_id
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        files=tuple(files),
+        files=record.files,
         fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"])),
         verifier=Verifier(
             tools=project.tools,
-            executables=executables,
-            test_paths=tuple(paths.test_files(files)),
+            executables=project.executables(),
+            test_paths=tuple(paths.test_files(record.files)),
             timeout=settings.tool_timeout,
         ),
-        worktrees=worktree.Worktrees(project.root, repo.state_dir, run_id, base),
-        applier=Applier(project.root, base, mode, repo.state_dir / "patches" / run_id, await _identity(project.root)),
+        worktrees=worktree.Worktrees(project.root, rundir.root, run_id, record.base),
+        applier=Applier(
+            project.root,
+            record.base,
+            record.mode,  # type: ignore[arg-type]
+            rundir.patches(run_id),
+            journal,
+            await _identity(project.root),
+            applied_before(read_events(journal.path)),
+        ),
     )
-    graph = build_graph()
+    status: Status = "failed"
     final: RunReport | None = None
     try:
-        async for kind, chunk in graph.astream(
-            {"files": files},
-            config={"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}},
-            context=ctx,
-            stream_mode=["custom", "updates"],
-        ):
-            update: dict[str, Any] = chunk  # type: ignore[assignment]
-            if kind == "custom":
-                on_event(update)
-            elif "report" in update:
-                final = update["report"]["report"]
-            elif "fix_file" in update:
-                on_event({"result": update["fix_file"]["results"][0]})
+        async with open_checkpointer(rundir.checkpoints) as saver:
+            graph = build_graph(saver)
+            config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
+            resuming = (await graph.aget_state(config)).created_at is not None
+            async for kind, chunk in graph.astream(
+                None if resuming else {"files": list(record.files)},
+                config=config,
+                context=ctx,
+                stream_mode=["custom", "updates"],
+            ):
+                update: dict[str, Any] = chunk  # type: ignore[assignment]
+                if kind == "custom":
+                    on_event(update)
+                elif "report" in update:
+                    final = update["report"]["report"]
+                elif "fix_file" in update:
+                    result: FileResult = update["fix_file"]["results"][0]
+                    journal.append({"event": "result", **_result_json(result)})
+                    on_event({"result": result})
+            status = "completed"
+            await saver.adelete_thread(run_id)
+    except asyncio.CancelledError:
+        status = "interrupted"
+        raise Interrupted(run_id) from None
     finally:
-        await ctx.worktrees.close()
+        await _always(ctx.worktrees.close())
+        if status == "completed":
+            await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
+        summary = final.to_json()["summary"] if final is not None else {}
+        rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
     assert final is not None
-    return RunReport(**{**final.__dict__, "seconds": time.monotonic() - started})
+    return dataclasses.replace(final, seconds=time.monotonic() - started)
+
+
+async def _always(work: Awaitable[T]) -> T:
+    """Await `work` to its end, even through a second Ctrl-C: cleaning up is not optional."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            continue
+
+
+def _ref(run_id: str) -> str:
+    return f"refs/stomper/runs/{run_id}"
+
+
+def _journaled(rundir: RunDir, run_id: str) -> set[str]:
+    path = rundir.events(run_id)
+    return set(applied_before(read_events(path))) if path.exists() else set()
+
+
+def _result_json(result: FileResult) -> dict[str, Any]:
+    return {
+        "path": result.path,
+        "outcome": result.outcome,
+        "detail": result.detail,
+        "attempts": result.attempts,
+        "fixed": result.fixed,
+        "remaining": len(result.remaining),
+        "commit": result.commit,
+        "seconds": round(result.seconds, 3),
+    }
 
 
 def _checked_repo(project: Project, options: FixOptions) -> gitops.RepoInfo:
@@ -105,9 +213,14 @@ def _checked_repo(project: Project, options: FixOptions) -> gitops.RepoInfo:
     return repo
 
 
-async def _dirty(root: Path) -> bool:
-    done = await gitops.git("status", "--porcelain", "--untracked-files=no", cwd=root)
-    return bool(done.stdout.strip())
+async def _require_clean(root: Path, except_paths: set[str]) -> None:
+    done = await gitops.git("status", "--porcelain", "-z", "--untracked-files=no", cwd=root)
+    dirty = {entry[3:] for entry in gitops.split_z(done.stdout)} - except_paths
+    if dirty:
+        raise StomperError(
+            "your working tree has uncommitted changes; commit or stash them, "
+            "or use --allow-dirty (fixes are then left uncommitted) or --no-commit"
+        )
 
 
 async def _identity(root: Path) -> tuple[str, ...]:
@@ -116,6 +229,21 @@ async def _identity(root: Path) -> tuple[str, ...]:
     if done.returncode == 0:
         return ()
     return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
+
+
+async def _stop_on_signals(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work`; SIGINT or SIGTERM cancel it, which drains the run (see `Applier.apply`)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        raise Interrupted() from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def run(
@@ -130,18 +258,32 @@ def run(
 ) -> int:
     if options.dry_run:
         return _dry_run(project, selection, cwd, console)
+    finished: list[FileResult] = []
 
-    def on_event(event: dict[str, Any]) -> None:
+    def on_event(event: Event) -> None:
         if "result" in event:
+            finished.append(event["result"])
             render.file_line(event["result"], log)
+        elif "note" in event:
+            log.print(event["note"], highlight=False)
         elif verbose:
             log.print(render.event_line(event), highlight=False)
 
-    report = asyncio.run(fix(project, selection, options, cwd=cwd, on_event=on_event))
+    try:
+        report = asyncio.run(_stop_on_signals(fix(project, selection, options, cwd=cwd, on_event=on_event)))
+    except Interrupted as exc:
+        partial = RunReport(
+            run_id=exc.run_id or "", mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path))
+        )
+        render.run_summary(partial, console)
+        log.print(f"stomper: {exc}", highlight=False)
+        return ExitCode.INTERRUPTED
     render.run_summary(report, console)
-    if options.mode == "diff":
+    if report.mode == "diff":
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
+        with contextlib.suppress(OSError):
+            options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     if report.tool_errors:
         return ExitCode.USAGE

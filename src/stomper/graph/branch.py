@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stomper.apply import NotApplied
+from stomper.apply import Fix, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
@@ -27,6 +27,12 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     """Fix one file; never raises, so that one file's failure cannot cancel the others."""
     started = time.monotonic()
     work = _Work(remaining=job.diagnostics)
+    if (recovered := await ctx.applier.recover(job.path)) is not None:
+        emit({"path": job.path, "step": "done"})
+        work.remaining = recovered.remaining
+        outcome: Outcome = "partial" if work.remaining else "fixed"
+        result = work.result(job, outcome, started, "applied before the run was interrupted")
+        return replace(result, commit=recovered.commit)
     if not any(fixer.handles(d) for fixer in ctx.fixers for d in job.diagnostics):
         emit({"path": job.path, "step": "done"})
         return work.result(job, "skipped", started, _why_not(ctx, work))
@@ -40,9 +46,11 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             if others and not ctx.project.settings.allow_other_files:
                 return work.result(job, "failed", started, f"the fix also changed {', '.join(others)}; not applied")
             patch = await wt.patch()
+            content = await wt.read(job.path)
+            fix = Fix(job.path, patch, content, commit_message(job, work.remaining), work.remaining)
             emit({"path": job.path, "step": "applying"})
-            applied = await ctx.applier.apply(job.path, patch, commit_message(job, work.remaining))
-        outcome: Outcome = "partial" if work.remaining else "fixed"
+            applied = await ctx.applier.apply(fix)
+        outcome = "partial" if work.remaining else "fixed"
         detail = _why_not(ctx, work) if work.remaining else ""
         return replace(
             work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace")

@@ -10,9 +10,16 @@ at most `max_concurrency` of them at once; `report` waits for all of them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiosqlite
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -20,7 +27,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from stomper.graph.branch import fix_file
-from stomper.graph.state import BranchState, FileJob, RunContext, RunState
+from stomper.diagnostics import Diagnostic
+from stomper.fixers import Usage
+from stomper.graph.state import BranchState, FileJob, FileResult, RunContext, RunState
 from stomper.report import RunReport
 from stomper.tools import run_tools
 
@@ -73,6 +82,19 @@ async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any
             tool_errors=tuple(state.get("tool_errors", [])),
         )
     }
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
+    """LangGraph's SQLite checkpointer at `path`, reading back only stomper's own types."""
+    serde = JsonPlusSerializer(
+        allowed_msgpack_modules=[
+            (cls.__module__, cls.__name__) for cls in (FileJob, FileResult, Diagnostic, Usage, RunReport)
+        ]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with aiosqlite.connect(path) as connection:
+        yield AsyncSqliteSaver(connection, serde=serde)
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
