@@ -127,7 +127,8 @@ class Applier:
             async with self.lock:
                 if await asyncio.to_thread(_read, self.root / fix.path) != original:
                     kept = await self._keep(fix)
-                    raise NotApplied(f"{fix.path} changed in your checkout since the run started; fix not applied", kept)
+                    reason = f"{fix.path} changed in your checkout since the run started; fix not applied"
+                    raise NotApplied(reason, kept)
                 self.journal.append(
                     {
                         "event": "applying",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -26,9 +25,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from stomper.graph.branch import fix_file
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Usage
+from stomper.graph.branch import fix_file
 from stomper.graph.state import BranchState, FileJob, FileResult, RunContext, RunState
 from stomper.report import RunReport
 from stomper.tools import run_tools
