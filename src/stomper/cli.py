@@ -111,6 +111,7 @@ def fix(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan: files, diagnostics, fixers, concurrency.")] = False,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Run on a working tree with uncommitted changes; fixes are then left uncommitted.")] = False,
     report: Annotated[Path | None, typer.Option("--report", metavar="PATH", help="Write the run's JSON report to PATH.", show_default=False)] = None,
+    resume: Annotated[str | None, typer.Option("--resume", metavar="[RUN_ID]", help="Continue the last interrupted run, or the run RUN_ID (see stomper runs).", show_default=False)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
@@ -138,6 +139,7 @@ def fix(
         allow_dirty=allow_dirty,
         dry_run=dry_run,
         report=report,
+        resume=resume,
     )
     raise Exit(
         command.run(
@@ -187,4 +189,10 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """The console script: run a command under the one error handler."""
     with error_handler():
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="stomper", standalone_mode=False)
+        code = app(args=argv if argv is not None else sys.argv[1:], prog_name="stomper", standalone_mode=False)
+        # Not standalone, typer returns the status it would exit with (typer.Exit,
+        # 0 after --help, 130 for a KeyboardInterrupt it caught) instead of exiting.
+        if code == ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code != ExitCode.OK:
+            raise Exit(code)

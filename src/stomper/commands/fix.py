@@ -66,7 +66,9 @@ async def fix(
     """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
     rundir = RunDir(repo.state_dir)
-    with rundir.lock():
+    with rundir.lock() as stale_pid:
+        if stale_pid is not None:
+            on_event({"note": f"took over the lock of stomper run pid {stale_pid}, which is no longer running"})
         for old in rundir.leftovers():
             on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
         await gitops.git("worktree", "prune", cwd=project.root)
