@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from conftest import commit_all, git, write
+from conftest import commit_all, git, process_gone, write
 
 from stomper import cli
 
@@ -425,3 +427,48 @@ def test_console_script(project: Path) -> None:
     assert [(d["tool"], d["path"], d["line"], d["code"]) for d in json.loads(done.stdout)["diagnostics"]] == [
         ("ruff", "pkg/lint.py", 1, "F401")
     ]
+
+
+# A tool that starts a grandchild, says both pids, and never finishes.
+HANGING_TOOL = """
+import subprocess
+grandchild = subprocess.Popen(["sleep", "60"])
+with open({pids!r} + ".tmp", "w") as f:
+    json.dump([os.getpid(), grandchild.pid], f)
+os.rename({pids!r} + ".tmp", {pids!r})
+time.sleep(60)
+"""
+
+
+# A shell's background jobs start with SIGINT ignored, and Python keeps it so;
+# a terminal's Ctrl-C finds the default handler, which this restores.
+WITH_CTRL_C = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); from stomper.cli import main; main()"
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_check_and_its_tools(project: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    pids = tmp_path / "pids"
+    fake_tool(project, "mypy", HANGING_TOOL.format(pids=str(pids)))
+    stomper = subprocess.Popen(
+        [sys.executable, "-c", WITH_CTRL_C, "check", "--tools", "mypy"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not pids.exists() and stomper.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pids.exists(), "the fake mypy never started"
+        stomper.send_signal(sig)
+        out, err = stomper.communicate(timeout=30)
+    finally:
+        stomper.kill()
+
+    assert (stomper.returncode, out, err) == (130, "", "stomper: interrupted\n")
+    tool, grandchild = json.loads(pids.read_text())
+    assert process_gone(tool)
+    assert process_gone(grandchild)

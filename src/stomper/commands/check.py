@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from rich.console import Console
 
@@ -14,6 +16,8 @@ from stomper.errors import ExitCode, StomperError
 from stomper.project import Project
 from stomper.selection import Selection, select_files
 from stomper.tools import run_tools
+
+T = TypeVar("T")
 
 
 async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[list[str], CheckResult]:
@@ -46,7 +50,7 @@ def run(
     if verbose:
         for name, exe in project.executables().items():
             log.print(f"{name}: {exe}", highlight=False)
-    files, result = asyncio.run(collect(project, selection, cwd))
+    files, result = asyncio.run(_until_sigterm(collect(project, selection, cwd)))
     if verbose:
         log.print(f"checked {len(files)} file(s) in {project.root}", highlight=False)
     if output == "json":
@@ -58,6 +62,19 @@ def run(
     if result.errors:
         return ExitCode.USAGE
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK
+
+
+async def _until_sigterm(work: Coroutine[Any, Any, T]) -> T:
+    """`work`, cancelled by SIGTERM as by Ctrl-C, so that the tools' process groups go with it."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def write_sarif(path: Path, result: CheckResult, root: Path) -> None:
