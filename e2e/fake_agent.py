@@ -11,7 +11,8 @@ SCRIPT.json maps a file path (relative to the worktree) to what to do with it:
                   "also": {"b.py": "..."},   # write other files too
                   "spawn_sleeper": true,     # leave a child process behind (its pid goes to sleeper.pid)
                   "hang": true,              # never exit
-                  "edit_checkout": "..."}}   # overwrite the file in the user's checkout (a "user edit")
+                  "edit_checkout": "...",    # overwrite the file in the user's checkout (a "user edit")
+                  "mark": "/abs/path"}}      # create this file first (tests wait for it)
 
 Every call appends {"file", "start", "end", "prompt"} as a JSON line to
 SCRIPT.json's directory / calls.jsonl; a list of contents is taken one per attempt.
@@ -31,6 +32,8 @@ attempt = sum(1 for line in log.read_text().splitlines() if json.loads(line)["fi
 start = time.time()
 prompt = sys.stdin.read()
 
+if "mark" in plan:
+    Path(plan["mark"]).write_text(str(os.getpid()))
 if plan.get("spawn_sleeper"):
     child = subprocess.Popen(["sleep", "1000"])
     (script_path.parent / "sleeper.pid").write_text(str(child.pid))
