@@ -26,17 +26,43 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-PathsArg = Annotated[list[Path] | None, typer.Argument(help="Files or directories to work on (default: the whole project).", show_default=False)]
-FilesOpt = Annotated[list[Path] | None, typer.Option("--files", help="Exact files to work on (repeatable).", show_default=False)]
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Files or directories to work on (default: the whole project).", show_default=False),
+]
+FilesOpt = Annotated[
+    list[Path] | None, typer.Option("--files", help="Exact files to work on (repeatable).", show_default=False)
+]
 StagedOpt = Annotated[bool, typer.Option("--staged", help="Only files staged in git's index.")]
-ChangedOpt = Annotated[bool, typer.Option("--changed", help="Only files changed in the working tree against HEAD (new files included).")]
-SinceOpt = Annotated[str | None, typer.Option("--since", metavar="REF", help="Only files changed since the merge base with REF.")]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip files matching GLOB (repeatable; added to the configured excludes).")]
-ToolsOpt = Annotated[str | None, typer.Option("--tools", metavar="LIST", help="Comma-separated tools to run: ruff,mypy,pytest (default from config).")]
+ChangedOpt = Annotated[
+    bool, typer.Option("--changed", help="Only files changed in the working tree against HEAD (new files included).")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", metavar="REF", help="Only files changed since the merge base with REF.")
+]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude", metavar="GLOB", help="Skip files matching GLOB (repeatable; added to the configured excludes)."
+    ),
+]
+ToolsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tools", metavar="LIST", help="Comma-separated tools to run: ruff,mypy,pytest (default from config)."
+    ),
+]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Say which executables run and more.")]
 
 
-def _selection(paths: list[Path] | None, files: list[Path] | None, staged: bool, changed: bool, since: str | None, exclude: list[str] | None) -> Any:
+def _selection(
+    paths: list[Path] | None,
+    files: list[Path] | None,
+    staged: bool,
+    changed: bool,
+    since: str | None,
+    exclude: list[str] | None,
+) -> Any:
     from stomper.selection import Selection
 
     return Selection(
@@ -67,7 +93,9 @@ def check(
     output: Annotated[str, typer.Option("--format", help="Output format: table or json.")] = "table",
     sarif: Annotated[
         Path | None,
-        typer.Option("--sarif", metavar="PATH", help="Also write the findings to PATH as SARIF 2.1.0.", show_default=False),
+        typer.Option(
+            "--sarif", metavar="PATH", help="Also write the findings to PATH as SARIF 2.1.0.", show_default=False
+        ),
     ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
