@@ -214,10 +214,41 @@ def _root(
         raise typer.Exit(ExitCode.OK)
 
 
+@app.command()
+def runs() -> None:
+    """List this repository's fix runs, newest last, and whether each can be resumed."""
+    from stomper.commands import runs as command
+
+    raise Exit(command.run(_project({}), console=Console()))
+
+
+@app.command()
+def clean(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also forget every run: records, checkpoints, kept patches.")
+    ] = False,
+) -> None:
+    """Remove what interrupted runs left behind: worktrees and stale locks (with --all, their records too)."""
+    from stomper.commands import runs as command
+
+    raise Exit(command.clean(_project({}), everything=everything, console=Console()))
+
+
+def _optional_values(argv: list[str]) -> list[str]:
+    """`--resume` with no value means the last interrupted run, which click cannot say by itself."""
+    out: list[str] = []
+    for n, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--resume" and (n + 1 == len(argv) or argv[n + 1].startswith("-")):
+            out.append("last")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: run a command under the one error handler."""
     with error_handler():
-        code = app(args=argv if argv is not None else sys.argv[1:], prog_name="stomper", standalone_mode=False)
+        args = _optional_values(argv if argv is not None else sys.argv[1:])
+        code = app(args=args, prog_name="stomper", standalone_mode=False)
         # Not standalone, typer returns the status it would exit with (typer.Exit,
         # 0 after --help, 130 for a KeyboardInterrupt it caught) instead of exiting.
         if code == ExitCode.INTERRUPTED:
