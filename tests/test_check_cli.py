@@ -53,6 +53,8 @@ def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Found, d
     assert err == ""
     document = json.loads(out)
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    records = [json.dumps(d, sort_keys=True) for d in document["diagnostics"]]
+    assert len(set(records)) == len(records), "a diagnostic is reported twice"
     found = {(d["tool"], d["path"], d["line"], d["code"]) for d in document["diagnostics"]}
     return code, found, document
 
@@ -118,6 +120,39 @@ def test_clean_project_exits_0(repo: Path, capsys: pytest.CaptureFixture[str]) -
 
     assert (code, found) == (0, set())
     assert document["summary"] == {"files": 0, "diagnostics": 0, "tool_errors": 0}
+
+
+def test_syntax_errors_and_paths_with_spaces(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(
+        repo,
+        {
+            "pyproject.toml": PYPROJECT + "[tool.mypy]\npretty = true\n",
+            "my dir/my mod.py": 'value: int = "text"\n',
+            "ünïcödé.py": UNUSED,
+            "broken.py": "def f(:\n    pass\n",
+            "tests/test_broken.py": "def test_x(:\n    pass\n",
+        },
+    )
+    commit_all(repo)
+
+    code, found, _ = check(capsys)
+
+    # mypy stops at a file it cannot parse: it says nothing of the type error
+    # in "my dir/my mod.py" until the syntax errors are gone.
+    assert code == 1
+    assert found == {
+        ("ruff", "broken.py", 1, "invalid-syntax"),
+        ("ruff", "tests/test_broken.py", 1, "invalid-syntax"),
+        ("ruff", "ünïcödé.py", 1, "F401"),
+        ("mypy", "broken.py", 1, "syntax"),
+        ("pytest", "tests/test_broken.py", 1, "error"),
+    }
+
+    write(repo, {"broken.py": "def f():\n    pass\n", "tests/test_broken.py": "def test_x():\n    pass\n"})
+    code, found, _ = check(capsys, "--changed")
+
+    assert (code, found) == (0, set())
+    assert check(capsys, "my dir")[1] == {("mypy", "my dir/my mod.py", 1, "assignment")}
 
 
 def test_tools_option_runs_only_those(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
