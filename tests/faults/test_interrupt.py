@@ -1,0 +1,208 @@
+"""Stopping `stomper fix` at its worst moments, and resuming it.
+
+Each case runs the real `stomper` in a subprocess on a real git repository,
+waits until the run is at a given point (the fake agent, a wrapper around
+mypy, or a post-commit hook leaves a marker file there and waits), sends a
+signal, and checks what is left: exit status, the checkout (every file
+either as it was or fixed, never half done), no worktree, no lock, a clean
+`git fsck`; then `stomper fix --resume` finishes the job without redoing or
+re-committing what was done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import commit_all, git, write
+
+FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
+STOMPER = Path(sys.executable).with_name("stomper")
+BROKEN = 'def value() -> int:\n    return "{n}"\n'
+FIXED = "def value() -> int:\n    return {n}\n"
+FILES = [f"pkg/mod{n}.py" for n in range(4)]
+
+
+def project(repo: Path, tmp_path: Path) -> Path:
+    write(
+        repo, {"pkg/__init__.py": "", ".gitignore": ".venv/\n", **{p: BROKEN.format(n=n) for n, p in enumerate(FILES)}}
+    )
+    commit_all(repo, "broken")
+    return tmp_path / "agent.json"
+
+
+def plan(script: Path, special: dict[str, dict[str, Any]] | None = None) -> None:
+    """Every file gets fixed; `special` adds steps for some (e.g. wait at a marker)."""
+    steps = {p: {"content": FIXED.format(n=n), **(special or {}).get(p, {})} for n, p in enumerate(FILES)}
+    script.write_text(json.dumps(steps))
+
+
+def start(repo: Path, script: Path, *extra: str) -> subprocess.Popen[str]:
+    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    return subprocess.Popen(
+        [str(STOMPER), "fix", "-j", "2", "--tools", "mypy", "--fixer", "agent", "--agent", agent, *extra],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def resume(repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(STOMPER), "fix", "--resume"], cwd=repo, capture_output=True, text=True, timeout=300)
+
+
+def wait_for(marker: Path, run: subprocess.Popen[str], within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
+    while not marker.exists():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, f"{marker} never appeared"
+        time.sleep(0.05)
+
+
+def assert_tidy(repo: Path) -> None:
+    """No worktree, lock or stray branch; git's objects intact; every file whole."""
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert not list((repo / ".git" / "stomper" / "worktrees").glob("*/*"))
+    assert not (repo / ".git" / "stomper" / "lock").exists()
+    assert git(repo, "branch", "--format=%(refname)").split() == ["refs/heads/main"]
+    subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=True, capture_output=True)
+    for n, path in enumerate(FILES):
+        assert (repo / path).read_text() in (BROKEN.format(n=n), FIXED.format(n=n))
+
+
+def assert_finished(repo: Path, done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 0, done.stdout + done.stderr
+    for n, path in enumerate(FILES):
+        assert (repo / path).read_text() == FIXED.format(n=n)
+    # One commit per file, none twice, whatever was interrupted.
+    changed = git(repo, "log", "--format=", "--name-only", "HEAD~4..HEAD").split()
+    assert sorted(changed) == FILES
+    assert git(repo, "rev-list", "--count", "HEAD") == "5\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
+    assert_tidy(repo)
+
+
+def mypy_that_waits(repo: Path, marker: Path) -> None:
+    """The project's own mypy (stomper prefers it): in a worktree, it says so and waits."""
+    wrapper = repo / ".venv" / "bin" / "mypy"
+    wrapper.parent.mkdir(parents=True)
+    real = Path(sys.executable).with_name("mypy")
+    wrapper.write_text(
+        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) touch {marker}; sleep 3 ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+
+
+def commit_hook_that_waits(repo: Path, marker: Path) -> None:
+    """A post-commit hook (which --no-verify does not skip) that marks the apply in progress and waits."""
+    hook = repo / ".git" / "hooks" / "post-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\nsleep 3\n")
+    hook.chmod(0o755)
+
+
+@pytest.mark.parametrize("point", ["fixer", "verification", "apply"])
+def test_ctrl_c_drains_and_the_run_resumes(repo: Path, tmp_path: Path, point: str) -> None:
+    script = project(repo, tmp_path)
+    marker = tmp_path / "here"
+    if point == "fixer":
+        plan(script, {"pkg/mod1.py": {"mark": str(marker), "delay": 30}})
+    else:
+        plan(script)
+        (mypy_that_waits if point == "verification" else commit_hook_that_waits)(repo, marker)
+    run = start(repo, script)
+    wait_for(marker, run)
+
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+
+    assert run.returncode == 130, out + err
+    assert "interrupted; resume with: stomper fix --resume " in err
+    assert_tidy(repo)
+    listed = subprocess.run([str(STOMPER), "runs"], cwd=repo, capture_output=True, text=True).stdout
+    assert "interrupted" in listed
+    plan(script)
+    (repo / ".git" / "hooks" / "post-commit").unlink(missing_ok=True)
+    assert_finished(repo, resume(repo))
+
+
+@pytest.mark.parametrize("point", ["fixer", "apply"])
+def test_sigkill_then_resume_completes_the_run(repo: Path, tmp_path: Path, point: str) -> None:
+    script = project(repo, tmp_path)
+    marker = tmp_path / "here"
+    if point == "fixer":
+        plan(script, {"pkg/mod2.py": {"mark": str(marker), "delay": 30}})
+    else:
+        plan(script)
+        commit_hook_that_waits(repo, marker)
+    run = start(repo, script)
+    wait_for(marker, run)
+
+    os.kill(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    _kill_orphaned_agent(marker)
+
+    assert (repo / ".git" / "stomper" / "lock").exists()
+    plan(script)
+    (repo / ".git" / "hooks" / "post-commit").unlink(missing_ok=True)
+    done = resume(repo)
+    assert "took over the lock of stomper run pid" in done.stderr
+    assert "removed the worktrees left behind by run" in done.stderr
+    assert_finished(repo, done)
+
+
+def test_a_second_run_is_refused_while_one_is_going(repo: Path, tmp_path: Path) -> None:
+    script = project(repo, tmp_path)
+    marker = tmp_path / "here"
+    plan(script, {"pkg/mod0.py": {"mark": str(marker), "delay": 30}})
+    first = start(repo, script)
+    wait_for(marker, first)
+
+    second = subprocess.run([str(STOMPER), "fix", "--tools", "mypy"], cwd=repo, capture_output=True, text=True)
+
+    assert second.returncode == 2
+    assert second.stderr.strip() == (
+        f"stomper: error: another stomper run (pid {first.pid}) is working on this repository; wait for it to finish"
+    )
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert first.returncode == 130
+    assert_tidy(repo)
+
+
+def test_clean_removes_what_a_killed_run_left(repo: Path, tmp_path: Path) -> None:
+    script = project(repo, tmp_path)
+    marker = tmp_path / "here"
+    plan(script, {"pkg/mod0.py": {"mark": str(marker), "delay": 30}})
+    run = start(repo, script)
+    wait_for(marker, run)
+    os.kill(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    _kill_orphaned_agent(marker)
+    assert list((repo / ".git" / "stomper" / "worktrees").glob("*/*"))
+
+    done = subprocess.run([str(STOMPER), "clean"], cwd=repo, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert f"removed the lock of stomper run pid {run.pid}" in done.stdout
+    assert "removed the worktrees of run" in done.stdout
+    assert_tidy(repo)
+    assert [line.split()[0] for line in git(repo, "status", "--porcelain").splitlines()] == []
+
+
+def _kill_orphaned_agent(marker: Path) -> None:
+    """SIGKILL spares the agent, in a process group of its own; the fake one says its pid in the marker."""
+    if marker.read_text().isdigit():
+        try:
+            os.killpg(int(marker.read_text()), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
