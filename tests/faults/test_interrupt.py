@@ -11,6 +11,7 @@ re-committing what was done.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import commit_all, git, write
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
@@ -202,7 +202,5 @@ def test_clean_removes_what_a_killed_run_left(repo: Path, tmp_path: Path) -> Non
 def _kill_orphaned_agent(marker: Path) -> None:
     """SIGKILL spares the agent, in a process group of its own; the fake one says its pid in the marker."""
     if marker.read_text().isdigit():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(int(marker.read_text()), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
