@@ -1,0 +1,67 @@
+"""Talking to git: real repositories, a linked worktree, a hook's environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import commit_all, git, write
+
+from stomper import gitops
+from stomper.errors import GitError, NotAGitRepository
+
+
+def test_open_repo_from_a_subdirectory(repo: Path) -> None:
+    write(repo, {"pkg/a.py": ""})
+
+    info = gitops.open_repo(repo / "pkg")
+
+    assert (info.root, info.git_dir, info.has_commits, info.detached, info.branch) == (
+        repo,
+        repo / ".git",
+        False,
+        False,
+        "main",
+    )
+    assert info.state_dir == repo / ".git" / "stomper"
+
+
+def test_open_repo_in_a_linked_worktree_shares_the_common_git_dir(repo: Path, tmp_path: Path) -> None:
+    commit_all(repo)
+    git(repo, "worktree", "add", "--quiet", "--detach", str(tmp_path / "wt"))
+
+    info = gitops.open_repo(tmp_path / "wt")
+
+    assert (info.root, info.git_dir, info.detached, info.branch) == (
+        (tmp_path / "wt").resolve(),
+        repo / ".git",
+        True,
+        None,
+    )
+
+
+def test_open_repo_outside_git(tmp_path: Path) -> None:
+    with pytest.raises(NotAGitRepository, match=r"is not inside a git repository$"):
+        gitops.open_repo(tmp_path)
+
+
+async def test_hook_variables_do_not_leak_into_git(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under a git hook these point at the user's repository and index.
+    write(repo, {"a.py": ""})
+    git(repo, "add", "a.py")
+    monkeypatch.setenv("GIT_INDEX_FILE", str(repo / "elsewhere.index"))
+    monkeypatch.setenv("GIT_DIR", str(repo / "nowhere"))
+
+    assert await gitops.listed_paths(repo) == ["a.py"]
+
+
+async def test_paths_with_spaces_newlines_and_non_ascii(repo: Path) -> None:
+    names = ["with space.py", "new\nline.py", "ünï.py"]
+    write(repo, dict.fromkeys(names, ""))
+
+    assert await gitops.listed_paths(repo) == sorted(names)
+
+
+async def test_git_error_carries_gits_message(repo: Path) -> None:
+    with pytest.raises(GitError, match=r"^git log: fatal: your current branch 'main' does not have any commits yet$"):
+        await gitops.git("log", cwd=repo)
