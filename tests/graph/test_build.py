@@ -1,0 +1,51 @@
+"""The graph's shape and its fan-out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from langgraph.types import Send
+
+from stomper.diagnostics import Diagnostic
+from stomper.graph.build import build_graph, fan_out
+from stomper.graph.state import FileJob
+
+
+def job(n: int, path: str) -> FileJob:
+    return FileJob(index=n, path=path, diagnostics=(Diagnostic(path, 1, 1, "ruff", "F401", "x"),))
+
+
+def test_fan_out_sends_one_branch_per_failing_file_in_path_order() -> None:
+    jobs = [job(0, "a.py"), job(1, "b/c.py"), job(2, "d.py")]
+
+    sends = fan_out({"jobs": jobs, "tool_errors": []})
+
+    assert isinstance(sends, list)
+    assert all(isinstance(s, Send) and s.node == "fix_file" for s in sends)
+    assert [s.arg["job"].path for s in sends] == ["a.py", "b/c.py", "d.py"]
+
+
+def test_nothing_to_fix_or_a_tool_error_goes_straight_to_the_report() -> None:
+    assert fan_out({"jobs": [], "tool_errors": []}) == "report"
+    assert fan_out({"jobs": [job(0, "a.py")], "tool_errors": ["mypy: crashed"]}) == "report"
+
+
+def test_report_node_waits_for_every_branch() -> None:
+    graph = build_graph().get_graph()
+    assert graph.nodes["report"].metadata == {"defer": True}
+    edges = {(e.source, e.target, e.conditional) for e in graph.edges}
+    assert ("collect", "fix_file", True) in edges
+    assert ("collect", "report", True) in edges
+    assert ("fix_file", "report", False) in edges
+
+
+def test_stomper_graph_prints_mermaid() -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("stomper")), "graph"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("---\nconfig:")
+    for line in ("collect -.-> fix_file;", "collect -.-> report;", "fix_file --> report;", "report --> __end__;"):
+        assert line in done.stdout
+    assert "defer = True" in done.stdout
