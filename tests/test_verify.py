@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from conftest import write
+
 from stomper.tools import TOOLS, run_tools
 from stomper.verify import Baseline, Verifier
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from stomper.config import StomperSettings
 from stomper.diagnostics import Diagnostic
 
 
