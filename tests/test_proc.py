@@ -57,6 +57,20 @@ async def test_stdin_is_delivered(tmp_path: Path) -> None:
     assert done.stdout == b"HELLO\n" * 50_000
 
 
+async def test_a_child_that_never_reads_its_stdin_is_still_timed_out(tmp_path: Path) -> None:
+    # More than a pipe holds: writing it all would wait for the child forever.
+    with pytest.raises(ProcTimeout):
+        await proc.run(
+            [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path, timeout=0.5, stdin=b"x" * 1_000_000
+        )
+
+
+async def test_a_child_may_exit_without_reading_its_stdin(tmp_path: Path) -> None:
+    done = await proc.run([sys.executable, "-c", "print('bye')"], cwd=tmp_path, timeout=30, stdin=b"x" * 1_000_000)
+
+    assert (done.returncode, done.out) == (0, "bye\n")
+
+
 async def test_without_stdin_the_child_reads_end_of_file(tmp_path: Path) -> None:
     done = await proc.run([sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"], cwd=tmp_path, timeout=30)
 

@@ -83,17 +83,15 @@ async def run(
 
     assert child.stdout is not None and child.stderr is not None
     out, err = _Capture(max_output), _Capture(max_output)
-    readers = [
+    pipes = [
         asyncio.ensure_future(out.drain(child.stdout)),
         asyncio.ensure_future(err.drain(child.stderr)),
     ]
+    if stdin is not None:
+        assert child.stdin is not None
+        # Fed beside the wait, so that a child that never reads is still timed out.
+        pipes.append(asyncio.ensure_future(_feed(child.stdin, stdin)))
     try:
-        if stdin is not None:
-            assert child.stdin is not None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                child.stdin.write(stdin)
-                await child.stdin.drain()
-            child.stdin.close()
         await asyncio.wait_for(_exited(child), timeout)
     except TimeoutError:
         await _stop_group(child)
@@ -105,7 +103,7 @@ async def run(
         # The child is gone; anything it left in its group goes too, which
         # also closes any pipe a grandchild still holds open.
         _signal_group(child.pid, signal.SIGKILL)
-        await _finish(readers)
+        await _finish(pipes)
 
     return Completed(
         argv=argv,
@@ -137,13 +135,22 @@ class _Capture:
         return b"".join(self._chunks)
 
 
-async def _finish(readers: Sequence[asyncio.Future[None]]) -> None:
+async def _feed(pipe: asyncio.StreamWriter, data: bytes) -> None:
+    try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            pipe.write(data)
+            await pipe.drain()
+    finally:
+        pipe.close()
+
+
+async def _finish(pipes: Sequence[asyncio.Future[None]]) -> None:
     # A grandchild that escaped the group (setsid) may hold our pipes open;
     # we do not wait for it forever.
-    _, pending = await asyncio.wait(readers, timeout=_KILL_GRACE)
+    _, pending = await asyncio.wait(pipes, timeout=_KILL_GRACE)
     for task in pending:
         task.cancel()
-    for task in readers:
+    for task in pipes:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
