@@ -86,15 +86,17 @@ def test_fixes_eight_files_four_at_a_time_one_commit_each(repo: Path, tmp_path: 
     assert {f["outcome"] for f in data["files"]} == {"fixed"}
     assert data["summary"]["diagnostics_fixed"] == 8
     assert data["summary"]["diagnostics_remaining"] == 0
+    assert data["summary"]["attempts"] == 8
     prompts = [c["prompt"] for c in calls(plan)]
     assert all("[mypy return-value] Incompatible return value type" in p for p in prompts)
     assert {c["env_file"] for c in calls(plan)} == set(paths)
 
 
-@pytest.mark.parametrize("parallel", [1, 4])
-def test_parallel_bounds_how_many_agents_run_at_once(repo: Path, tmp_path: Path, parallel: int) -> None:
+@pytest.mark.parametrize(("parallel", "delay"), [(1, 0.3), (4, 1.0)])
+def test_parallel_bounds_how_many_agents_run_at_once(repo: Path, tmp_path: Path, parallel: int, delay: float) -> None:
+    # The delay keeps each agent running long enough that agents allowed to overlap do.
     paths = make_project(repo, 8)
-    plan = script(tmp_path, {p: {"content": FIXED.format(n=n), "delay": 1.0} for n, p in enumerate(paths)})
+    plan = script(tmp_path, {p: {"content": FIXED.format(n=n), "delay": delay} for n, p in enumerate(paths)})
 
     done = stomper(repo, "fix", "--parallel", str(parallel), "--tools", "ruff,mypy", *agent_args(plan))
 

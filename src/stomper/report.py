@@ -25,6 +25,8 @@ class RunReport:
     """One result per failing file, sorted by path."""
     clean: tuple[str, ...] = ()
     tool_errors: tuple[str, ...] = ()
+    attempts: int = 0
+    """Fixer attempts made, over all files."""
     seconds: float = 0.0
 
     @property
@@ -64,6 +66,7 @@ class RunReport:
                 "diagnostics_before": sum(len(f.before) for f in self.files),
                 "diagnostics_fixed": self.fixed,
                 "diagnostics_remaining": self.remaining,
+                "attempts": self.attempts,
                 "model": _usage_json(usage),
             },
             "run": {

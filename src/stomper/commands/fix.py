@@ -112,7 +112,6 @@ async def _run_graph(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        files=record.files,
         fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"])),
         verifier=Verifier(
             tools=project.tools,

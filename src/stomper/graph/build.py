@@ -78,6 +78,7 @@ async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any
             mode=runtime.context.applier.mode,
             files=tuple(sorted(state.get("results", []), key=lambda r: r.path)),
             clean=tuple(state.get("clean", [])),
+            attempts=state.get("attempts", 0),
             tool_errors=tuple(state.get("tool_errors", [])),
         )
     }

@@ -81,8 +81,6 @@ class RunContext:
 
     project: Project
     run_id: str
-    files: tuple[str, ...]
-    """The selected files, relative to the repository root."""
     fixers: tuple[Fixer, ...]
     verifier: Verifier
     worktrees: Worktrees
