@@ -11,7 +11,7 @@ import pytest
 from conftest import process_gone
 
 from stomper import proc
-from stomper.errors import ExecutableNotFound, ProcTimeout
+from stomper.errors import ExecutableNotFound, ProcTimeout, StomperError
 
 SRC = Path(proc.__file__).parent
 
@@ -103,6 +103,14 @@ async def test_file_that_is_not_executable(tmp_path: Path) -> None:
 
     with pytest.raises(ExecutableNotFound, match=r"script: not executable$"):
         await proc.run([str(script)], cwd=tmp_path, timeout=30)
+
+
+async def test_command_line_too_long(tmp_path: Path) -> None:
+    # What a check of some 70,000 files would hand one tool.
+    too_many = [f"package/module_{n:06d}.py" for n in range(150_000)]
+
+    with pytest.raises(StomperError, match=r"^python[\d.]* could not be started: Argument list too long$"):
+        await proc.run([sys.executable, *too_many], cwd=tmp_path, timeout=30)
 
 
 async def test_output_beyond_max_output_is_read_and_dropped(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stomper.errors import ExecutableNotFound, ProcTimeout
+from stomper.errors import ExecutableNotFound, ProcTimeout, StomperError
 
 MAX_OUTPUT = 16 * 1024 * 1024
 """Bytes kept of each of stdout and stderr; the rest is discarded."""
@@ -58,9 +58,10 @@ async def run(
 ) -> Completed:
     """Run `argv` in `cwd` and return what it did.
 
-    Raises `ExecutableNotFound` when the program does not exist and
-    `ProcTimeout` when it runs longer than `timeout` seconds; in both that
-    case and on cancellation the child's process group is gone on return.
+    Raises `ExecutableNotFound` when the program does not exist,
+    `StomperError` when it cannot be started otherwise (a command line too
+    long), and `ProcTimeout` when it runs longer than `timeout` seconds; in
+    that case and on cancellation the child's process group is gone on return.
     """
     argv = tuple(str(a) for a in argv)
     started = time.monotonic()
@@ -80,6 +81,9 @@ async def run(
         raise ExecutableNotFound(f"{argv[0]}: not found (is it installed and on PATH?)") from exc
     except PermissionError as exc:
         raise ExecutableNotFound(f"{argv[0]}: not executable") from exc
+    except OSError as exc:
+        # E2BIG above all: more files than one command line holds.
+        raise StomperError(f"{Path(argv[0]).name} could not be started: {exc.strerror}") from exc
 
     assert child.stdout is not None and child.stderr is not None
     out, err = _Capture(max_output), _Capture(max_output)
