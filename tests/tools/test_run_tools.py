@@ -78,3 +78,14 @@ def test_project_virtualenv_comes_before_path(tmp_path: Path, project: Path) -> 
 
     assert find_executable("ruff", project) == own
     assert find_executable("mypy", project) == str(Path(sys.executable).parent / "mypy")
+
+
+async def test_a_usage_error_is_reported_by_its_error_line(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytest writes the rootdir after the error; the error is what matters.
+    (project / "pytest.ini").write_text("[pytest]\naddopts = --no-such-option\n")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    real_pytest = str(Path(sys.executable).parent / "pytest")
+
+    run = await run_tool(TOOLS["pytest"], PATHS, cwd=project, executable=real_pytest, timeout=60)
+
+    assert run.error == "pytest exited with status 4: pytest: error: unrecognized arguments: --no-such-option"

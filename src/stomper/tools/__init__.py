@@ -9,6 +9,7 @@ the same way.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 import tempfile
@@ -110,5 +111,8 @@ async def run_tools(
 
 
 def _crash_message(name: str, done: proc.Completed) -> str:
-    last = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
-    return f"{name} exited with status {done.returncode}: {last[0][:300]}"
+    lines = [line.strip() for line in (done.err.strip() or done.out.strip()).splitlines() if line.strip()]
+    # The last line that says "error:" (pytest follows its usage error with
+    # the rootdir), else the last line (a traceback's exception).
+    said = [line for line in lines if re.search(r"\berror:", line, re.IGNORECASE)] or lines or ["no output"]
+    return f"{name} exited with status {done.returncode}: {said[-1][:300]}"
