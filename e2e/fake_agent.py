@@ -12,6 +12,7 @@ SCRIPT.json maps a file path (relative to the worktree) to what to do with it:
                   "spawn_sleeper": true,     # leave a child process behind (its pid goes to sleeper.pid)
                   "hang": true,              # never exit
                   "edit_checkout": "...",    # overwrite the file in the user's checkout (a "user edit")
+                  "stage_checkout": "...",   # stage this content for the file in the user's index, file unchanged
                   "mark": "/abs/path"}}      # create this file first (tests wait for it)
 
 Every call appends {"file", "start", "end", "prompt"} as a JSON line to
@@ -49,6 +50,19 @@ for other, text in plan.get("also", {}).items():
     Path(other).write_text(text)
 if "edit_checkout" in plan:
     (Path(os.environ["FAKE_AGENT_CHECKOUT"]) / target).write_text(plan["edit_checkout"])
+if "stage_checkout" in plan:
+    checkout = os.environ["FAKE_AGENT_CHECKOUT"]
+    hashed = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=checkout,
+        input=plan["stage_checkout"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    subprocess.run(
+        ["git", "update-index", "--cacheinfo", f"100644,{hashed.stdout.strip()},{target}"], cwd=checkout, check=True
+    )
 
 record = {
     "file": target,

@@ -186,6 +186,37 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     assert_no_leftovers(repo)
 
 
+def test_a_patch_git_no_longer_applies_is_kept_and_nothing_is_half_applied(repo: Path, tmp_path: Path) -> None:
+    (path,) = make_project(repo, 1)
+    # Mid-run, "the user" stages another version of the file: the working tree still matches the
+    # snapshot, but `git apply --index` must refuse the patch.
+    plan = script(tmp_path, {path: {"content": FIXED.format(n=0), "stage_checkout": "# staged by the user\n"}})
+    report = tmp_path / "report.json"
+
+    done = stomper(
+        repo,
+        "fix",
+        "--tools",
+        "mypy",
+        *agent_args(plan),
+        "--report",
+        str(report),
+        env={"FAKE_AGENT_CHECKOUT": str(repo)},
+    )
+
+    assert done.returncode == 1
+    (result,) = json.loads(report.read_text())["files"]
+    assert result["outcome"] == "failed"
+    assert result["detail"].startswith(
+        f"{path}: the fix no longer applies (git apply: error: {path}: does not match index"
+    )
+    assert f"+++ b/{path}" in Path(result["kept_patch"]).read_text()
+    assert (repo / path).read_text() == BROKEN.format(n=0)
+    assert git(repo, "show", f":{path}") == "# staged by the user\n"
+    assert git(repo, "rev-list", "--count", "HEAD") == "1\n"
+    assert_no_leftovers(repo)
+
+
 def test_agent_timeout_kills_its_children(repo: Path, tmp_path: Path) -> None:
     (path,) = make_project(repo, 1)
     plan = script(tmp_path, {path: {"spawn_sleeper": True, "hang": True}})
