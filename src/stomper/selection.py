@@ -49,11 +49,7 @@ async def select_files(selection: Selection, root: Path, *, in_git: bool, cwd: P
             # A file named explicitly counts even when git ignores it.
             explicit_files = [n for n in named if (root / n).is_file()]
             candidates = sorted(set(candidates) | set(explicit_files))
-    return [
-        path
-        for path in candidates
-        if path.endswith((".py", ".pyi")) and not _excluded(path, selection.exclude)
-    ]
+    return [path for path in candidates if path.endswith((".py", ".pyi")) and not _excluded(path, selection.exclude)]
 
 
 def _inside(root: Path, cwd: Path, path: str) -> str:

@@ -78,9 +78,7 @@ async def run_tool(
         return ToolRun(tool=tool.name, executable=executable)
     scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
     try:
-        done = await proc.run(
-            [executable, *tool.command(selected, scratch)], cwd=cwd, timeout=timeout, env=env
-        )
+        done = await proc.run([executable, *tool.command(selected, scratch)], cwd=cwd, timeout=timeout, env=env)
         if done.returncode not in tool.ok_returncodes:
             raise ToolError(_crash_message(tool.name, done))
         diagnostics = tool.parse(done, scratch, cwd, selected)
@@ -102,10 +100,7 @@ async def run_tools(
 ) -> CheckResult:
     """Run `tools` concurrently on `paths`."""
     runs = await asyncio.gather(
-        *(
-            run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env)
-            for t in tools
-        )
+        *(run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env) for t in tools)
     )
     return CheckResult(runs=tuple(runs))
 
