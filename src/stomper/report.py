@@ -54,7 +54,7 @@ class RunReport:
         return {
             "version": REPORT_VERSION,
             "mode": self.mode,
-            "files": [_file_json(f) for f in self.files],
+            "files": [file_json(f) for f in self.files],
             "tool_errors": list(self.tool_errors),
             "summary": {
                 "files_failing": len(self.files),
@@ -77,7 +77,8 @@ class RunReport:
         }
 
 
-def _file_json(f: FileResult) -> dict[str, Any]:
+def file_json(f: FileResult) -> dict[str, Any]:
+    """One file's result, as the report and the run's journal write it."""
     return {
         "path": f.path,
         "outcome": f.outcome,

@@ -31,7 +31,7 @@ from stomper.fixers.registry import build_fixers
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
-from stomper.report import RunReport
+from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files
 from stomper.tools import TOOLS, paths
@@ -150,7 +150,9 @@ async def _run_graph(
                     final = update["report"]["report"]
                 elif "fix_file" in update:
                     result: FileResult = update["fix_file"]["results"][0]
-                    journal.append({"event": "result", **_result_json(result)})
+                    journal.append(
+                        {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
+                    )
                     on_event({"result": result})
             status = "completed"
             await saver.adelete_thread(run_id)
@@ -186,19 +188,6 @@ def _ref(run_id: str) -> str:
 def _journaled(rundir: RunDir, run_id: str) -> set[str]:
     path = rundir.events(run_id)
     return set(applied_before(read_events(path))) if path.exists() else set()
-
-
-def _result_json(result: FileResult) -> dict[str, Any]:
-    return {
-        "path": result.path,
-        "outcome": result.outcome,
-        "detail": result.detail,
-        "attempts": result.attempts,
-        "fixed": result.fixed,
-        "remaining": len(result.remaining),
-        "commit": result.commit,
-        "seconds": round(result.seconds, 3),
-    }
 
 
 def _checked_repo(project: Project, options: FixOptions) -> gitops.RepoInfo:
