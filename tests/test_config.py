@@ -117,6 +117,19 @@ def test_bad_file_names_the_key_and_the_file(tmp_path: Path, files: dict[str, st
     assert str(raised.value) == message.format(root=tmp_path)
 
 
+def test_file_not_in_utf8(tmp_path: Path) -> None:
+    # As an editor set to Latin-1 saves it.
+    (tmp_path / "stomper.toml").write_bytes("parallel = 2  # café\n".encode("latin-1"))
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path)
+
+    assert str(raised.value) == (
+        f"{tmp_path}/stomper.toml: not valid TOML:"
+        " 'utf-8' codec can't decode byte 0xe9 in position 18: invalid continuation byte"
+    )
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [

@@ -197,7 +197,7 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> Sto
 def _read(path: Path) -> dict[str, Any]:
     try:
         return TomlConfigSettingsSource(StomperSettings, path)()
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
