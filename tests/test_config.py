@@ -126,7 +126,7 @@ def test_file_not_in_utf8(tmp_path: Path) -> None:
 
     assert str(raised.value) == (
         f"{tmp_path}/stomper.toml: not valid TOML:"
-        " 'utf-8' codec can't decode byte 0xe9 in position 18: invalid continuation byte"
+        " 'utf-8' codec can't decode byte 0xe9 in position 19: invalid continuation byte"
     )
 
 
