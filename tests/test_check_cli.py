@@ -507,3 +507,11 @@ def test_a_signal_stops_the_check_and_its_tools(project: Path, tmp_path: Path, s
     tool, grandchild = json.loads(pids.read_text())
     assert process_gone(tool)
     assert process_gone(grandchild)
+
+
+def test_verbose_says_what_runs_on_stderr(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check", "--tools", "ruff", "--format", "json", "-v")
+
+    assert code == 1
+    assert json.loads(out)["summary"]["diagnostics"] == 3
+    assert err.splitlines() == [f"ruff: {Path(sys.executable).parent / 'ruff'}", f"checked 3 file(s) in {files}"]
