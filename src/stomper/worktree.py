@@ -5,8 +5,9 @@ tree as it was (tracked and untracked files, ignored ones left out), made
 through a temporary index so the user's own index is never touched. Each file
 is fixed in a detached worktree of that snapshot under the git directory, so
 nothing stomper does shows up in `git status`. Inside a worktree, git's index
-holds the last *verified* state of the fix: an attempt that verification
-rejects is thrown away by restoring the files from that index.
+holds the last *verified* state of the fix, whose tree is also remembered: an
+attempt that verification rejects is thrown away by restoring the index and
+the files from that tree.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stomper.gitops import git, split_z
+from stomper.gitops import git
 
 
 async def snapshot(root: Path) -> str:
@@ -49,30 +50,33 @@ async def blob(root: Path, commit: str, path: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Worktree:
     """A detached checkout of the snapshot where one file is fixed."""
 
     path: Path
     base: str
+    verified: str = ""
+    """The tree of the last verified state; the base's until an attempt is accepted."""
 
     async def accept(self) -> None:
         """Record the files as they are now as the last verified state."""
         await git("add", "--all", cwd=self.path)
+        self.verified = (await git("write-tree", cwd=self.path)).out.strip()
 
     async def reject(self) -> None:
-        """Throw away everything since the last verified state."""
+        """Throw away everything since the last verified state.
+
+        The index is restored from the verified tree, not trusted: an agent
+        that ran `git add` would otherwise have its rejected edit kept.
+        """
+        await git("read-tree", "--reset", "-u", self.verified or self.base, cwd=self.path)
         await git("checkout", "--quiet", "--", ".", cwd=self.path)
         await git("clean", "-d", "--force", "--quiet", cwd=self.path)
 
     async def read(self, path: str) -> bytes:
         """The bytes of `path` in the worktree."""
         return await asyncio.to_thread((self.path / path).read_bytes)
-
-    async def changed_paths(self) -> list[str]:
-        """Paths the verified state changes, added or deleted relative to the base."""
-        done = await git("diff", "--cached", "--name-only", "--no-renames", "-z", self.base, cwd=self.path)
-        return split_z(done.stdout)
 
     async def patch(self) -> bytes:
         """The verified change as git writes it: binary-safe, new files included."""
@@ -89,10 +93,13 @@ class Worktrees:
     deleting them, the slow part, runs in parallel.
     """
 
-    def __init__(self, root: Path, state_dir: Path, run_id: str, base: str) -> None:
+    def __init__(self, root: Path, state_dir: Path, run_id: str, base: str, caches: tuple[str, ...] = ()) -> None:
         self.root = root
         self.home = state_dir / "worktrees" / run_id
         self.base = base
+        self.caches = caches
+        """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree: a warm
+        mypy checks a file in a fraction of the time a cold one takes."""
         self._registry = asyncio.Lock()
 
     @contextlib.asynccontextmanager
@@ -105,9 +112,17 @@ class Worktrees:
                     "worktree", "add", "--detach", "--no-checkout", "--quiet", str(path), self.base, cwd=self.root
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
+            await asyncio.to_thread(self._seed, path)
             yield Worktree(path=path, base=self.base)
         finally:
             await asyncio.shield(self._remove(path))
+
+    def _seed(self, path: Path) -> None:
+        # Copied, not linked: mypy's cache is an SQLite database that a
+        # worktree's mypy would otherwise write into the user's copy of.
+        for name in self.caches:
+            if (self.root / name).is_dir():
+                shutil.copytree(self.root / name, path / name, symlinks=True, dirs_exist_ok=True)
 
     async def _remove(self, path: Path) -> None:
         # git's entry for the worktree goes stale with its directory and is

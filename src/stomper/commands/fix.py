@@ -119,7 +119,9 @@ async def _run_graph(
             test_paths=tuple(paths.test_files(record.files)),
             timeout=settings.tool_timeout,
         ),
-        worktrees=worktree.Worktrees(project.root, rundir.root, run_id, record.base),
+        worktrees=worktree.Worktrees(
+            project.root, rundir.root, run_id, record.base, caches=(".mypy_cache",) if "mypy" in settings.tools else ()
+        ),
         applier=Applier(
             project.root,
             record.base,
