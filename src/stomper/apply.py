@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -86,8 +87,8 @@ class Applier:
         """path -> the journal's "applying" record of a resumed run (see `applied_before`)."""
         self.lock = asyncio.Lock()
 
-    async def apply(self, fix: Fix) -> Applied:
-        """Apply `fix` and, in commit mode, commit it.
+    async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
+        """Apply `fix` and, in commit mode, commit it; `locked` is called once the lock is held.
 
         Raises `NotApplied` when the file changed in the checkout since the
         snapshot or git refuses the patch; the checkout is then untouched.
@@ -97,7 +98,7 @@ class Applier:
         if self.mode == "diff":
             return Applied(commit=None)
         original = await blob(self.root, self.base, fix.path)
-        critical = asyncio.ensure_future(self._apply(fix, original))
+        critical = asyncio.ensure_future(self._apply(fix, original, locked))
         try:
             return await asyncio.shield(critical)
         except asyncio.CancelledError:
@@ -121,10 +122,12 @@ class Applier:
                 return Applied(commit=await self._commit(path, message), recovered=True, remaining=remaining)
             return Applied(commit=None, recovered=True, remaining=remaining)
 
-    async def _apply(self, fix: Fix, original: bytes | None) -> Applied:
+    async def _apply(self, fix: Fix, original: bytes | None, locked: Callable[[], None] | None) -> Applied:
         with tempfile.NamedTemporaryFile(prefix="stomper-", suffix=".patch") as handle:
             await asyncio.to_thread(_write, Path(handle.name), fix.patch)
             async with self.lock:
+                if locked is not None:
+                    locked()
                 if await asyncio.to_thread(_read, self.root / fix.path) != original:
                     kept = await self._keep(fix)
                     reason = f"{fix.path} changed in your checkout since the run started; fix not applied"

@@ -48,8 +48,8 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             patch = await wt.patch()
             content = await wt.read(job.path)
             fix = Fix(job.path, patch, content, commit_message(job, work.remaining), work.remaining)
-            emit({"path": job.path, "step": "applying"})
-            applied = await ctx.applier.apply(fix)
+            emit({"path": job.path, "step": "waiting"})
+            applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
         outcome = "partial" if work.remaining else "fixed"
         detail = _why_not(ctx, work) if work.remaining else ""
         return replace(

@@ -50,6 +50,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         FileJob(index=n, path=path, diagnostics=tuple(diags), failing_tests=tuple(t for t in tests if t.path != path))
         for n, (path, diags) in enumerate(sorted(grouped.items()))
     ]
+    get_stream_writer()({"collected": len(jobs)})
     return {
         "jobs": jobs,
         "clean": [f for f in state["files"] if f not in grouped],
