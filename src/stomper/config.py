@@ -146,6 +146,10 @@ class StomperSettings(BaseSettings):
     allow_other_files: bool = False
     """Accept a fix that also changes files other than the one being fixed."""
 
+    max_patch_bytes: int = Field(1024 * 1024, ge=1)
+    """Largest change, in bytes of patch, a fix may make to be applied; a fixer that
+    rewrites far more than the file's diagnostics call for is refused."""
+
     agent: AgentSettings = AgentSettings()
     """The external coding agent (see [agent])."""
 

@@ -16,6 +16,7 @@ from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
+from stomper.guard import Seal, check_change
 from stomper.verify import Baseline
 from stomper.worktree import Worktree
 
@@ -39,13 +40,12 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     try:
         emit({"path": job.path, "step": "worktree"})
         async with ctx.worktrees.checkout(str(job.index)) as wt:
-            await _improve(job, wt, ctx, work, emit)
+            seal = await Seal.take(wt)
+            await _improve(job, wt, seal, ctx, work, emit)
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
-            others = [p for p in await wt.changed_paths() if p != job.path]
-            if others and not ctx.project.settings.allow_other_files:
-                return work.result(job, "failed", started, f"the fix also changed {', '.join(others)}; not applied")
             patch = await wt.patch()
+            await check_change(wt, job.path, patch, ctx.project.settings)
             content = await wt.read(job.path)
             fix = Fix(job.path, patch, content, commit_message(job, work.remaining), work.remaining)
             emit({"path": job.path, "step": "waiting"})
@@ -63,7 +63,7 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit({"path": job.path, "step": "done"})
 
 
-async def _improve(job: FileJob, wt: Worktree, ctx: RunContext, work: _Work, emit: Emit) -> None:
+async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
     baseline = await ctx.verifier.baseline(wt.path, job.path, (*job.diagnostics, *job.failing_tests))
     for fixer in ctx.fixers:
@@ -73,17 +73,25 @@ async def _improve(job: FileJob, wt: Worktree, ctx: RunContext, work: _Work, emi
             if not todo or work.stopped:
                 break
             emit({"path": job.path, "step": "fixing", "fixer": fixer.name, "attempt": attempt, "of": tries})
-            baseline = await _attempt(
-                fixer, FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback), wt, ctx, work, baseline, emit
-            )
+            request = FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback)
+            baseline = await _attempt(fixer, request, wt, seal, ctx, work, baseline, emit)
 
 
 async def _attempt(
-    fixer: Fixer, request: FixRequest, wt: Worktree, ctx: RunContext, work: _Work, baseline: Baseline, emit: Emit
+    fixer: Fixer,
+    request: FixRequest,
+    wt: Worktree,
+    seal: Seal,
+    ctx: RunContext,
+    work: _Work,
+    baseline: Baseline,
+    emit: Emit,
 ) -> Baseline:
     work.attempts += 1
     work.fixers.add(fixer.name)
     outcome = await fixer.fix(request)
+    # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
+    await seal.check()
     work.usage += outcome.usage
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error

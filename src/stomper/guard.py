@@ -1,0 +1,176 @@
+"""What a fixer's change may not do, however well it verifies.
+
+The tools judge whether an edit fixes the file; this module judges whether
+it is an edit of the file at all. Two checks, both before anything of the
+fixer's reaches the user's checkout:
+
+- `Seal.check`, after every attempt and before any git command runs in the
+  worktree again: the worktree's `.git` file and the git directory's
+  control files (config, hooks, attributes) are as they were. A fixer that
+  rewrote `.git` could point the next `git add` at the user's own index.
+- `check_change`, once, on the verified change relative to the base: it
+  stays inside the repository, out of `.git`, adds no symbolic link that
+  leads out nor a nested repository, keeps the target a non-empty text file
+  by that name, touches no other file (unless `allow_other_files`), and is
+  no larger than `max_patch_bytes`.
+
+Both raise `UnsafeChange`, which fails the file with its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stomper.config import StomperSettings
+from stomper.errors import StomperError
+from stomper.gitops import git
+from stomper.worktree import Worktree
+
+_SYMLINK = "120000"
+_GITLINK = "160000"
+_CONTROL = ("config", "hooks", "info/attributes")
+"""Paths in the common git directory that make git run programs or change what it writes."""
+_ADMIN = ("commondir", "config.worktree")
+"""Paths in the worktree's own git directory that say which repository it belongs to."""
+
+
+class UnsafeChange(StomperError):
+    """A fixer's change does something no fix may do; it is not applied."""
+
+
+@dataclass(frozen=True)
+class Seal:
+    """The git plumbing of one worktree as it was before any fixer ran."""
+
+    worktree: Path
+    watched: tuple[tuple[str, Path], ...]
+    """(name shown to the user, path) of what must not change."""
+    prints: tuple[str, ...]
+
+    @classmethod
+    async def take(cls, wt: Worktree) -> Seal:
+        common = Path((await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=wt.path)).out.strip())
+        admin = Path((await git("rev-parse", "--path-format=absolute", "--git-dir", cwd=wt.path)).out.strip())
+        watched = [(".git (the worktree's own)", wt.path / ".git")]
+        watched += [(f".git/{name}", common / name) for name in _CONTROL]
+        watched += [(f".git/{admin.relative_to(common).as_posix()}/{name}", admin / name) for name in _ADMIN]
+        return cls(wt.path, tuple(watched), await asyncio.to_thread(_prints, watched))
+
+    async def check(self) -> None:
+        """Raise `UnsafeChange` naming what changed, if anything did."""
+        now = await asyncio.to_thread(_prints, self.watched)
+        changed = [name for (name, _), old, new in zip(self.watched, self.prints, now, strict=True) if old != new]
+        if changed:
+            raise UnsafeChange(f"the fixer changed git's own files ({', '.join(changed)}); not applied")
+
+
+def _prints(watched: Sequence[tuple[str, Path]]) -> tuple[str, ...]:
+    return tuple("\n".join(f"{p.relative_to(path)}: {_print(p)}" for p in _walk(path)) for _, path in watched)
+
+
+def _walk(path: Path) -> list[Path]:
+    if path.is_dir() and not path.is_symlink():
+        return sorted(p for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
+    return [path] if os.path.lexists(path) else []
+
+
+def _print(path: Path) -> str:
+    try:
+        info = path.lstat()
+        if path.is_symlink():
+            return f"link {os.readlink(path)}"
+        if not path.is_file():
+            return f"mode {info.st_mode:o}"
+        return f"{info.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One line of `git diff --raw`."""
+
+    old_mode: str
+    new_mode: str
+    new_sha: str
+    status: str
+    """A, M, D, T, or R (renamed, `old` set)."""
+    path: str
+    old: str | None = None
+
+
+async def check_change(wt: Worktree, path: str, patch: bytes, settings: StomperSettings) -> None:
+    """Raise `UnsafeChange` if the verified change of `path` in `wt` must not be applied."""
+    entries = await _entries(wt)
+    for entry in entries:
+        for name in filter(None, (entry.path, entry.old)):
+            parts = name.split("/")
+            if any(part.lower() == ".git" for part in parts):
+                raise UnsafeChange(f"the fix writes inside .git ({name}); not applied")
+            if name.startswith("/") or ".." in parts:
+                raise UnsafeChange(f"the fix reaches outside the repository ({name}); not applied")
+        if entry.new_mode == _GITLINK:
+            raise UnsafeChange(f"the fix adds a nested git repository at {entry.path}; not applied")
+        if entry.new_mode == _SYMLINK and entry.path == path and entry.old_mode != _SYMLINK:
+            raise UnsafeChange(f"the fix turns {path} into a symbolic link; not applied")
+        if entry.new_mode == _SYMLINK and entry.old_mode != _SYMLINK:
+            target = (await git("cat-file", "blob", entry.new_sha, cwd=wt.path)).stdout.decode("utf-8", "replace")
+            if _escapes(entry.path, target):
+                raise UnsafeChange(
+                    f"the fix adds a symbolic link {entry.path} pointing outside the repository ({target}); not applied"
+                )
+    mine = next((e for e in entries if path in (e.path, e.old)), None)
+    if mine is not None and mine.status == "R":
+        raise UnsafeChange(f"the fix renames {path} to {mine.path}; not applied")
+    if mine is not None and mine.status == "D":
+        raise UnsafeChange(f"the fix deletes {path}; not applied")
+    if mine is not None:
+        await _still_text(wt, path, mine)
+    others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
+    if others and not settings.allow_other_files:
+        raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
+    if len(patch) > settings.max_patch_bytes:
+        raise UnsafeChange(
+            f"the fix is a {len(patch)}-byte patch, more than max_patch_bytes ({settings.max_patch_bytes}); not applied"
+        )
+
+
+async def _still_text(wt: Worktree, path: str, entry: _Entry) -> None:
+    new = (await git("cat-file", "blob", entry.new_sha, cwd=wt.path)).stdout
+    old = (await git("cat-file", "blob", f"{wt.base}:{path}", cwd=wt.path, check=False)).stdout
+    # git's own test for binary: a NUL byte in the first 8000.
+    if b"\0" in new[:8000] and b"\0" not in old[:8000]:
+        raise UnsafeChange(f"the fix makes {path} a binary file; not applied")
+    if not new and old:
+        raise UnsafeChange(f"the fix empties {path}; not applied")
+
+
+async def _entries(wt: Worktree) -> list[_Entry]:
+    done = await git("diff", "--cached", "--raw", "-z", "--no-abbrev", "-M", wt.base, cwd=wt.path)
+    fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    entries = []
+    n = 0
+    while n < len(fields) and fields[n].startswith(":"):
+        old_mode, new_mode, _, new_sha, status = fields[n][1:].split(" ")
+        if status.startswith(("R", "C")):
+            entries.append(_Entry(old_mode, new_mode, new_sha, status[0], fields[n + 2], old=fields[n + 1]))
+            n += 3
+        else:
+            entries.append(_Entry(old_mode, new_mode, new_sha, status[0], fields[n + 1]))
+            n += 2
+    return entries
+
+
+def _escapes(link: str, target: str) -> bool:
+    """Whether a symbolic link at `link` (relative to the root) to `target` leads out of the repository or into .git."""
+    if target.startswith("/"):
+        return True
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    parts = resolved.split("/")
+    return resolved == ".." or parts[0] == ".." or any(p.lower() == ".git" for p in parts)
