@@ -247,7 +247,7 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
 
 
 def test_dirty_tree_is_refused_in_commit_mode_and_kept_with_allow_dirty(repo: Path) -> None:
-    write(repo, {"a.py": "import os\n", "notes.py": "x = 1\n"})
+    write(repo, {"a.py": "import os\n\nX = 1\n", "notes.py": "x = 1\n"})
     commit_all(repo)
     (repo / "notes.py").write_text("x = 2  # my work in progress\n")
 
@@ -260,20 +260,20 @@ def test_dirty_tree_is_refused_in_commit_mode_and_kept_with_allow_dirty(repo: Pa
 
     allowed = stomper(repo, "fix", "--tools", "ruff", "--allow-dirty")
     assert allowed.returncode == 0, allowed.stderr
-    assert (repo / "a.py").read_text() == ""
+    assert (repo / "a.py").read_text() == "\nX = 1\n"
     assert (repo / "notes.py").read_text() == "x = 2  # my work in progress\n"
     assert git(repo, "rev-list", "--count", "HEAD") == "1\n"
 
 
 def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
-    write(repo, {"a.py": "import os\n"})
+    write(repo, {"a.py": "import os\n\nX = 1\n"})
     head = commit_all(repo)
 
     done = stomper(repo, "fix", "--tools", "ruff", "--diff")
 
     assert done.returncode == 0
     assert "--- a/a.py\n+++ b/a.py\n" in done.stdout and "-import os\n" in done.stdout
-    assert (repo / "a.py").read_text() == "import os\n"
+    assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
     assert git(repo, "rev-parse", "HEAD").strip() == head
     applied = subprocess.run(
         ["git", "apply", "--check", "-"], cwd=repo, input=done.stdout[done.stdout.index("diff --git") :], text=True
@@ -282,7 +282,7 @@ def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
 
 
 def test_dry_run_shows_the_plan(repo: Path) -> None:
-    write(repo, {"a.py": "import os\n"})
+    write(repo, {"a.py": "import os\n\nX = 1\n"})
     commit_all(repo)
 
     done = stomper(repo, "fix", "--tools", "ruff", "--dry-run", "-j", "3")
@@ -290,4 +290,4 @@ def test_dry_run_shows_the_plan(repo: Path) -> None:
     assert done.returncode == 1
     assert "would fix 1 file(s) with ruff, 3 at a time" in done.stdout
     assert "a.py: 1 diagnostic(s) (ruff F401)" in done.stdout
-    assert (repo / "a.py").read_text() == "import os\n"
+    assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
