@@ -25,7 +25,7 @@ def test_pre_commit_accepts_the_manifest() -> None:
 def test_hooks_run_stomper_serially_on_python_files() -> None:
     found = hooks()
     assert list(found) == ["stomper", "stomper-check"]
-    assert found["stomper"]["entry"] == "stomper fix --hook"
+    assert found["stomper"]["entry"] == "stomper fix --hook --"
     assert found["stomper-check"]["entry"] == "stomper check --"
     for hook in found.values():
         assert hook["language"] == "python"

@@ -55,6 +55,64 @@ ToolsOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Say which executables run and more.")]
 
 
+def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
+    return typer.Option(*names, help=help, metavar=metavar, show_default=False)
+
+
+ParallelOpt = Annotated[
+    int | None, _opt("-j", "--parallel", help="Files fixed at once (1-32; default from config, 1).")
+]
+FixerOpt = Annotated[str | None, _opt("--fixer", help="auto, ruff, agent or llm (default from config, auto).")]
+AgentOpt = Annotated[
+    str | None,
+    _opt("--agent", metavar="CMD", help="Agent command, split like a shell would, e.g. 'claude -p {prompt_file}'."),
+]
+ModelOpt = Annotated[
+    str | None,
+    _opt("--model", metavar="PROVIDER:MODEL", help="LangChain chat model for the llm fixer, e.g. openai:gpt-4o-mini."),
+]
+MaxAttemptsOpt = Annotated[int | None, _opt("--max-attempts", help="Attempts per file for an AI fixer.")]
+NoCommitOpt = Annotated[bool, _opt("--no-commit", help="Leave the fixes in the working tree, uncommitted.")]
+DiffOpt = Annotated[bool, _opt("--diff", help="Print the combined patch of the verified fixes; change nothing.")]
+DryRunOpt = Annotated[bool, _opt("--dry-run", help="Show the plan: files, diagnostics, fixers, concurrency.")]
+AllowDirtyOpt = Annotated[
+    bool,
+    _opt("--allow-dirty", help="Run on a working tree with uncommitted changes; fixes are then left uncommitted."),
+]
+ReportOpt = Annotated[Path | None, _opt("--report", metavar="PATH", help="Write the run's JSON report to PATH.")]
+ResumeOpt = Annotated[
+    str | None,
+    _opt(
+        "--resume", metavar="[RUN_ID]", help="Continue the last interrupted run, or the run RUN_ID (see stomper runs)."
+    ),
+]
+HookOpt = Annotated[
+    bool,
+    _opt(
+        "--hook",
+        help="Run as a pre-commit hook on the files given (default: the staged ones): "
+        "leave the fixes uncommitted, exit 1 when a file changed or diagnostics remain.",
+    ),
+]
+CiOpt = Annotated[bool, _opt("--ci", help="No live display, plain log lines (the default when CI=true).")]
+QuietOpt = Annotated[bool, _opt("-q", "--quiet", help="Show nothing while the run goes on, only the summary.")]
+SarifOpt = Annotated[
+    Path | None, _opt("--sarif", metavar="PATH", help="Write the diagnostics that remain after the run as SARIF 2.1.0.")
+]
+PatchOpt = Annotated[
+    Path | None,
+    _opt("--patch", metavar="PATH", help="Write every verified fix as one patch for `git apply` on the original tree."),
+]
+BranchOpt = Annotated[
+    str | None,
+    _opt(
+        "--branch",
+        metavar="NAME",
+        help="Commit the fixes onto a new branch NAME from HEAD, one commit per file; leave the checkout untouched.",
+    ),
+]
+
+
 def _selection(
     paths: list[Path] | None,
     files: list[Path] | None,
@@ -129,17 +187,23 @@ def fix(
     since: SinceOpt = None,
     exclude: ExcludeOpt = None,
     tools: ToolsOpt = None,
-    parallel: Annotated[int | None, typer.Option("-j", "--parallel", help="Files fixed at once (1-32; default from config, 1).", show_default=False)] = None,
-    fixer: Annotated[str | None, typer.Option("--fixer", help="auto, ruff, agent or llm (default from config, auto).", show_default=False)] = None,
-    agent: Annotated[str | None, typer.Option("--agent", metavar="CMD", help="Agent command, split like a shell would, e.g. 'claude -p {prompt_file}'.", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option("--model", metavar="PROVIDER:MODEL", help="LangChain chat model for the llm fixer, e.g. openai:gpt-4o-mini.", show_default=False)] = None,
-    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Attempts per file for an AI fixer.", show_default=False)] = None,
-    no_commit: Annotated[bool, typer.Option("--no-commit", help="Leave the fixes in the working tree, uncommitted.")] = False,
-    diff: Annotated[bool, typer.Option("--diff", help="Print the combined patch of the verified fixes; change nothing.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan: files, diagnostics, fixers, concurrency.")] = False,
-    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="Run on a working tree with uncommitted changes; fixes are then left uncommitted.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", metavar="PATH", help="Write the run's JSON report to PATH.", show_default=False)] = None,
-    resume: Annotated[str | None, typer.Option("--resume", metavar="[RUN_ID]", help="Continue the last interrupted run, or the run RUN_ID (see stomper runs).", show_default=False)] = None,
+    parallel: ParallelOpt = None,
+    fixer: FixerOpt = None,
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    no_commit: NoCommitOpt = False,
+    diff: DiffOpt = False,
+    dry_run: DryRunOpt = False,
+    allow_dirty: AllowDirtyOpt = False,
+    report: ReportOpt = None,
+    resume: ResumeOpt = None,
+    hook: HookOpt = False,
+    ci: CiOpt = False,
+    quiet: QuietOpt = False,
+    sarif: SarifOpt = None,
+    patch: PatchOpt = None,
+    branch: BranchOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
@@ -149,6 +213,13 @@ def fix(
 
     if no_commit and diff:
         raise typer.BadParameter("--no-commit and --diff do not go together", param_hint="--diff")
+    if branch is not None and (no_commit or diff or hook):
+        raise typer.BadParameter(
+            "--branch leaves the checkout alone: no --no-commit, --diff or --hook", param_hint="--branch"
+        )
+    if hook and diff:
+        raise typer.BadParameter("--hook leaves the fixes in the working tree; no --diff", param_hint="--hook")
+    index_file = hook_index_file()
     overrides: dict[str, Any] = {
         "tools": tools,
         "parallel": parallel,
@@ -163,16 +234,27 @@ def fix(
             raise typer.BadParameter(str(exc), param_hint="--agent") from None
     project = _project(overrides)
     options = command.FixOptions(
-        mode="diff" if diff else "no-commit" if no_commit else "commit",
-        allow_dirty=allow_dirty,
+        mode="diff" if diff or branch else "no-commit" if no_commit or hook else "commit",
+        allow_dirty=allow_dirty or hook,
         dry_run=dry_run,
         report=report,
         resume=resume,
+        hook=hook,
+        ci=ci or _ci_env(),
+        quiet=quiet,
+        sarif=sarif,
+        patch=patch,
+        branch=branch,
     )
+    selection = _selection(paths, files, staged, changed, since, exclude)
+    if hook:
+        selection = _hook_selection(project, (*(paths or ()), *(files or ())), index_file)
+        if selection is None:
+            raise Exit(ExitCode.OK)
     raise Exit(
         command.run(
             project,
-            _selection(paths, files, staged, changed, since, exclude),
+            selection,
             options,
             cwd=Path.cwd(),
             console=Console(),
@@ -180,6 +262,34 @@ def fix(
             verbose=verbose,
         )
     )
+
+
+def hook_index_file() -> str | None:
+    """The index git hands a hook (a temporary one in `git commit -a`); read before anything clears it."""
+    import os
+
+    from stomper.hook import index_file
+
+    return index_file(os.environ, Path.cwd())
+
+
+def _hook_selection(project: Any, named: tuple[Path, ...], index: str | None) -> Any:
+    """The files pre-commit passed, or the staged ones; None when there is no Python file among them."""
+    import asyncio
+
+    from stomper import hook
+    from stomper.selection import Selection
+
+    found = asyncio.run(hook.files(project, tuple(str(p) for p in named), Path.cwd(), index))
+    return Selection(files=tuple(str(project.root / f) for f in found)) if found else None
+
+
+def _ci_env() -> bool:
+    import os
+
+    from stomper.ci import is_ci
+
+    return is_ci(os.environ)
 
 
 @app.command()

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
-from stomper import gitops, render, worktree
+from stomper import ci, gitops, hook, progress, render, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
@@ -49,6 +50,18 @@ class FixOptions:
     report: Path | None = None
     resume: str | None = None
     """A run id, or "last" for the last interrupted run."""
+    hook: bool = False
+    """Run as a pre-commit hook: no commits, exit 1 when a file changed (see `stomper.hook`)."""
+    ci: bool = False
+    """No live display, plain lines."""
+    quiet: bool = False
+    """Nothing while the run goes on; the summary at the end."""
+    sarif: Path | None = None
+    """Write the diagnostics that remain after the run as SARIF."""
+    patch: Path | None = None
+    """Write every verified fix as one patch of the original tree."""
+    branch: str | None = None
+    """Commit the fixes onto this new branch from HEAD, the checkout untouched (see `stomper.ci`)."""
 
 
 class Interrupted(StomperError):
@@ -250,20 +263,21 @@ def run(
 ) -> int:
     if options.dry_run:
         return _dry_run(project, selection, cwd, console)
-    finished: list[FileResult] = []
 
-    def on_event(event: Event) -> None:
-        if "result" in event:
-            finished.append(event["result"])
-            render.file_line(event["result"], log)
-        elif "note" in event:
-            log.print(event["note"], highlight=False)
-        elif verbose:
-            log.print(render.event_line(event), highlight=False)
+    def say(line: str) -> None:
+        log.print(escape(line), highlight=False)
 
+    if options.hook:
+        project = asyncio.run(hook.without_unreachable_model(project, say))
+    if options.branch is not None:
+        asyncio.run(ci.check_new_branch(project.root, options.branch))
+    display = progress.Display.choose(log, ci=options.ci, quiet=options.quiet, verbose=verbose)
     try:
-        report = asyncio.run(_stop_on_signals(fix(project, selection, options, cwd=cwd, on_event=on_event)))
+        with display:
+            work = fix(project, selection, options, cwd=cwd, on_event=display.on_event)
+            report = asyncio.run(_stop_on_signals(work))
     except Interrupted as exc:
+        finished = display.finished
         partial = RunReport(
             run_id=exc.run_id or "", mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path))
         )
@@ -271,12 +285,17 @@ def run(
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
     render.run_summary(report, console)
-    if report.mode == "diff":
+    if report.mode == "diff" and options.branch is None:
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
         with contextlib.suppress(OSError):
             options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    if (options.sarif or options.patch or options.branch) and project.repo is not None:
+        base = RunDir(project.repo.state_dir).load(report.run_id).base
+        asyncio.run(ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say))
+    if options.hook:
+        return hook.exit_code(report, say)
     if report.tool_errors:
         return ExitCode.USAGE
     return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS

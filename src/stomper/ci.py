@@ -1,0 +1,172 @@
+"""What a CI job takes away from a fix run: SARIF, one patch, a branch of commits.
+
+    --sarif PATH   the diagnostics that remain after the run, as SARIF 2.1.0
+    --patch PATH   every verified fix as one patch for `git apply` on the original tree
+    --branch NAME  one commit per fixed file on a new branch from HEAD
+
+The patch and the branch are built with git's plumbing on a temporary index
+(`GIT_INDEX_FILE`): `read-tree`, `apply --cached`, `write-tree`,
+`commit-tree`, `update-ref`. Neither the user's index nor their working
+tree nor their current branch is touched, which is what lets `--branch` run
+in diff mode on a CI checkout and leave it as it found it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stomper import sarif
+from stomper.diagnostics import Diagnostic
+from stomper.errors import StomperError
+from stomper.gitops import git, split_z
+from stomper.graph.branch import commit_message
+from stomper.graph.state import FileJob, FileResult
+from stomper.report import RunReport
+
+
+def is_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether we run under CI: `CI=true`, as GitHub Actions, GitLab CI and most others set it."""
+    return environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def remaining(report: RunReport) -> list[Diagnostic]:
+    """The diagnostics left once the run's fixes are in, sorted.
+
+    A file whose verified fix was not applied (it changed meanwhile, or the
+    fix touched other files) still has everything it had before.
+    """
+    left: set[Diagnostic] = set()
+    for f in report.files:
+        left.update(f.remaining if f.outcome in ("fixed", "partial") else f.before)
+    return sorted(left)
+
+
+def write_sarif(path: Path, report: RunReport, root: Path) -> None:
+    """The remaining diagnostics as SARIF at `path`; raises `StomperError` if it cannot be written."""
+    _write(path, sarif.dumps(remaining(report), root=root, tool_errors=report.tool_errors).encode("utf-8"), "SARIF log")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Commits made on a temporary index, one per fix, each on the one before."""
+
+    start: str
+    tip: str
+    commits: tuple[tuple[str, str], ...] = ()
+    """(path, commit id) for every fix that went in."""
+    left_out: tuple[str, ...] = field(default_factory=tuple)
+    """One line per fix that could not go in, and why."""
+
+
+async def check_new_branch(root: Path, name: str) -> None:
+    """Refuse, before any work, a branch name git would refuse or a branch that exists."""
+    if (await git("check-ref-format", "--branch", name, cwd=root, check=False)).returncode != 0:
+        raise StomperError(f"--branch {name}: not a valid branch name")
+    exists = await git("show-ref", "--verify", "--quiet", f"refs/heads/{name}", cwd=root, check=False)
+    if exists.returncode == 0:
+        raise StomperError(f"--branch {name}: the branch exists already; name a new one")
+
+
+async def chain(root: Path, start: str, base: str, fixes: Sequence[FileResult], identity: Sequence[str]) -> Chain:
+    """Commit `fixes` (made against the snapshot `base`) one by one on top of `start`.
+
+    A fix goes in only if every file it touches is the same at `start` as
+    at `base`, so that what lands is byte for byte what was verified.
+    """
+    differ = set(split_z((await git("diff", "--name-only", "--no-renames", "-z", start, base, cwd=root)).stdout))
+    tip = start
+    commits: list[tuple[str, str]] = []
+    left_out: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="stomper-ci-") as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        await git("read-tree", start, cwd=root, env=env)
+        patch_file = Path(scratch) / "fix.patch"
+        for f in sorted((f for f in fixes if f.patch), key=lambda f: f.path):
+            await asyncio.to_thread(patch_file.write_bytes, (f.patch or "").encode("utf-8", "surrogateescape"))
+            touched = await git("apply", "--numstat", "-z", str(patch_file), cwd=root)
+            paths = {entry.split("\t", 2)[-1] for entry in split_z(touched.stdout)}
+            if paths & differ:
+                left_out.append(f"{f.path}: left out, the file is not the same at {start[:12]} as when it was fixed")
+                continue
+            applied = await git("apply", "--cached", "--binary", str(patch_file), cwd=root, env=env, check=False)
+            if applied.returncode != 0:
+                said = (applied.err.strip().splitlines() or ["git apply refused it"])[-1]
+                left_out.append(f"{f.path}: left out, {said}")
+                continue
+            tree = (await git("write-tree", cwd=root, env=env)).out.strip()
+            message = commit_message(FileJob(index=0, path=f.path, diagnostics=f.before), f.remaining)
+            tip = (await git(*identity, "commit-tree", tree, "-p", tip, "-m", message, cwd=root)).out.strip()
+            commits.append((f.path, tip))
+    return Chain(start=start, tip=tip, commits=tuple(commits), left_out=tuple(left_out))
+
+
+async def combined_patch(root: Path, base: str, fixes: Sequence[FileResult], identity: Sequence[str]) -> Chain:
+    """The chain of `fixes` on the original tree; its diff is the one patch (see `patch_text`)."""
+    return await chain(root, base, base, fixes, identity)
+
+
+async def patch_text(root: Path, made: Chain) -> bytes:
+    """Everything `made` changed, as one patch `git apply` takes on its start."""
+    if made.tip == made.start:
+        return b""
+    done = await git("diff", "--binary", "--full-index", "--no-renames", made.start, made.tip, cwd=root)
+    return done.stdout
+
+
+async def make_branch(root: Path, name: str, base: str, fixes: Sequence[FileResult], identity: Sequence[str]) -> Chain:
+    """Create branch `name` from HEAD with one commit per fix; no branch when no fix went in."""
+    head = (await git("rev-parse", "--verify", "HEAD^{commit}", cwd=root)).out.strip()
+    made = await chain(root, head, base, fixes, identity)
+    if made.commits:
+        # The empty old value: create, never overwrite a branch made meanwhile.
+        await git("update-ref", "-m", "stomper fix --branch", f"refs/heads/{name}", made.tip, "", cwd=root)
+    return made
+
+
+async def identity(root: Path) -> tuple[str, ...]:
+    """git's `-c` options for an author when the user (or the CI runner) has configured none."""
+    if (await git("var", "GIT_COMMITTER_IDENT", cwd=root, check=False)).returncode == 0:
+        return ()
+    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
+
+
+def _write(path: Path, data: bytes, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise StomperError(f"cannot write the {what} to {path}: {exc.strerror}") from None
+
+
+async def write_outputs(
+    root: Path,
+    base: str,
+    report: RunReport,
+    sarif_path: Path | None,
+    patch_path: Path | None,
+    branch: str | None,
+    say: Callable[[str], None],
+) -> None:
+    """Write what `--sarif`, `--patch` and `--branch` ask for; `say` gets one line per thing done."""
+    if sarif_path is not None:
+        write_sarif(sarif_path, report, root)
+    if patch_path is None and branch is None:
+        return
+    who = await identity(root)
+    if patch_path is not None:
+        made = await combined_patch(root, base, report.files, who)
+        _write(patch_path, await patch_text(root, made), "patch")
+        say(f"wrote the fixes of {len(made.commits)} file(s) to {patch_path}")
+    if branch is not None:
+        made = await make_branch(root, branch, base, report.files, who)
+        for line in made.left_out:
+            say(line)
+        if made.commits:
+            say(f"branch {branch}: {len(made.commits)} commit(s) on {made.start[:12]}, one per fixed file")
+        else:
+            say(f"branch {branch}: not created, there is no fix to commit")
