@@ -3,17 +3,28 @@
 
     fake_agent.py SCRIPT.json {file}
 
-SCRIPT.json maps a file path (relative to the worktree) to what to do with it:
+SCRIPT.json maps a file path (relative to the worktree) to what to do with it,
+in this order:
 
-    {"pkg/a.py": {"content": "...",     # write this as the new file content
-                  "delay": 1.0,         # sleep first
-                  "exit": 0,            # exit status
-                  "also": {"b.py": "..."},   # write other files too
+    {"pkg/a.py": {"mark": "/abs/path",       # create this file first (tests wait for it)
+                  "flood_mb": 50,            # write this many MiB to stdout
+                  "say": "...",              # write this line to stderr
                   "spawn_sleeper": true,     # leave a child process behind (its pid goes to sleeper.pid)
                   "hang": true,              # never exit
+                  "delay": 1.0,              # sleep
+                  "content": "...",          # write this as the new file content
+                  "binary": true,            # then append a comment holding a NUL byte
+                  "also": {"b.py": "..."},   # write other files too (any path, "../" and absolute ones too)
+                  "links": {"b.py": "/etc"}, # make symbolic links, path -> where it points
+                  "delete": true,            # delete the file
+                  "rename": "pkg/b.py",      # move the file there
+                  "symlink": "/abs/path",    # replace the file with a symbolic link to there
+                  "git_file": "gitdir: ...", # overwrite the worktree's .git file with this
+                  "write_git": {"hooks/x": "..."},  # make the worktree's .git a directory holding these
+                  "git_dir": {"hooks/x": "..."},  # write into the repository's own git directory
+                  "stage": true,             # `git add --all`: stage the edit as if verified
                   "edit_checkout": "...",    # overwrite the file in the user's checkout (a "user edit")
-                  "stage_checkout": "...",   # stage this content for the file in the user's index, file unchanged
-                  "mark": "/abs/path"}}      # create this file first (tests wait for it)
+                  "exit": 0}}                # exit status
 
 Every call appends {"file", "start", "end", "prompt"} as a JSON line to
 SCRIPT.json's directory / calls.jsonl; a list of contents is taken one per attempt.
@@ -35,6 +46,13 @@ prompt = sys.stdin.read()
 
 if "mark" in plan:
     Path(plan["mark"]).write_text(str(os.getpid()))
+if "flood_mb" in plan:
+    chunk = b"flood " * (1024 * 1024 // 6) + b"\n"
+    for _ in range(plan["flood_mb"]):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.flush()
+if "say" in plan:
+    print(plan["say"], file=sys.stderr, flush=True)
 if plan.get("spawn_sleeper"):
     child = subprocess.Popen(["sleep", "1000"])
     (script_path.parent / "sleeper.pid").write_text(str(child.pid))
@@ -46,23 +64,36 @@ if isinstance(content, list):
     content = content[min(attempt, len(content) - 1)]
 if content is not None:
     Path(target).write_text(content)
+if plan.get("binary"):
+    with Path(target).open("ab") as handle:
+        handle.write(b"# \0\n")
 for other, text in plan.get("also", {}).items():
+    Path(other).parent.mkdir(parents=True, exist_ok=True)
     Path(other).write_text(text)
+for link, points_to in plan.get("links", {}).items():
+    Path(link).symlink_to(points_to)
+if plan.get("delete"):
+    Path(target).unlink()
+if "rename" in plan:
+    Path(target).rename(plan["rename"])
+if "symlink" in plan:
+    Path(target).unlink()
+    Path(target).symlink_to(plan["symlink"])
+if "git_dir" in plan:
+    common = subprocess.run(["git", "rev-parse", "--git-common-dir"], capture_output=True, text=True, check=True)
+    for name, text in plan["git_dir"].items():
+        (Path(common.stdout.strip()) / name).write_text(text)
+if "git_file" in plan:
+    Path(".git").write_text(plan["git_file"])
+if "write_git" in plan:
+    Path(".git").unlink()
+    for name, text in plan["write_git"].items():
+        (Path(".git") / name).parent.mkdir(parents=True, exist_ok=True)
+        (Path(".git") / name).write_text(text)
+if plan.get("stage"):
+    subprocess.run(["git", "add", "--all"], check=True)
 if "edit_checkout" in plan:
     (Path(os.environ["FAKE_AGENT_CHECKOUT"]) / target).write_text(plan["edit_checkout"])
-if "stage_checkout" in plan:
-    checkout = os.environ["FAKE_AGENT_CHECKOUT"]
-    hashed = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=checkout,
-        input=plan["stage_checkout"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    subprocess.run(
-        ["git", "update-index", "--cacheinfo", f"100644,{hashed.stdout.strip()},{target}"], cwd=checkout, check=True
-    )
 
 record = {
     "file": target,
