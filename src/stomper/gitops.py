@@ -49,9 +49,19 @@ async def git(
     """Run `git args...` in `cwd`; raises `GitError` with git's message unless `check` is off."""
     done = await proc.run(["git", *args], cwd=cwd, env=git_env(env), stdin=stdin, timeout=GIT_TIMEOUT)
     if check and done.returncode != 0:
-        message = (done.err.strip() or done.out.strip()).splitlines()
-        raise GitError(f"git {args[0]}: {message[-1] if message else f'exit {done.returncode}'}")
+        raise GitError(f"git {args[0]}: {_said(done)}")
     return done
+
+
+def _said(done: proc.Completed) -> str:
+    """git's message: its last line, after the first error when the last is only "fatal: ... failed"."""
+    lines = (done.err.strip() or done.out.strip()).splitlines()
+    if not lines:
+        return f"exit {done.returncode}"
+    errors = [line for line in lines if line.startswith("error: ")]
+    if errors and lines[-1].startswith("fatal: "):
+        return f"{errors[0]} ({lines[-1]})"
+    return lines[-1]
 
 
 def split_z(output: bytes) -> list[str]:
@@ -89,18 +99,22 @@ def open_repo(path: Path) -> RepoInfo:
         raise NotAGitRepository(f"{path} is not inside a git repository") from None
     except gitpython.GitCommandNotFound:
         raise ExecutableNotFound("git: not found (is it installed and on PATH?)") from None
-    with repo:
-        if repo.bare or repo.working_tree_dir is None:
-            raise NotAGitRepository(f"{path} is in a bare git repository, which has no files to fix")
-        has_commits = repo.head.is_valid()
-        detached = repo.head.is_detached
-        return RepoInfo(
-            root=Path(repo.working_tree_dir).resolve(),
-            git_dir=Path(repo.common_dir).resolve(),
-            has_commits=has_commits,
-            detached=detached,
-            branch=None if detached else repo.active_branch.name,
-        )
+    # GitPython finds a repository by reading files, but runs git to look at HEAD.
+    try:
+        with repo:
+            if repo.bare or repo.working_tree_dir is None:
+                raise NotAGitRepository(f"{path} is in a bare git repository, which has no files to fix")
+            has_commits = repo.head.is_valid()
+            detached = repo.head.is_detached
+            return RepoInfo(
+                root=Path(repo.working_tree_dir).resolve(),
+                git_dir=Path(repo.common_dir).resolve(),
+                has_commits=has_commits,
+                detached=detached,
+                branch=None if detached else repo.active_branch.name,
+            )
+    except gitpython.GitCommandNotFound:
+        raise ExecutableNotFound("git: not found (is it installed and on PATH?)") from None
 
 
 async def rev_parse(rev: str, *, cwd: Path) -> str:

@@ -52,6 +52,34 @@ async def select_files(selection: Selection, root: Path, *, in_git: bool, cwd: P
     return [path for path in candidates if path.endswith((".py", ".pyi")) and not _excluded(path, selection.exclude)]
 
 
+async def text_files(root: Path, files: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`files` split into the text files stomper can fix and one note for each of the others.
+
+    Tools, fixers and models all read UTF-8 text; a binary file or one in
+    another encoding is left alone, and said so, rather than let it break
+    the run of every other file. Raises `SelectionError` for a file that
+    cannot be read at all: the run could not take a snapshot of it either.
+    """
+
+    def why_not(path: str) -> str | None:
+        try:
+            data = (root / path).read_bytes()
+        except OSError as exc:
+            raise SelectionError(f"{path}: cannot be read ({exc.strerror})") from None
+        if b"\0" in data:
+            return "is a binary file"
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})"
+        return None
+
+    reasons = await asyncio.to_thread(lambda: [why_not(path) for path in files])
+    kept = [path for path, reason in zip(files, reasons, strict=True) if reason is None]
+    notes = [f"skipped {path}: it {reason}" for path, reason in zip(files, reasons, strict=True) if reason]
+    return kept, notes
+
+
 def _inside(root: Path, cwd: Path, path: str) -> str:
     full = (cwd / path).resolve()
     if not full.exists():

@@ -34,7 +34,7 @@ from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
 from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
-from stomper.selection import Selection, select_files
+from stomper.selection import Selection, select_files, text_files
 from stomper.tools import TOOLS, paths
 from stomper.verify import Verifier
 
@@ -78,6 +78,8 @@ async def fix(
 ) -> RunReport:
     """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
+    # Before anything is written: a missing tool must leave no run behind.
+    project.executables([*project.tools, TOOLS["ruff"]])
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -90,7 +92,7 @@ async def fix(
             settings = StomperSettings.model_validate(record.settings)
             on_event({"note": f"resuming run {record.run_id}"})
         else:
-            record = await _new_run(project, selection, options, cwd=cwd)
+            record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
             settings = project.settings
         if record.mode == "commit":
             await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
@@ -101,8 +103,12 @@ async def fix(
             return await _run_graph(dataclasses.replace(project, settings=settings), record, rundir, journal, on_event)
 
 
-async def _new_run(project: Project, selection: Selection, options: FixOptions, *, cwd: Path) -> RunRecord:
-    files = await select_files(selection, project.root, in_git=True, cwd=cwd)
+async def _new_run(
+    project: Project, selection: Selection, options: FixOptions, *, cwd: Path, on_event: Callable[[Event], None]
+) -> RunRecord:
+    files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
+    for note in notes:
+        on_event({"note": note})
     mode: Mode = "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
     return RunRecord(
         run_id=new_run_id(),

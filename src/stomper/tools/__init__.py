@@ -9,6 +9,7 @@ the same way.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import sys
@@ -53,6 +54,9 @@ def find_executable(name: str, root: Path) -> str:
     """The project's own virtualenv first, then PATH, then the one installed with stomper."""
     venv = root / ".venv" / "bin" / name
     if venv.is_file():
+        if not os.access(venv, os.X_OK):
+            # Not silently another one: the project's own tool is what it is checked with.
+            raise ExecutableNotFound(f"{name}: {venv} is not executable")
         return str(venv)
     on_path = shutil.which(name)
     if on_path is not None:
