@@ -31,7 +31,6 @@ class RuffFixer:
         for args in commands:
             done = await proc.run([self.executable, *args], cwd=request.worktree, timeout=TIMEOUT)
             if done.returncode != 0:
-                return FixOutcome(
-                    error=f"ruff {args[0]} exited with status {done.returncode}: {done.err.strip()[:300]}"
-                )
+                said = done.err.strip().splitlines()[-1:] or ["no output"]
+                return FixOutcome(error=f"ruff {args[0]} exited with status {done.returncode}: {said[0][:300]}")
         return FixOutcome()

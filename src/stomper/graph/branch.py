@@ -95,6 +95,7 @@ async def _attempt(
     work.usage += outcome.usage
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
+        work.trouble = outcome.error or work.trouble
         await wt.reject()
         return baseline
     emit(
@@ -109,6 +110,7 @@ async def _attempt(
     verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
+        work.trouble = work.feedback if verdict.error else work.trouble
         await wt.reject()
         return baseline
     await wt.accept()
@@ -129,6 +131,8 @@ class _Work:
     usage: Usage = field(default_factory=Usage)
     feedback: str | None = None
     stopped: str | None = None
+    trouble: str | None = None
+    """The last fixer or tool that could not run at all: worth saying even when no AI could help."""
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
         return FileResult(
@@ -148,7 +152,7 @@ def _why_not(ctx: RunContext, work: _Work) -> str:
     if work.stopped:
         return work.stopped
     if not any(f.ai for f in ctx.fixers):
-        return NEEDS_AI
+        return work.trouble or NEEDS_AI
     return work.feedback or "no attempt passed verification"
 
 
