@@ -1,0 +1,47 @@
+"""The documentation says what the code does: the graph it draws, the options it names, the workflow it ships."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from stomper.cli import app
+from stomper.graph.build import build_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "github-actions.yml"]
+
+
+def test_architecture_shows_the_graph_stomper_draws() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = re.search(r"```mermaid\n(.*?)```", text, re.S)
+    assert block is not None
+    assert block.group(1) == build_graph().get_graph().draw_mermaid()
+
+
+def test_every_fix_option_the_docs_use_exists() -> None:
+    help_text = CliRunner().invoke(app, ["fix", "--help"], terminal_width=200).output
+    known = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", help_text))
+    used = set()
+    for path in DOCS:
+        for line in path.read_text().splitlines():
+            if "stomper fix" in line:
+                used.update(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line.split("stomper fix", 1)[1]))
+    assert {"--hook", "--ci", "--sarif", "--patch", "--branch"} <= used
+    assert used - known == set()
+
+
+def test_the_github_workflow_runs_stomper_uploads_sarif_and_opens_a_pull_request() -> None:
+    workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
+    assert set(workflow[True]) == {"pull_request"}  # YAML 1.1 reads the key `on` as True
+    steps = workflow["jobs"]["stomper"]["steps"]
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    assert "github/codeql-action/upload-sarif" in uses
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "stomper fix --ci" in runs
+    assert "gh pr create" in runs
+    upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
+    assert upload["with"]["sarif_file"] in runs
