@@ -174,3 +174,27 @@ def test_without_no_color_outcomes_are_coloured() -> None:
     with Display(console, live=False, clock=Clock()) as display:
         display.on_event({"result": result("a.py")})
     assert "\x1b[32m" in out.getvalue()
+
+
+def test_ci_on_a_terminal_still_gets_plain_lines() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    with Display.choose(console, ci=True, quiet=False, verbose=False) as display:
+        for event in events():
+            display.on_event(event)
+    assert "\x1b[?25l" not in out.getvalue()  # a live display starts by hiding the cursor
+    assert "stomper fix:" not in out.getvalue()
+    assert out.getvalue().splitlines() == [
+        "resuming run 42",
+        "  fixed a.py: 1/1 fixed in 4.0s",
+        " failed b.py: 0/1 fixed in 4.0s",
+    ]
+
+
+def test_a_terminal_outside_ci_gets_the_live_display() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    with Display.choose(console, ci=False, quiet=False, verbose=False) as display:
+        display.on_event({"collected": 1})
+    assert "\x1b[?25l" in out.getvalue()
+    assert "stomper fix: 0/1 files done" in out.getvalue()
