@@ -72,6 +72,7 @@ def test_running_files_with_their_step_counts_elapsed_and_eta() -> None:
     # One file of four done after 4 seconds of fixing: three left, ETA 12 seconds.
     clock.now += 2.5
     progress.feed({"path": "pkg/a.py", "step": "done"})
+    assert screen(progress).splitlines()[1].split() == ["pkg/a.py", "done", "4.0s"]
     progress.feed({"result": result("pkg/a.py")})
     progress.feed({"path": "pkg/c.py", "step": "worktree"})
     lines = screen(progress).splitlines()

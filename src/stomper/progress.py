@@ -39,6 +39,7 @@ _STEPS = {
     "verifying": "verifying",
     "waiting": "waiting for the apply lock",
     "applying": "applying",
+    "done": "done",  # until its result comes, a file still counts as running
 }
 
 
@@ -72,9 +73,6 @@ class RunProgress:
             self.finished.append(result)
         elif "step" in event and "path" in event:
             path = event["path"]
-            if event["step"] == "done":
-                self.running.pop(path, None)
-                return
             if self.fixing_since is None:
                 self.fixing_since = now  # a resumed run does not collect again
             since = self.running[path].since if path in self.running else now
