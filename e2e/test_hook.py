@@ -187,3 +187,18 @@ def test_the_real_pre_commit_runs_the_hook_from_this_repository(repo: Path, tmp_
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "show", "--format=", "--name-only", "HEAD") == "other.py\n"
     index_is_sound(repo)
+
+
+def test_the_first_commit_of_a_repository_goes_through(repo: Path) -> None:
+    # Before the first commit there is nothing to make worktrees from; blocking it would block every new repository.
+    write(repo, {"stomper.toml": 'tools = ["ruff"]\n', "app.py": UNUSED})
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\nexec {STOMPER} fix --hook\n")
+    hook.chmod(0o755)
+    git(repo, "add", "-A")
+
+    done = attempt_commit(repo)
+
+    assert done.returncode == 0, done.stderr
+    assert "no commit yet to fix against" in done.stderr
+    assert git(repo, "log", "--format=%s") == "change\n"

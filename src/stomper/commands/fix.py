@@ -274,6 +274,9 @@ def run(
         log.print(escape(line), highlight=False)
 
     if options.hook:
+        if project.repo is not None and not project.repo.has_commits:
+            say("stomper: no commit yet to fix against; the hook lets the first commit through")
+            return ExitCode.OK
         project = asyncio.run(hook.without_unreachable_model(project, say))
     if options.branch is not None:
         asyncio.run(ci.check_new_branch(project.root, options.branch))
