@@ -24,6 +24,7 @@ in this order:
                   "git_dir": {"hooks/x": "..."},  # write into the repository's own git directory
                   "stage": true,             # `git add --all`: stage the edit as if verified
                   "edit_checkout": "...",    # overwrite the file in the user's checkout (a "user edit")
+                  "stage_checkout": "...",   # stage this content for the file in the user's index, file unchanged
                   "exit": 0}}                # exit status
 
 Every call appends {"file", "start", "end", "prompt"} as a JSON line to
@@ -94,6 +95,19 @@ if plan.get("stage"):
     subprocess.run(["git", "add", "--all"], check=True)
 if "edit_checkout" in plan:
     (Path(os.environ["FAKE_AGENT_CHECKOUT"]) / target).write_text(plan["edit_checkout"])
+if "stage_checkout" in plan:
+    checkout = os.environ["FAKE_AGENT_CHECKOUT"]
+    hashed = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=checkout,
+        input=plan["stage_checkout"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    subprocess.run(
+        ["git", "update-index", "--cacheinfo", f"100644,{hashed.stdout.strip()},{target}"], cwd=checkout, check=True
+    )
 
 record = {
     "file": target,
