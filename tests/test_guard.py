@@ -1,0 +1,170 @@
+"""The guard on real worktrees of real repositories: what no fix may do, whatever verification says."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from conftest import commit_all, git, write
+
+from stomper.config import StomperSettings
+from stomper.guard import Seal, UnsafeChange, check_change
+from stomper.worktree import Worktree, Worktrees
+
+TARGET = "pkg/mod.py"
+
+
+@pytest.fixture
+async def wt(repo: Path) -> AsyncIterator[Worktree]:
+    write(repo, {"pkg/__init__.py": "", TARGET: "import os\n\nx = 1\n", "pkg/data.bin": "text\n"})
+    base = commit_all(repo)
+    worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base)
+    async with worktrees.checkout("0") as worktree:
+        yield worktree
+    await worktrees.close()
+
+
+async def verdict(wt: Worktree, **settings: object) -> str | None:
+    """None when the accepted change may be applied, else why not."""
+    await wt.accept()
+    try:
+        await check_change(wt, TARGET, await wt.patch(), StomperSettings.model_validate(settings))
+    except UnsafeChange as exc:
+        return str(exc)
+    return None
+
+
+async def test_an_ordinary_fix_passes(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+
+    assert await verdict(wt) is None
+
+
+async def test_deleting_the_target(wt: Worktree) -> None:
+    (wt.path / TARGET).unlink()
+
+    assert await verdict(wt) == f"the fix deletes {TARGET}; not applied"
+
+
+async def test_renaming_the_target(wt: Worktree) -> None:
+    (wt.path / TARGET).rename(wt.path / "pkg/renamed.py")
+
+    assert await verdict(wt) == f"the fix renames {TARGET} to pkg/renamed.py; not applied"
+
+
+async def test_emptying_the_target(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("")
+
+    assert await verdict(wt) == f"the fix empties {TARGET}; not applied"
+
+
+async def test_making_the_target_binary(wt: Worktree) -> None:
+    (wt.path / TARGET).write_bytes(b"x = 1  # \0\n")
+
+    assert await verdict(wt) == f"the fix makes {TARGET} a binary file; not applied"
+
+
+async def test_a_nested_repository(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    nested = wt.path / "vendor"
+    nested.mkdir()
+    git(nested, "init", "--quiet")
+    commit_all(nested)
+
+    assert await verdict(wt, allow_other_files=True) == "the fix adds a nested git repository at vendor; not applied"
+
+
+@pytest.mark.parametrize(
+    ("points_to", "escapes"),
+    [("/etc/passwd", True), ("../../up", True), ("../.git/config", True), ("../pkg/data.bin", False), ("x", False)],
+)
+async def test_symbolic_links_may_not_lead_out(wt: Worktree, points_to: str, escapes: bool) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    (wt.path / "pkg" / "link").symlink_to(points_to)
+
+    said = await verdict(wt, allow_other_files=True)
+
+    expected = f"the fix adds a symbolic link pkg/link pointing outside the repository ({points_to}); not applied"
+    assert said == (expected if escapes else None)
+
+
+async def test_other_files_need_allow_other_files(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    (wt.path / "pkg/data.bin").unlink()
+    (wt.path / "new.py").write_text("y = 2\n")
+
+    assert await verdict(wt) == "the fix also changed new.py, pkg/data.bin; not applied"
+    assert await verdict(wt, allow_other_files=True) is None
+
+
+async def test_the_patch_size_limit(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n" + "# comment\n" * 100)
+    await wt.accept()
+    size = len(await wt.patch())
+
+    assert await verdict(wt, max_patch_bytes=size) is None
+    said = await verdict(wt, max_patch_bytes=size - 1)
+    assert said == f"the fix is a {size}-byte patch, more than max_patch_bytes ({size - 1}); not applied"
+
+
+async def test_the_seal_holds_while_nothing_of_git_is_touched(wt: Worktree) -> None:
+    seal = await Seal.take(wt)
+    (wt.path / TARGET).write_text("x = 1\n")
+    await wt.accept()
+
+    await seal.check()
+
+
+def _make_dir(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as handle:
+        handle.write(text)
+
+
+TAMPERING: dict[str, tuple[Callable[[Path, Path], None], str]] = {
+    "dotgit-file": (lambda wt, common: _append(wt / ".git", f"gitdir: {common}\n"), ".git (the worktree's own)"),
+    "dotgit-dir": (lambda wt, common: _make_dir(wt / ".git"), ".git (the worktree's own)"),
+    "hook": (lambda wt, common: _append(common / "hooks" / "post-commit", "#!/bin/sh\n"), ".git/hooks"),
+    "config": (lambda wt, common: _append(common / "config", "[core]\n\tfsmonitor = evil\n"), ".git/config"),
+    "attributes": (
+        lambda wt, common: _append(common / "info" / "attributes", "*.py filter=x\n"),
+        ".git/info/attributes",
+    ),
+    "commondir": (
+        lambda wt, common: _append(common / "worktrees" / "0" / "commondir", "x"),
+        ".git/worktrees/0/commondir",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", TAMPERING)
+async def test_the_seal_names_what_was_tampered_with(wt: Worktree, repo: Path, how: str) -> None:
+    tamper, named = TAMPERING[how]
+    seal = await Seal.take(wt)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+
+    tamper(wt.path, repo / ".git")
+
+    with pytest.raises(UnsafeChange, match=rf"^the fixer changed git's own files \({re.escape(named)}\); not applied$"):
+        await seal.check()
+
+
+async def test_a_rejected_attempt_the_agent_staged_is_thrown_away(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    await wt.accept()
+    (wt.path / TARGET).write_text("broken(\n")
+    (wt.path / "junk.py").write_text("junk\n")
+    git(wt.path, "add", "--all")
+
+    await wt.reject()
+
+    assert (wt.path / TARGET).read_text() == "x = 1\n"
+    assert not (wt.path / "junk.py").exists()
+    assert git(wt.path, "diff", "--cached", "--name-only", wt.base) == f"{TARGET}\n"
+    assert "broken" not in (await wt.patch()).decode()
