@@ -168,3 +168,10 @@ async def test_a_rejected_attempt_the_agent_staged_is_thrown_away(wt: Worktree) 
     assert not (wt.path / "junk.py").exists()
     assert git(wt.path, "diff", "--cached", "--name-only", wt.base) == f"{TARGET}\n"
     assert "broken" not in (await wt.patch()).decode()
+
+
+async def test_ruff_may_empty_a_file_of_unused_imports(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("")
+    await wt.accept()
+
+    await check_change(wt, TARGET, await wt.patch(), StomperSettings(), may_empty=True)

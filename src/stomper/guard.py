@@ -10,9 +10,9 @@ fixer's reaches the user's checkout:
   rewrote `.git` could point the next `git add` at the user's own index.
 - `check_change`, once, on the verified change relative to the base: it
   stays inside the repository, out of `.git`, adds no symbolic link that
-  leads out nor a nested repository, keeps the target a non-empty text file
-  by that name, touches no other file (unless `allow_other_files`), and is
-  no larger than `max_patch_bytes`.
+  leads out nor a nested repository, keeps the target a text file by that
+  name (and, from an AI, not an empty one), touches no other file (unless
+  `allow_other_files`), and is no larger than `max_patch_bytes`.
 
 Both raise `UnsafeChange`, which fails the file with its message.
 """
@@ -105,8 +105,14 @@ class _Entry:
     old: str | None = None
 
 
-async def check_change(wt: Worktree, path: str, patch: bytes, settings: StomperSettings) -> None:
-    """Raise `UnsafeChange` if the verified change of `path` in `wt` must not be applied."""
+async def check_change(
+    wt: Worktree, path: str, patch: bytes, settings: StomperSettings, *, may_empty: bool = False
+) -> None:
+    """Raise `UnsafeChange` if the verified change of `path` in `wt` must not be applied.
+
+    `may_empty`: the change may leave the file empty, as ruff does to a file
+    of nothing but unused imports; from an AI, an empty file is a wiped one.
+    """
     entries = await _entries(wt)
     for entry in entries:
         for name in filter(None, (entry.path, entry.old)):
@@ -131,7 +137,7 @@ async def check_change(wt: Worktree, path: str, patch: bytes, settings: StomperS
     if mine is not None and mine.status == "D":
         raise UnsafeChange(f"the fix deletes {path}; not applied")
     if mine is not None:
-        await _still_text(wt, path, mine)
+        await _still_text(wt, path, mine, may_empty)
     others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
     if others and not settings.allow_other_files:
         raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
@@ -141,13 +147,13 @@ async def check_change(wt: Worktree, path: str, patch: bytes, settings: StomperS
         )
 
 
-async def _still_text(wt: Worktree, path: str, entry: _Entry) -> None:
+async def _still_text(wt: Worktree, path: str, entry: _Entry, may_empty: bool) -> None:
     new = (await git("cat-file", "blob", entry.new_sha, cwd=wt.path)).stdout
     old = (await git("cat-file", "blob", f"{wt.base}:{path}", cwd=wt.path, check=False)).stdout
     # git's own test for binary: a NUL byte in the first 8000.
     if b"\0" in new[:8000] and b"\0" not in old[:8000]:
         raise UnsafeChange(f"the fix makes {path} a binary file; not applied")
-    if not new and old:
+    if not new and old and not may_empty:
         raise UnsafeChange(f"the fix empties {path}; not applied")
 
 

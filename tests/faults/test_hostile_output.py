@@ -248,3 +248,13 @@ def test_an_agent_that_never_exits_is_killed_with_its_children(repo: Path, tmp_p
     assert process_gone(int((tmp_path / "agent" / "sleeper.pid").read_text()))
     assert_only_fixed(repo, before)
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_ruff_emptying_a_file_of_unused_imports_is_a_fix(repo: Path, tmp_path: Path) -> None:
+    project(repo, {TARGET: "import os\n"})
+    before = CheckoutState.capture(repo)
+
+    results = fix(repo, tmp_path, {}, "--fixer", "ruff")
+
+    assert results[TARGET]["outcome"] == "fixed"
+    assert_only_fixed(repo, before, {TARGET: ""})

@@ -45,7 +45,7 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             patch = await wt.patch()
-            await check_change(wt, job.path, patch, ctx.project.settings)
+            await check_change(wt, job.path, patch, ctx.project.settings, may_empty=not work.by_ai)
             content = await wt.read(job.path)
             fix = Fix(job.path, patch, content, commit_message(job, work.remaining), work.remaining)
             emit({"path": job.path, "step": "waiting"})
@@ -115,6 +115,7 @@ async def _attempt(
         return baseline
     await wt.accept()
     work.accepted += 1
+    work.by_ai = work.by_ai or fixer.ai
     work.feedback = None
     work.remaining = tuple(d for d in verdict.after.diagnostics if d.path == request.path)
     return verdict.after
@@ -127,6 +128,8 @@ class _Work:
     remaining: tuple[Diagnostic, ...]
     attempts: int = 0
     accepted: int = 0
+    by_ai: bool = False
+    """An AI fixer made some of the accepted change; ruff's own fixes may empty a file, an AI's may not."""
     fixers: set[str] = field(default_factory=set)
     usage: Usage = field(default_factory=Usage)
     feedback: str | None = None
