@@ -258,3 +258,14 @@ def test_ruff_emptying_a_file_of_unused_imports_is_a_fix(repo: Path, tmp_path: P
 
     assert results[TARGET]["outcome"] == "fixed"
     assert_only_fixed(repo, before, {TARGET: ""})
+
+
+def test_a_file_written_beside_the_worktree_is_no_part_of_the_fix_and_is_removed(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    before = CheckoutState.capture(repo)
+
+    results = fix(repo, tmp_path, {TARGET: {"content": FIXED, "also": {"../stray.py": "x = 1\n"}}})
+
+    assert results[TARGET]["outcome"] == "fixed"
+    assert_only_fixed(repo, before, {TARGET: FIXED})
+    assert not list((repo / ".git" / "stomper").rglob("stray.py"))
