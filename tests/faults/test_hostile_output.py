@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from conftest import commit_all, git, process_gone, write
 
+from stomper import proc
+from stomper.fixers import agent
 from tests.faults.checkout_state import CheckoutState, assert_only_fixed
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
@@ -225,6 +227,23 @@ def test_an_agent_flooding_its_output_is_drained_and_its_last_words_reported(rep
     assert results["pkg/other.py"]["outcome"] == "failed"
     assert results["pkg/other.py"]["detail"] == "the agent exited with status 3: gave up: out of ideas"
     assert_only_fixed(repo, before, {TARGET: FIXED})
+
+
+async def test_of_a_50_mib_flood_only_the_agents_bound_is_kept(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({TARGET: {"flood_mb": 50}}))
+
+    done = await proc.run(
+        [sys.executable, str(FAKE_AGENT), str(script), TARGET],
+        cwd=tmp_path,
+        stdin=b"the prompt",
+        timeout=60,
+        max_output=agent.MAX_OUTPUT,
+    )
+
+    assert done.returncode == 0
+    assert (len(done.stdout), done.truncated) == (agent.MAX_OUTPUT, True)
+    assert done.stdout.startswith(b"flood flood ")
 
 
 def test_children_an_agent_leaves_behind_are_killed(repo: Path, tmp_path: Path) -> None:
