@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from conftest import commit_all, git, process_gone, write
+
+import stomper as stomper_package
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 STOMPER = Path(sys.executable).with_name("stomper")
@@ -172,6 +175,8 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     assert "introduced" in results[worse]["detail"] and "return-value" in results[worse]["detail"]
     assert "also changed pkg/__init__.py" in results[other]["detail"]
     assert "changed in your checkout" in results[conflict]["detail"]
+    # Verified but not applied: the checkout still has every problem it had.
+    assert results[conflict]["diagnostics_remaining"] == results[conflict]["diagnostics_before"]
     kept = Path(results[conflict]["kept_patch"])
     assert kept.is_relative_to(repo / ".git" / "stomper" / "patches")
     assert f"+++ b/{conflict}" in kept.read_text()
@@ -291,3 +296,22 @@ def test_dry_run_shows_the_plan(repo: Path) -> None:
     assert "would fix 1 file(s) with ruff, 3 at a time" in done.stdout
     assert "a.py: 1 diagnostic(s) (ruff F401)" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
+
+
+def test_configured_excludes_hold_for_fix(repo: Path) -> None:
+    write(repo, {"a.py": "import os\n\nX = 1\n", "vendored/b.py": "import os\n\nY = 1\n"})
+    write(repo, {"stomper.toml": 'exclude = ["vendored/*"]\n'})
+    commit_all(repo)
+
+    done = stomper(repo, "fix", "--tools", "ruff")
+
+    assert done.returncode == 0, done.stderr
+    assert (repo / "a.py").read_text() == "\nX = 1\n"
+    assert (repo / "vendored/b.py").read_text() == "import os\n\nY = 1\n"
+
+
+def test_version() -> None:
+    done = subprocess.run([str(STOMPER), "--version"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout == f"stomper {importlib.metadata.version('stomper')}\n"
+    assert importlib.metadata.version("stomper") == stomper_package.__version__

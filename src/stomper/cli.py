@@ -120,7 +120,9 @@ def _selection(
     changed: bool,
     since: str | None,
     exclude: list[str] | None,
+    project: Any,
 ) -> Any:
+    """What the options select; `--exclude` adds to the excludes the project configures."""
     from stomper.selection import Selection
 
     return Selection(
@@ -129,7 +131,7 @@ def _selection(
         staged=staged,
         changed=changed,
         since=since,
-        exclude=tuple(exclude or ()),
+        exclude=(*project.settings.exclude, *(exclude or ())),
     )
 
 
@@ -167,7 +169,7 @@ def check(
     raise Exit(
         command.run(
             project,
-            _selection(paths, files, staged, changed, since, exclude),
+            _selection(paths, files, staged, changed, since, exclude, project),
             cwd=Path.cwd(),
             output=fmt,
             sarif_path=sarif,
@@ -246,7 +248,7 @@ def fix(
         patch=patch,
         branch=branch,
     )
-    selection = _selection(paths, files, staged, changed, since, exclude)
+    selection = _selection(paths, files, staged, changed, since, exclude, project)
     if hook:
         selection = _hook_selection(project, (*(paths or ()), *(files or ())), index_file)
         if selection is None:
@@ -313,15 +315,22 @@ def graph() -> None:
     typer.echo(build_graph().get_graph().draw_mermaid())
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from stomper import __version__
 
         typer.echo(f"stomper {__version__}")
         raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Make a Python repository pass ruff, mypy and pytest, one verified fix per file."""
 
 
 @app.command()

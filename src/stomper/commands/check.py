@@ -22,8 +22,7 @@ T = TypeVar("T")
 
 async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[list[str], CheckResult]:
     """The selected files and what the enabled tools say about them."""
-    excluded = Selection(**{**selection.__dict__, "exclude": (*project.settings.exclude, *selection.exclude)})
-    files = await select_files(excluded, project.root, in_git=project.repo is not None, cwd=cwd)
+    files = await select_files(selection, project.root, in_git=project.repo is not None, cwd=cwd)
     if not files:
         return files, CheckResult()
     result = await run_tools(

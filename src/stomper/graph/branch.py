@@ -138,11 +138,13 @@ class _Work:
     """The last fixer or tool that could not run at all: worth saying even when no AI could help."""
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
+        applied = outcome in ("fixed", "partial")
         return FileResult(
             path=job.path,
             outcome=outcome,
             before=job.diagnostics,
-            remaining=self.remaining,
+            # A fix that verified but was not applied changed nothing in the checkout.
+            remaining=self.remaining if applied else job.diagnostics,
             attempts=self.attempts,
             fixers=tuple(sorted(self.fixers)),
             detail=detail,
