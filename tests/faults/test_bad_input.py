@@ -246,3 +246,20 @@ def test_a_checker_that_crashes_while_verifying_an_agents_fix_fails_the_file(rep
     assert (result["path"], result["outcome"]) == ("b.py", "failed")
     assert result["detail"] == "The tools could not check your change: mypy: mypy failed: RuntimeError: it broke"
     assert_only_fixed(repo, before)
+
+
+@pytest.mark.parametrize("where", ["a-directory", "under-a-file/report.json"])
+def test_a_report_path_that_cannot_be_written(repo: Path, where: str) -> None:
+    before = project(repo, {"under-a-file": "the user's\n"})
+    (repo / "a-directory").mkdir()
+
+    done = stomper(repo, "--tools", "ruff", "--report", where)
+
+    if where == "a-directory":
+        one_error(done, "--report a-directory: is a directory; give the path of a file")
+        assert_only_fixed(repo, before)
+    else:
+        # Said after the run, whose fixes stand.
+        assert done.stderr.splitlines()[-1] == (f"stomper: error: cannot write the report to {where}: Not a directory")
+        assert done.returncode == 2
+        assert_only_fixed(repo, before, {"a.py": FIXED})

@@ -267,6 +267,9 @@ def run(
     log: Console,
     verbose: bool,
 ) -> int:
+    if options.report is not None and options.report.is_dir():
+        # Said now, not after a run whose report would have nowhere to go.
+        raise StomperError(f"--report {options.report}: is a directory; give the path of a file")
     if options.dry_run:
         return _dry_run(project, selection, cwd, console)
 
@@ -297,9 +300,7 @@ def run(
     if report.mode == "diff" and options.branch is None:
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
-        with contextlib.suppress(OSError):
-            options.report.parent.mkdir(parents=True, exist_ok=True)
-        options.report.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        _write_report(options.report, report)
     if (options.sarif or options.patch or options.branch) and project.repo is not None:
         base = RunDir(project.repo.state_dir).load(report.run_id).base
         asyncio.run(ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say))
@@ -308,6 +309,16 @@ def run(
     if report.tool_errors:
         return ExitCode.USAGE
     return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS
+
+
+def _write_report(path: Path, report: RunReport) -> None:
+    # A parent that cannot be made is said by the write, which names the path.
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    except OSError as exc:
+        raise StomperError(f"cannot write the report to {path}: {exc.strerror}") from None
 
 
 def _dry_run(project: Project, selection: Selection, cwd: Path, console: Console) -> int:
