@@ -515,3 +515,20 @@ def test_verbose_says_what_runs_on_stderr(files: Path, capsys: pytest.CaptureFix
     assert code == 1
     assert json.loads(out)["summary"]["diagnostics"] == 3
     assert err.splitlines() == [f"ruff: {Path(sys.executable).parent / 'ruff'}", f"checked 3 file(s) in {files}"]
+
+
+def test_binary_and_non_utf8_files_are_skipped_and_said(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(repo, {"pyproject.toml": PYPROJECT, "lint.py": UNUSED})
+    (repo / "blob.py").write_bytes(b"\x00\x01binary")
+    (repo / "latin.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
+    commit_all(repo)
+
+    code, found, document = check(capsys, "--tools", "ruff,mypy")
+
+    assert code == 1
+    assert found == flagged("lint.py")
+    assert document["skipped"] == [
+        "skipped blob.py: it is a binary file",
+        "skipped latin.py: it is not UTF-8 text (byte 8 is 0xe9)",
+    ]
+    assert document["tools"][1]["error"] is None

@@ -56,6 +56,8 @@ class CheckResult:
     """Everything one check found, diagnostics sorted by place."""
 
     runs: tuple[ToolRun, ...] = field(default_factory=tuple)
+    skipped: tuple[str, ...] = ()
+    """Selected files left unchecked, each with why: "skipped a.py: it is a binary file"."""
 
     @property
     def diagnostics(self) -> list[Diagnostic]:

@@ -28,6 +28,7 @@ def check_json(result: CheckResult) -> str:
             for r in result.runs
         ],
         "diagnostics": [d.to_json() for d in diagnostics],
+        "skipped": list(result.skipped),
         "summary": {
             "files": len({d.path for d in diagnostics}),
             "diagnostics": len(diagnostics),
@@ -53,6 +54,8 @@ def check_table(result: CheckResult, console: Console) -> None:
         console.print()
     for run in result.errors:
         console.print(f"[red]tool error[/red] {run.tool}: {escape(run.error or '')}", highlight=False)
+    for note in result.skipped:
+        console.print(escape(note), highlight=False)
     count = len(result.diagnostics)
     if count == 0 and not result.errors:
         console.print("[green]All clean.[/green]")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Coroutine
+import dataclasses
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from rich.console import Console
 
@@ -14,7 +13,8 @@ from stomper import render, sarif
 from stomper.diagnostics import CheckResult
 from stomper.errors import ExitCode, StomperError
 from stomper.project import Project
-from stomper.selection import Selection, select_files
+from stomper.selection import Selection, select_files, text_files
+from stomper.signals import cancelled_by_signals
 from stomper.tools import run_tools
 
 T = TypeVar("T")
@@ -22,9 +22,10 @@ T = TypeVar("T")
 
 async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[list[str], CheckResult]:
     """The selected files and what the enabled tools say about them."""
-    files = await select_files(selection, project.root, in_git=project.repo is not None, cwd=cwd)
+    selected = await select_files(selection, project.root, in_git=project.repo is not None, cwd=cwd)
+    files, skipped = await text_files(project.root, selected)
     if not files:
-        return files, CheckResult()
+        return files, CheckResult(skipped=tuple(skipped))
     result = await run_tools(
         project.tools,
         files,
@@ -32,7 +33,7 @@ async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[li
         executables=project.executables(),
         timeout=project.settings.tool_timeout,
     )
-    return files, result
+    return files, dataclasses.replace(result, skipped=tuple(skipped))
 
 
 def run(
@@ -49,7 +50,7 @@ def run(
     if verbose:
         for name, exe in project.executables().items():
             log.print(f"{name}: {exe}", highlight=False)
-    files, result = asyncio.run(_until_sigterm(collect(project, selection, cwd)))
+    files, result = asyncio.run(cancelled_by_signals(collect(project, selection, cwd)))
     if verbose:
         log.print(f"checked {len(files)} file(s) in {project.root}", highlight=False)
     if output == "json":
@@ -61,19 +62,6 @@ def run(
     if result.errors:
         return ExitCode.USAGE
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK
-
-
-async def _until_sigterm(work: Coroutine[Any, Any, T]) -> T:
-    """`work`, cancelled by SIGTERM as by Ctrl-C, so that the tools' process groups go with it."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def write_sarif(path: Path, result: CheckResult, root: Path) -> None:

@@ -13,9 +13,8 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from stomper.project import Project
 from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
+from stomper.signals import cancelled_by_signals
 from stomper.tools import TOOLS, paths
 from stomper.verify import Verifier
 
@@ -242,21 +242,6 @@ async def _identity(root: Path) -> tuple[str, ...]:
     return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
 
 
-async def _stop_on_signals(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`; SIGINT or SIGTERM cancel it, which drains the run (see `Applier.apply`)."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        raise Interrupted() from None
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
 def run(
     project: Project,
     selection: Selection,
@@ -287,7 +272,7 @@ def run(
     try:
         with display:
             work = fix(project, selection, options, cwd=cwd, on_event=display.on_event)
-            report = asyncio.run(_stop_on_signals(work))
+            report = asyncio.run(cancelled_by_signals(work))
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(
