@@ -65,11 +65,10 @@ class FixOptions:
 
 
 class Interrupted(StomperError):
-    """The run was stopped by a signal; it can be resumed if it had started."""
+    """The run was stopped by a signal; it can be resumed."""
 
-    def __init__(self, run_id: str | None = None) -> None:
-        hint = f"; resume with: stomper fix --resume {run_id}" if run_id else ""
-        super().__init__(f"interrupted{hint}")
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"interrupted; resume with: stomper fix --resume {run_id}")
         self.run_id = run_id
 
 
@@ -276,7 +275,7 @@ def run(
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(
-            run_id=exc.run_id or "", mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path))
+            run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path))
         )
         render.run_summary(partial, console)
         log.print(f"stomper: {exc}", highlight=False)
