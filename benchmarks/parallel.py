@@ -60,9 +60,24 @@ def run(files: int, latency: float, tools: str, parallel: int) -> tuple[float, f
         report = Path(scratch) / "report.json"
         started = time.monotonic()
         done = subprocess.run(
-            [str(stomper), "fix", "--fixer", "agent", "--agent", f"{sys.executable} {agent} {{file}}",
-             "--tools", tools, "--parallel", str(parallel), "--report", str(report)],
-            cwd=repo, env=ENV, capture_output=True, text=True,
+            [
+                str(stomper),
+                "fix",
+                "--fixer",
+                "agent",
+                "--agent",
+                f"{sys.executable} {agent} {{file}}",
+                "--tools",
+                tools,
+                "--parallel",
+                str(parallel),
+                "--report",
+                str(report),
+            ],
+            cwd=repo,
+            env=ENV,
+            capture_output=True,
+            text=True,
         )
         wall = time.monotonic() - started
         if done.returncode != 0:

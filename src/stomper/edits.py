@@ -72,13 +72,9 @@ def parse(reply: str, path: str) -> Edit:
         return _parse_blocks(lines, path)
     blocks = _fenced_blocks(lines)
     if not blocks:
-        raise EditError(
-            "the reply has no SEARCH/REPLACE block and no fenced code block; nothing was changed"
-        )
+        raise EditError("the reply has no SEARCH/REPLACE block and no fenced code block; nothing was changed")
     if len(blocks) > 1:
-        raise EditError(
-            f"the reply has {len(blocks)} code blocks; give exactly one, holding the whole file"
-        )
+        raise EditError(f"the reply has {len(blocks)} code blocks; give exactly one, holding the whole file")
     start, body = blocks[0]
     _check_header(_headers(lines, start), path, "the code block")
     return WholeFile("".join(f"{line}\n" for line in body))
@@ -195,9 +191,7 @@ def _whole_file(original: str, text: str) -> str:
         raise EditError("the code block is empty; give the whole new file")
     body = [line for line in text.splitlines() if line.strip()]
     if len(body) > 1 and all(_NUMBERED.match(line) for line in body):
-        raise EditError(
-            "the code block kept the line numbers of the prompt; give the file without them"
-        )
+        raise EditError("the code block kept the line numbers of the prompt; give the file without them")
     if not original.endswith("\n") and original:
         return text.removesuffix("\n")
     return text
@@ -212,9 +206,7 @@ def _replace_once(text: str, block: Replace, name: str) -> str:
     if count == 1:
         return text.replace(block.search, block.replace, 1)
     if count > 1:
-        raise EditError(
-            f"{name} matches {count} places in the file; add surrounding lines so it matches one"
-        )
+        raise EditError(f"{name} matches {count} places in the file; add surrounding lines so it matches one")
     return _replace_loosely(text, block, name)
 
 
@@ -231,14 +223,9 @@ def _replace_loosely(text: str, block: Replace, name: str) -> str:
         raise EditError(f"{name} does not match the file: {_closest(lines, search)}")
     if len(found) > 1:
         where = ", ".join(str(start + 1) for start, _ in found[:5])
-        raise EditError(
-            f"{name} matches {len(found)} places (lines {where}); add lines so it matches one"
-        )
+        raise EditError(f"{name} matches {len(found)} places (lines {where}); add lines so it matches one")
     start, (add, remove) = found[0]
-    replacement = [
-        line if not line.strip() else add + line.removeprefix(remove)
-        for line in block.replace.splitlines()
-    ]
+    replacement = [line if not line.strip() else add + line.removeprefix(remove) for line in block.replace.splitlines()]
     new = [*lines[:start], *replacement, *lines[start + len(search) :]]
     return "".join(f"{line}\n" for line in new)
 
@@ -280,9 +267,7 @@ def _closest(lines: list[str], search: list[str]) -> str:
     for start in range(len(lines)):
         agree = 0
         while (
-            agree < len(search)
-            and start + agree < len(lines)
-            and lines[start + agree].strip() == search[agree].strip()
+            agree < len(search) and start + agree < len(lines) and lines[start + agree].strip() == search[agree].strip()
         ):
             agree += 1
         if agree > best:
@@ -295,8 +280,7 @@ def _closest(lines: list[str], search: list[str]) -> str:
         return f"no line of the file reads {first!r}{hint}; copy the SEARCH lines exactly from the file"
     if best == len(search):
         return (
-            f"it matches at line {best_start + 1} only if indentation is ignored; "
-            "keep the file's indentation exactly"
+            f"it matches at line {best_start + 1} only if indentation is ignored; keep the file's indentation exactly"
         )
     line = best_start + best
     wanted = search[best].strip()

@@ -274,9 +274,7 @@ def run(
             report = asyncio.run(cancelled_by_signals(work))
     except Interrupted as exc:
         finished = display.finished
-        partial = RunReport(
-            run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path))
-        )
+        partial = RunReport(run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path)))
         render.run_summary(partial, console)
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
