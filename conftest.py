@@ -25,6 +25,8 @@ GIT_ENV = {
 }
 
 BIN = Path(sys.executable).parent
+STOMPER = BIN / "stomper"
+"""The console script, as users run it."""
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +46,22 @@ def git(repo: Path, *args: str) -> str:
     """Run git in `repo` for a test's own set-up or inspection."""
     done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
     return done.stdout
+
+
+def stomper(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`stomper args...` in `cwd`, as a subprocess; whatever happens, no traceback."""
+    done = subprocess.run(
+        [str(STOMPER), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import commit_all, git, write
+from conftest import commit_all, git, stomper, write
 
 from stomper.ci import is_ci
 
-STOMPER = Path(sys.executable).with_name("stomper")
 SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "data" / "sarif-schema-2.1.0.json"
 
 UNUSED = "import os\nimport sys\n\nprint(sys.argv)\n"
@@ -23,10 +20,9 @@ CLEAN = "import sys\n\nprint(sys.argv)\n"
 UNDEFINED = "def value() -> int:\n    return missing\n"
 
 
-def stomper(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(STOMPER), *args], cwd=repo, capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300
-    )
+def ci_stomper(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """stomper as a CI job runs it: CI=true in the environment."""
+    return stomper(repo, *args, env={"CI": "true"})
 
 
 @pytest.fixture
@@ -54,7 +50,7 @@ def files(root: Path) -> dict[str, bytes]:
 def test_sarif_holds_what_remains_and_validates(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "stomper.sarif"
 
-    done = stomper(project, "fix", "--sarif", str(out))
+    done = ci_stomper(project, "fix", "--sarif", str(out))
 
     assert done.returncode == 1, done.stderr
     log = json.loads(out.read_text())
@@ -72,7 +68,7 @@ def test_branch_holds_one_commit_per_fixed_file_and_the_checkout_is_untouched(pr
     before = files(project)
     (project / "untracked.txt").write_text("mine\n")
 
-    done = stomper(project, "fix", "--branch", "stomper/fixes")
+    done = ci_stomper(project, "fix", "--branch", "stomper/fixes")
 
     assert done.returncode == 1, done.stderr
     assert "branch stomper/fixes: 3 commit(s)" in done.stderr
@@ -92,7 +88,7 @@ def test_branch_holds_one_commit_per_fixed_file_and_the_checkout_is_untouched(pr
     assert git(project, "rev-parse", "stomper/fixes~3") == head
     subprocess.run(["git", "fsck", "--no-dangling"], cwd=project, check=True, capture_output=True)
 
-    again = stomper(project, "fix", "--branch", "stomper/fixes")
+    again = ci_stomper(project, "fix", "--branch", "stomper/fixes")
     assert again.returncode == 2
     assert "stomper: error: --branch stomper/fixes: the branch exists already" in again.stderr
 
@@ -105,10 +101,10 @@ def test_the_patch_applies_to_the_original_tree_and_gives_what_a_normal_run_give
     shutil.copytree(project, normal)
     original = files(project)
 
-    done = stomper(project, "fix", "--diff", "--patch", str(patch))
+    done = ci_stomper(project, "fix", "--diff", "--patch", str(patch))
     assert done.returncode == 1, done.stderr
     assert files(project) == original  # --diff changes nothing
-    assert stomper(normal, "fix").returncode == 1
+    assert ci_stomper(normal, "fix").returncode == 1
 
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=project, check=True)
     subprocess.run(["git", "apply", str(patch)], cwd=project, check=True)
@@ -121,7 +117,7 @@ def test_nothing_to_fix_makes_no_branch_and_an_empty_patch(repo: Path, tmp_path:
     commit_all(repo)
     patch = tmp_path / "fixes.patch"
 
-    done = stomper(repo, "fix", "--branch", "fixes", "--patch", str(patch))
+    done = ci_stomper(repo, "fix", "--branch", "fixes", "--patch", str(patch))
 
     assert done.returncode == 0, done.stderr
     assert "branch fixes: not created, there is no fix to commit" in done.stderr
@@ -130,7 +126,7 @@ def test_nothing_to_fix_makes_no_branch_and_an_empty_patch(repo: Path, tmp_path:
 
 
 def test_a_bad_branch_name_is_refused_before_the_run(project: Path) -> None:
-    done = stomper(project, "fix", "--branch", "no..dots")
+    done = ci_stomper(project, "fix", "--branch", "no..dots")
     assert done.returncode == 2
     assert done.stderr.strip() == "stomper: error: --branch no..dots: not a valid branch name"
     assert git(project, "log", "--format=%s") == "project\n"

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all, git, process_gone, write
+from conftest import STOMPER, commit_all, git, process_gone, stomper, write
 
 import stomper as stomper_package
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
-STOMPER = Path(sys.executable).with_name("stomper")
 
 BROKEN = 'def value() -> int:\n    return "{n}"\n'
 FIXED = "def value() -> int:\n    return {n}\n"
 WORSE = 'def value() -> int:\n    return "{n}"\n\n\ndef more() -> str:\n    return 1\n'
-
-
-def stomper(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(STOMPER), *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300
-    )
 
 
 def agent_args(script: Path) -> list[str]:

@@ -6,14 +6,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import commit_all, git, write
+from conftest import STOMPER, commit_all, git, write
 from tests.openai_server import OpenAIServer, rate_limited
 
-STOMPER = Path(sys.executable).with_name("stomper")
 SECRET = "sk-e2e-0123456789abcdefghijklmnop"
 
 BROKEN = 'def value() -> int:\n    return "{n}"\n'

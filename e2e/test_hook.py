@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, commit_all, git, write
+from conftest import BIN, STOMPER, commit_all, git, write
 
 HERE = Path(__file__).resolve().parents[1]
-STOMPER = Path(sys.executable).with_name("stomper")
 
 UNUSED = "import os\nimport sys\n\nprint(sys.argv)\n"
 CLEAN = "import sys\n\nprint(sys.argv)\n"

@@ -1,19 +1,14 @@
 from __future__ import annotations
 
-import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import BIN, write
+from conftest import stomper, write
 
 from stomper.commands.init import detect_tools, render
 from stomper.config import load_settings
 from stomper.configdoc import uncomment
-
-
-def stomper(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "stomper"), *args], cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, write
+from conftest import STOMPER, commit_all, git, write
 
 from tests.faults.checkout_state import CheckoutState, assert_only_fixed
 
-STOMPER = Path(sys.executable).with_name("stomper")
 UNUSED_IMPORT = "import os\n\nprint(1)\n"
 FIXED = "\nprint(1)\n"
 

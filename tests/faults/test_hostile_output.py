@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all, git, process_gone, write
+from conftest import STOMPER, commit_all, git, process_gone, write
 
 from stomper import proc
 from stomper.fixers import agent
 from tests.faults.checkout_state import CheckoutState, assert_only_fixed
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
-STOMPER = Path(sys.executable).with_name("stomper")
 TARGET = "pkg/mod.py"
 BROKEN = "import os\n\n\ndef value() -> int:\n    return 1\n"
 FIXED = "def value() -> int:\n    return 1\n"

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all, git, write
+from conftest import STOMPER, commit_all, git, write
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
-STOMPER = Path(sys.executable).with_name("stomper")
 BROKEN = 'def value() -> int:\n    return "{n}"\n'
 FIXED = "def value() -> int:\n    return {n}\n"
 FILES = [f"pkg/mod{n}.py" for n in range(4)]
