@@ -61,6 +61,8 @@ class Fix:
     """The change as git wrote it."""
     content: bytes
     """What the file holds once the patch is applied."""
+    original: bytes | None
+    """What the file held in the snapshot: the checkout must still hold exactly that."""
     message: str
     remaining: tuple[Diagnostic, ...] = ()
     """What the fix leaves unfixed in the file."""
@@ -97,8 +99,7 @@ class Applier:
         """
         if self.mode == "diff":
             return Applied(commit=None)
-        original = await blob(self.root, self.base, fix.path)
-        critical = asyncio.ensure_future(self._apply(fix, original, locked))
+        critical = asyncio.ensure_future(self._apply(fix, locked))
         try:
             return await asyncio.shield(critical)
         except asyncio.CancelledError:
@@ -122,13 +123,13 @@ class Applier:
                 return Applied(commit=await self._commit(path, message), recovered=True, remaining=remaining)
             return Applied(commit=None, recovered=True, remaining=remaining)
 
-    async def _apply(self, fix: Fix, original: bytes | None, locked: Callable[[], None] | None) -> Applied:
+    async def _apply(self, fix: Fix, locked: Callable[[], None] | None) -> Applied:
         with tempfile.NamedTemporaryFile(prefix="stomper-", suffix=".patch") as handle:
             await asyncio.to_thread(_write, Path(handle.name), fix.patch)
             async with self.lock:
                 if locked is not None:
                     locked()
-                if await asyncio.to_thread(_read, self.root / fix.path) != original:
+                if await asyncio.to_thread(_read, self.root / fix.path) != fix.original:
                     kept = await self._keep(fix)
                     reason = f"{fix.path} changed in your checkout since the run started; fix not applied"
                     raise NotApplied(reason, kept)

@@ -55,8 +55,8 @@ class Seal:
 
     @classmethod
     async def take(cls, wt: Worktree) -> Seal:
-        common = Path((await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=wt.path)).out.strip())
-        admin = Path((await git("rev-parse", "--path-format=absolute", "--git-dir", cwd=wt.path)).out.strip())
+        dirs = await git("rev-parse", "--path-format=absolute", "--git-common-dir", "--git-dir", cwd=wt.path)
+        common, admin = (Path(line) for line in dirs.out.splitlines())
         watched = [(".git (the worktree's own)", wt.path / ".git")]
         watched += [(f".git/{name}", common / name) for name in _CONTROL]
         watched += [(f".git/{admin.relative_to(common).as_posix()}/{name}", admin / name) for name in _ADMIN]
@@ -148,7 +148,8 @@ async def check_change(
 
 
 async def _still_text(wt: Worktree, path: str, entry: _Entry, may_empty: bool) -> None:
-    new = (await git("cat-file", "blob", entry.new_sha, cwd=wt.path)).stdout
+    # The worktree's file is its verified state (a rejected attempt is undone), so it is read, not asked of git.
+    new = await wt.read(path)
     old = (await git("cat-file", "blob", f"{wt.base}:{path}", cwd=wt.path, check=False)).stdout
     # git's own test for binary: a NUL byte in the first 8000.
     if b"\0" in new[:8000] and b"\0" not in old[:8000]:

@@ -41,13 +41,14 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit({"path": job.path, "step": "worktree"})
         async with ctx.worktrees.checkout(str(job.index)) as wt:
             seal = await Seal.take(wt)
+            original = await wt.read(job.path)
             await _improve(job, wt, seal, ctx, work, emit)
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             patch = await wt.patch()
             await check_change(wt, job.path, patch, ctx.project.settings, may_empty=not work.by_ai)
             content = await wt.read(job.path)
-            fix = Fix(job.path, patch, content, commit_message(job, work.remaining), work.remaining)
+            fix = Fix(job.path, patch, content, original, commit_message(job, work.remaining), work.remaining)
             emit({"path": job.path, "step": "waiting"})
             applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
         outcome = "partial" if work.remaining else "fixed"
@@ -59,6 +60,8 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
     except StomperError as exc:
         return work.result(job, "failed", started, str(exc))
+    except OSError as exc:  # a file gone or unreadable mid-run fails this file, not the run
+        return work.result(job, "failed", started, f"{exc.filename or job.path}: {exc.strerror}")
     finally:
         emit({"path": job.path, "step": "done"})
 
