@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How `stomper fix` scales with --parallel: 16 failing files, a fake agent of fixed latency.
 
-    .venv/bin/python benchmarks/parallel.py [--files 16] [--latency 1.0] [--tools ruff] [--levels 1,2,4,8]
+    .venv/bin/python benchmarks/parallel.py [--files 16] [--latency 1.0] [--tools ruff] [--levels 1,2,4,8] [--repeat 3]
 
 For each level it makes a fresh git repository of FILES modules, each with one
 problem ruff cannot fix (F821, an undefined name), and runs
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,12 +94,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--tools", default="ruff")
     parser.add_argument("--levels", default="1,2,4,8")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per level; the median is shown")
     args = parser.parse_args()
-    print(f"{args.files} files, agent latency {args.latency}s, tools {args.tools}, {os.cpu_count()} cores")
+    print(
+        f"{args.files} files, agent latency {args.latency}s, tools {args.tools}, {os.cpu_count()} cores, "
+        f"median of {args.repeat} runs"
+    )
     print(f"{'parallel':>8} {'run s':>8} {'speedup':>8} {'wall s':>8} {'speedup':>8}")
     base: tuple[float, float] | None = None
     for level in (int(n) for n in args.levels.split(",")):
-        run_s, wall_s = run(args.files, args.latency, args.tools, level)
+        runs = [run(args.files, args.latency, args.tools, level) for _ in range(args.repeat)]
+        run_s = statistics.median(r[0] for r in runs)
+        wall_s = statistics.median(r[1] for r in runs)
         base = base or (run_s, wall_s)
         print(f"{level:>8} {run_s:>8.2f} {base[0] / run_s:>7.2f}x {wall_s:>8.2f} {base[1] / wall_s:>7.2f}x", flush=True)
 

@@ -153,7 +153,10 @@ class Applier:
                 return Applied(commit=commit)
 
     async def _commit(self, path: str, message: str) -> str | None:
-        done = await git(*self.git_identity, "commit", "--no-verify", "-m", message, "--", path, cwd=self.root)
+        # Every commit would start `git maintenance run --auto`, while the other branches wait for
+        # the lock; the user's own next commit runs it instead.
+        quick = ("-c", "maintenance.auto=false")
+        done = await git(*self.git_identity, *quick, "commit", "--no-verify", "-m", message, "--", path, cwd=self.root)
         # "[main 1a2b3c4] fix(stomper): ...": read here rather than ask git
         # again while the other branches wait for the lock.
         made = _COMMITTED.match(done.out)
