@@ -15,10 +15,13 @@ from stomper.worktree import Worktree, Worktrees
 
 TARGET = "pkg/mod.py"
 
+ORIGINAL = b"import os\n\nx = 1\n"
+"""What the target holds before any fixer runs."""
+
 
 @pytest.fixture
 async def wt(repo: Path) -> AsyncIterator[Worktree]:
-    write(repo, {"pkg/__init__.py": "", TARGET: "import os\n\nx = 1\n", "pkg/data.bin": "text\n"})
+    write(repo, {"pkg/__init__.py": "", TARGET: ORIGINAL.decode(), "pkg/data.bin": "text\n"})
     base = commit_all(repo)
     worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base)
     async with worktrees.checkout("0") as worktree:
@@ -30,7 +33,8 @@ async def verdict(wt: Worktree, **settings: object) -> str | None:
     """None when the accepted change may be applied, else why not."""
     await wt.accept()
     try:
-        await check_change(wt, TARGET, await wt.patch(), StomperSettings.model_validate(settings))
+        patch = await wt.patch()
+        await check_change(wt, TARGET, patch, StomperSettings.model_validate(settings), original=ORIGINAL)
     except UnsafeChange as exc:
         return str(exc)
     return None
@@ -174,4 +178,4 @@ async def test_ruff_may_empty_a_file_of_unused_imports(wt: Worktree) -> None:
     (wt.path / TARGET).write_text("")
     await wt.accept()
 
-    await check_change(wt, TARGET, await wt.patch(), StomperSettings(), may_empty=True)
+    await check_change(wt, TARGET, await wt.patch(), StomperSettings(), original=ORIGINAL, may_empty=True)

@@ -55,8 +55,7 @@ class Seal:
 
     @classmethod
     async def take(cls, wt: Worktree) -> Seal:
-        dirs = await git("rev-parse", "--path-format=absolute", "--git-common-dir", "--git-dir", cwd=wt.path)
-        common, admin = (Path(line) for line in dirs.out.splitlines())
+        common, admin = await asyncio.to_thread(_git_dirs, wt.path)
         watched = [(".git (the worktree's own)", wt.path / ".git")]
         watched += [(f".git/{name}", common / name) for name in _CONTROL]
         watched += [(f".git/{admin.relative_to(common).as_posix()}/{name}", admin / name) for name in _ADMIN]
@@ -68,6 +67,13 @@ class Seal:
         changed = [name for (name, _), old, new in zip(self.watched, self.prints, now, strict=True) if old != new]
         if changed:
             raise UnsafeChange(f"the fixer changed git's own files ({', '.join(changed)}); not applied")
+
+
+def _git_dirs(worktree: Path) -> tuple[Path, Path]:
+    """The common git directory and the worktree's own, read as git reads them (`.git`, then `commondir`)."""
+    admin = Path(worktree / ".git").read_text().removeprefix("gitdir:").strip()
+    own = (worktree / admin).resolve()
+    return (own / (own / "commondir").read_text().strip()).resolve(), own
 
 
 def _prints(watched: Sequence[tuple[str, Path]]) -> tuple[str, ...]:
@@ -106,12 +112,19 @@ class _Entry:
 
 
 async def check_change(
-    wt: Worktree, path: str, patch: bytes, settings: StomperSettings, *, may_empty: bool = False
+    wt: Worktree,
+    path: str,
+    patch: bytes,
+    settings: StomperSettings,
+    *,
+    original: bytes | None,
+    may_empty: bool = False,
 ) -> None:
     """Raise `UnsafeChange` if the verified change of `path` in `wt` must not be applied.
 
-    `may_empty`: the change may leave the file empty, as ruff does to a file
-    of nothing but unused imports; from an AI, an empty file is a wiped one.
+    `original` is what the file held before any fixer ran. `may_empty`: the
+    change may leave the file empty, as ruff does to a file of nothing but
+    unused imports; from an AI, an empty file is a wiped one.
     """
     entries = await _entries(wt)
     for entry in entries:
@@ -137,7 +150,7 @@ async def check_change(
     if mine is not None and mine.status == "D":
         raise UnsafeChange(f"the fix deletes {path}; not applied")
     if mine is not None:
-        await _still_text(wt, path, mine, may_empty)
+        await _still_text(wt, path, original or b"", may_empty)
     others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
     if others and not settings.allow_other_files:
         raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
@@ -147,10 +160,9 @@ async def check_change(
         )
 
 
-async def _still_text(wt: Worktree, path: str, entry: _Entry, may_empty: bool) -> None:
+async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> None:
     # The worktree's file is its verified state (a rejected attempt is undone), so it is read, not asked of git.
     new = await wt.read(path)
-    old = (await git("cat-file", "blob", f"{wt.base}:{path}", cwd=wt.path, check=False)).stdout
     # git's own test for binary: a NUL byte in the first 8000.
     if b"\0" in new[:8000] and b"\0" not in old[:8000]:
         raise UnsafeChange(f"the fix makes {path} a binary file; not applied")

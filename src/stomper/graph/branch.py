@@ -46,7 +46,7 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             patch = await wt.patch()
-            await check_change(wt, job.path, patch, ctx.project.settings, may_empty=not work.by_ai)
+            await check_change(wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai)
             content = await wt.read(job.path)
             fix = Fix(job.path, patch, content, original, commit_message(job, work.remaining), work.remaining)
             emit({"path": job.path, "step": "waiting"})
