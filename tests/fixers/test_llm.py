@@ -232,8 +232,14 @@ async def test_concurrent_calls_never_exceed_max_calls(worktree: Path) -> None:
     fixer = LlmFixer(settings(max_calls=3), model=model)
 
     tasks = [asyncio.create_task(fixer.fix(request(worktree))) for _ in range(6)]
-    while model.running < 3:
-        await asyncio.sleep(0.01)
+
+    async def three_running_three_stopped() -> None:
+        # The calls over budget read the file and build the prompt in threads before they
+        # stop, so they may end after the three allowed calls have started.
+        while model.running < 3 or sum(t.done() for t in tasks) < 3:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(three_running_three_stopped(), timeout=30)
     stopped = [t for t in tasks if t.done()]
     gate.set()
     outcomes = await asyncio.gather(*tasks)
