@@ -83,7 +83,7 @@ async def fix(
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
             on_event({"note": f"took over the lock of stomper run pid {stale_pid}, which is no longer running"})
-        for old in rundir.leftovers():
+        for old in await asyncio.to_thread(rundir.leftovers):
             on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
         await gitops.git("worktree", "prune", cwd=project.root)
         if options.resume is not None:
