@@ -90,11 +90,12 @@ async def fix(
             record = rundir.resumable(None if options.resume == "last" else options.resume)
             settings = StomperSettings.model_validate(record.settings)
             on_event({"note": f"resuming run {record.run_id}"})
+            if record.mode == "commit":
+                # What the interrupted run applied but did not commit is its own, not the user's.
+                await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
         else:
             record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
             settings = project.settings
-        if record.mode == "commit":
-            await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
         await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
         record = dataclasses.replace(record, status="running", pid=os.getpid())
         rundir.save(record)
@@ -109,6 +110,8 @@ async def _new_run(
     for note in notes:
         on_event({"note": note})
     mode: Mode = "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
+    if mode == "commit":
+        await _require_clean(project.root, except_paths=set())
     return RunRecord(
         run_id=new_run_id(),
         pid=0,
