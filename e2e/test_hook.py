@@ -80,7 +80,7 @@ def test_a_git_hook_that_cannot_fix_everything_says_what_is_left(hooked: Path) -
     refused = attempt_commit(hooked)
 
     assert refused.returncode == 1
-    assert "app.py:5:12: ruff F821 Undefined name `missing`" in refused.stderr
+    assert "app.py:5:12: [ruff F821] Undefined name `missing`" in refused.stderr
     assert "1 diagnostic(s) in 1 file(s) remain that stomper could not fix" in refused.stderr
     assert (hooked / "app.py").read_text() == CLEAN + UNDEFINED
     assert git(hooked, "diff", "--cached", "--name-only") == "app.py\n"  # staged as it was

@@ -57,7 +57,7 @@ async def test_a_new_problem_rejects_the_attempt_and_says_which(tmp_path: Path) 
 
     assert not verdict.accepted
     assert [(d.code, d.line) for d in verdict.new] == [("F821", 1)]
-    assert "m.py:1: [ruff F821] Undefined name `undefined_name`" in verdict.feedback()
+    assert "- m.py:1:7: [ruff F821] Undefined name `undefined_name`" in verdict.feedback()
 
 
 async def test_an_edit_that_changes_nothing_is_not_a_fix(tmp_path: Path) -> None:

@@ -32,6 +32,10 @@ class Diagnostic:
     url: str | None = field(default=None, compare=False)
     """Where the tool documents this code, when it says (ruff does)."""
 
+    def __str__(self) -> str:
+        """`path:line:column: [tool code] message`, as the prompts, the feedback and the hook say it."""
+        return f"{self.path}:{self.line}:{self.column}: [{self.tool} {self.code}] {self.message}"
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -126,7 +126,7 @@ def exit_code(report: RunReport, say: Callable[[str], None]) -> int:
     changed = [f.path for f in report.files if f.outcome in ("fixed", "partial")]
     left = ci.remaining(report)
     for d in left:
-        say(f"{d.path}:{d.line}:{d.column}: {d.tool} {d.code} {d.message}")
+        say(str(d))
     if changed:
         say(f"stomper: fixed {len(changed)} file(s) in the working tree; look at the changes, `git add` them, commit")
     if left:

@@ -54,7 +54,7 @@ class Verdict:
             return f"The tools could not check your change: {self.error}"
         if self.new:
             lines = ["Your change introduced these problems:"]
-            lines += [f"- {d.path}:{d.line}: [{d.tool} {d.code}] {d.message}" for d in self.new]
+            lines += [f"- {d}" for d in self.new]
             return "\n".join(lines)
         return "Your change did not fix any of the problems."
 

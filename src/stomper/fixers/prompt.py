@@ -13,7 +13,7 @@ def agent_prompt(request: FixRequest) -> str:
         "unless there is no other way. The problems were found by ruff, mypy and pytest:",
         "",
     ]
-    lines += [f"- {d.path}:{d.line}:{d.column}: [{d.tool} {d.code}] {d.message}" for d in request.diagnostics]
+    lines += [f"- {d}" for d in request.diagnostics]
     if request.feedback:
         lines += [
             "",
