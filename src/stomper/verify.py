@@ -108,9 +108,15 @@ def _lines(path: Path) -> list[str]:
 
 
 def _worktree_env(worktree: Path) -> dict[str, str]:
-    # Bytecode would show up as new files in the worktree; and the worktree's
-    # own sources must win over an editable install of the user's checkout.
+    # Bytecode would show up as new files in the worktree; the worktree's own
+    # sources must win over an editable install of the user's checkout; and a
+    # ruff cache in a worktree that is about to go is time spent for nothing.
     paths = [str(worktree / "src"), str(worktree)]
     if existing := os.environ.get("PYTHONPATH"):
         paths.append(existing)
-    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(paths)}
+    return {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": os.pathsep.join(paths),
+        "RUFF_NO_CACHE": "true",
+    }
