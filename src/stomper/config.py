@@ -174,10 +174,6 @@ class StomperSettings(BaseSettings):
         # given; the layered sources are `load_settings`'s business.
         return (init_settings,)
 
-    @property
-    def ai_configured(self) -> bool:
-        return bool(self.agent.command) or self.model is not None
-
 
 def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> StomperSettings:
     """The settings for the project at `root`, command-line `overrides` first.

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,8 +91,3 @@ def fingerprint(diag: Diagnostic, source_lines: Sequence[str]) -> tuple[str, str
     message = diag.symbol or _SPACE.sub(" ", _NUMBERS.sub("#", diag.message)).strip()
     text = source_lines[diag.line - 1].strip() if 0 < diag.line <= len(source_lines) else ""
     return (diag.tool, diag.code, message, text)
-
-
-def fingerprints(diags: Iterable[Diagnostic], sources: dict[str, Sequence[str]]) -> Counter[tuple[str, str, str, str]]:
-    """A multiset of fingerprints; `sources` maps each path to its lines."""
-    return Counter(fingerprint(d, sources.get(d.path, ())) for d in diags)
