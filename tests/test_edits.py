@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from stomper.edits import EditError, Replace, WholeFile, apply, edit_text, parse
+from stomper.edits import EditError, Replace, WholeFile, apply, edit_text, line_texts, parse, split_lines
 
 ORIGINAL = """\
 import os
@@ -140,3 +142,75 @@ def test_a_file_without_final_newline_keeps_it_that_way() -> None:
 
 def test_empty_search_fills_an_empty_file() -> None:
     assert edit_text("", block("", "x = 1\n"), "new.py") == "x = 1\n"
+
+
+# Each: (original, SEARCH, REPLACE, expected). The model writes "\n" only; the file keeps its own bytes.
+FIDELITY = {
+    "form feed line": (
+        "import os\n\x0c\ndef f() -> int:\n    return 1\n",
+        "import os\n",
+        "",
+        "\x0c\ndef f() -> int:\n    return 1\n",
+    ),
+    "mixed line endings": (
+        "a = 1\r\nb = 2\nc = 3\r\nd = 4\n",
+        "b = 2\n",
+        "b = 20\n",
+        "a = 1\r\nb = 20\nc = 3\r\nd = 4\n",
+    ),
+    "lone carriage returns": ("a = 1\rb = 2\rc = 3\r", "b = 2\n", "b = 20\nb2 = 0\n", "a = 1\rb = 20\rb2 = 0\rc = 3\r"),
+    "no final newline, CRLF": ("a = 1\r\nb = 2", "a = 1\n", "a = 10\n", "a = 10\r\nb = 2"),
+    "edit of the unterminated last line": ("a = 1\nb = 2", "b = 2\n", "b = 20\nc = 3\n", "a = 1\nb = 20\nc = 3"),
+    "tabs and trailing whitespace": (
+        "x = '''\ttab  \n'''  \ny = 1\n",
+        "y = 1\n",
+        "y = 2\n",
+        "x = '''\ttab  \n'''  \ny = 2\n",
+    ),
+    "byte order mark": ("\ufeffimport os\r\nx = 1\r\n", "import os\n", "", "\ufeffx = 1\r\n"),
+    "separators str.splitlines breaks at": (
+        "s = 'a\x1cb\x0bc\u2028d\x85e'\nt = 1\n",
+        "t = 1\n",
+        "t = 2\n",
+        "s = 'a\x1cb\x0bc\u2028d\x85e'\nt = 2\n",
+    ),
+    "insertion between CRLF lines of a mixed file": (
+        "a = 1\nb = 2\r\nc = 3\r\n",
+        "b = 2\nc = 3\n",
+        "b = 2\nbb = 2\nc = 3\n",
+        "a = 1\nb = 2\r\nbb = 2\r\nc = 3\r\n",
+    ),
+}
+
+
+@pytest.mark.parametrize(("original", "search", "replace", "expected"), FIDELITY.values(), ids=FIDELITY.keys())
+def test_a_search_replace_edit_changes_only_the_lines_it_replaces(
+    original: str, search: str, replace: str, expected: str
+) -> None:
+    assert edit_text(original, block(search, replace), "mod.py") == expected
+
+
+@pytest.mark.parametrize(("original", "search", "replace", "expected"), FIDELITY.values(), ids=FIDELITY.keys())
+def test_a_whole_file_reply_changes_only_the_lines_it_changes(
+    original: str, search: str, replace: str, expected: str
+) -> None:
+    # A perfect model: the expected file, as it would write it (with "\n" line ends, no BOM).
+    text = re.sub(r"\r\n?", "\n", expected.removeprefix("\ufeff")).removesuffix("\n") + "\n"
+
+    assert edit_text(original, f"```python\n{text}```\n", "mod.py") == expected
+
+
+def test_lines_the_model_repeats_with_lost_whitespace_keep_the_files_bytes() -> None:
+    original = "def f() -> int:\n    x = 1   \r\n\x0c\n    return x\t\r\n"
+    # The model lost the trailing spaces, the tab and the form feed in SEARCH and REPLACE alike.
+    reply = block("    x = 1\n\n    return x\n", "    x = 2\n\n    return x\n")
+
+    assert edit_text(original, reply, "mod.py") == "def f() -> int:\n    x = 2\r\n\x0c\n    return x\t\r\n"
+
+
+def test_lines_break_only_where_python_and_git_break_them() -> None:
+    text = "a\r\nb\x0c\nc\rd\x1ce\u2028f"
+
+    assert split_lines(text) == [("a", "\r\n"), ("b\x0c", "\n"), ("c", "\r"), ("d\x1ce\u2028f", "")]
+    assert "".join(line + end for line, end in split_lines(text)) == text
+    assert line_texts("") == [] and line_texts("\n\n") == ["", ""]

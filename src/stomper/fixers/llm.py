@@ -162,11 +162,10 @@ class _Unusable(Exception):
 
 @dataclass(frozen=True)
 class _Source:
-    """The one file a fix may write, and its text with newlines as "\\n"."""
+    """The one file a fix may write, and its text exactly as it is (line endings, BOM and all)."""
 
     path: Path
     text: str
-    crlf: bool
 
     @classmethod
     def read(cls, request: FixRequest) -> _Source:
@@ -181,7 +180,7 @@ class _Source:
             raise _Unusable(f"{request.path} does not exist in the worktree") from None
         except UnicodeDecodeError:
             raise _Unusable(f"{request.path} is not UTF-8 text; the llm fixer leaves it alone") from None
-        return cls(path, text.replace("\r\n", "\n"), "\r\n" in text)
+        return cls(path, text)
 
     def write(self, text: str) -> None:
-        self.path.write_bytes((text.replace("\n", "\r\n") if self.crlf else text).encode("utf-8"))
+        self.path.write_bytes(text.encode("utf-8"))

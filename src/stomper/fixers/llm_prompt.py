@@ -20,6 +20,7 @@ from string import Template
 from typing import Literal
 
 from stomper.diagnostics import Diagnostic
+from stomper.edits import line_texts
 from stomper.fixers import FixRequest
 
 WHOLE_FILE_MAX_LINES = 200
@@ -45,7 +46,7 @@ class Prompt:
 
 def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> Prompt:
     """The prompt for `request`, whose file reads `source`; reads configuration in the worktree."""
-    lines = source.splitlines()
+    lines = line_texts(source)
     chosen: Literal["search-replace", "whole-file"]
     if edit_format == "auto":
         chosen = "search-replace" if len(lines) > WHOLE_FILE_MAX_LINES else "whole-file"
