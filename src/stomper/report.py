@@ -88,6 +88,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "diagnostics_before": [d.to_json() for d in f.before],
         "diagnostics_remaining": [d.to_json() for d in f.remaining],
         "kept_patch": f.kept_patch,
+        "agent_output": list(f.agent_output),
         "model": _usage_json(f.usage),
     }
 

@@ -16,7 +16,6 @@ them nowhere, and scrubs anything that looks like one from the errors it reports
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
+from stomper import redact
 from stomper.budget import Budget, price_of
 from stomper.config import LlmSettings, StomperSettings
 from stomper.diagnostics import Diagnostic
@@ -142,11 +142,8 @@ def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
 
 
 def scrub(text: str) -> str:
-    """`text` without API keys: the values of *_API_KEY/*_TOKEN variables, and key-like strings."""
-    for name, value in os.environ.items():
-        if name.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and len(value) >= 8:
-            text = text.replace(value, "[redacted]")
-    return _SECRET.sub("[redacted]", text)
+    """`text` without API keys: credential values (`stomper.redact`), and key-like strings a provider echoes."""
+    return _SECRET.sub(redact.REDACTED, redact.scrub(text))
 
 
 def _tokens(reply: AIMessage) -> tuple[int, int]:

@@ -96,6 +96,9 @@ async def _attempt(
     # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
     await seal.check()
     work.usage += outcome.usage
+    if outcome.log is not None:
+        work.logs.append(outcome.log)
+        emit({"path": request.path, "step": "output kept", "log": outcome.log})
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
         work.trouble = outcome.error or work.trouble
@@ -135,6 +138,7 @@ class _Work:
     """An AI fixer made some of the accepted change; ruff's own fixes may empty a file, an AI's may not."""
     fixers: set[str] = field(default_factory=set)
     usage: Usage = field(default_factory=Usage)
+    logs: list[str] = field(default_factory=list)
     feedback: str | None = None
     stopped: str | None = None
     trouble: str | None = None
@@ -153,6 +157,7 @@ class _Work:
             detail=detail,
             seconds=time.monotonic() - started,
             usage=self.usage,
+            agent_output=tuple(self.logs),
         )
 
 
