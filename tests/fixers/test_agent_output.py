@@ -70,3 +70,33 @@ def test_a_run_without_an_agent_keeps_nothing(repo: Path, tmp_path: Path) -> Non
     (result,) = json.loads(report.read_text())["files"]
     assert result["agent_output"] == []
     assert not list((repo / ".git" / "stomper" / "runs").glob("*/agent"))
+
+
+def test_an_agent_past_its_time_limit_leaves_a_transcript_saying_so(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"pkg/__init__.py": "", TARGET: BROKEN})
+    commit_all(repo, "broken")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({TARGET: {"hang": True}}))
+    report = tmp_path / "report.json"
+
+    done = stomper(
+        repo,
+        "fix",
+        "--tools",
+        "ruff",
+        "--fixer",
+        "agent",
+        "--agent",
+        f"{sys.executable} {FAKE_AGENT} {script} {{file}}",
+        "--max-attempts",
+        "1",
+        "--report",
+        str(report),
+        env={"STOMPER_AGENT__TIMEOUT": "1"},
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    (result,) = json.loads(report.read_text())["files"]
+    (kept,) = result["agent_output"]
+    assert Path(kept).name == "mod.py-1.log"
+    assert "ran longer than 1s and was killed\n--- stdout ---\n--- stderr ---\n" in Path(kept).read_text()

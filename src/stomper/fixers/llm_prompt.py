@@ -19,6 +19,7 @@ from pathlib import Path
 from string import Template
 from typing import Literal
 
+from stomper import redact
 from stomper.diagnostics import Diagnostic
 from stomper.edits import line_texts
 from stomper.fixers import FixRequest
@@ -57,11 +58,14 @@ def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> P
     retry = ""
     if request.feedback:
         retry = _template("retry.md").substitute(
-            attempt=request.attempt, max_attempts=request.max_attempts, feedback=request.feedback.strip()
+            attempt=request.attempt,
+            max_attempts=request.max_attempts,
+            # The tools' and the last attempt's words may quote the environment; the provider gets no credential.
+            feedback=redact.scrub(request.feedback.strip()),
         )
     user = _template("request.md").substitute(
         path=request.path,
-        diagnostics="\n".join(_describe(d) for d in sorted(request.diagnostics)),
+        diagnostics=redact.scrub("\n".join(_describe(d) for d in sorted(request.diagnostics))),
         advice=_advice_section(request.diagnostics),
         config=project_config(request.worktree, {d.tool for d in request.diagnostics}),
         line_count=len(lines),
