@@ -10,7 +10,8 @@ import pytest
 from stomper import redact
 from stomper.diagnostics import Diagnostic
 from stomper.error_handler import error_handler
-from stomper.graph.state import FileResult
+from stomper.graph.branch import commit_message
+from stomper.graph.state import FileJob, FileResult
 
 KEY = "sk-ant-api03-Qm7vX2kP9wL4"
 
@@ -126,3 +127,15 @@ def test_an_unexpected_error_carrying_a_key_is_scrubbed_on_screen_and_in_the_log
     log = (repo / ".git" / "stomper" / "logs" / "stomper.log").read_text()
     assert "RuntimeError: request failed with x-api-key: [redacted]" in log
     assert KEY[3:] not in err + log
+
+
+def test_a_commit_message_quoting_a_tool_that_saw_a_key_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    said = Diagnostic("pkg/a.py", 3, 1, "mypy", "assignment", f'Incompatible types (expression has type "{KEY}")')
+
+    message = commit_message(FileJob(0, "pkg/a.py", (said,)), ())
+
+    assert message == (
+        "fix(stomper): resolve mypy assignment in pkg/a.py\n\n"
+        '- line 3: mypy assignment: Incompatible types (expression has type "[redacted]")\n'
+    )

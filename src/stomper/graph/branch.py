@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stomper import redact
 from stomper.apply import Fix, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
@@ -181,4 +182,5 @@ def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:
             left.remove(same)
     codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in fixed}))
     body = "\n".join(f"- line {d.line}: {d.tool} {d.code}: {d.message}" for d in fixed)
-    return f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n"
+    # A tool's message may quote what it saw; a commit is forever.
+    return redact.scrub(f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n")
