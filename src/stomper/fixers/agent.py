@@ -63,4 +63,7 @@ class AgentFixer:
         if self.output_dir is None:
             return None
         args = (self.output_dir, request.path, request.attempt, argv, done, ended)
-        return str(await asyncio.to_thread(transcript.keep, *args))
+        try:
+            return str(await asyncio.to_thread(transcript.keep, *args))
+        except OSError:  # what the agent said is worth keeping, not worth failing its fix over
+            return None

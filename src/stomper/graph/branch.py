@@ -94,12 +94,12 @@ async def _attempt(
     work.attempts += 1
     work.fixers.add(fixer.name)
     outcome = await fixer.fix(request)
-    # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
-    await seal.check()
-    work.usage += outcome.usage
     if outcome.log is not None:
         work.logs.append(outcome.log)
         emit({"path": request.path, "step": "output kept", "log": outcome.log})
+    # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
+    await seal.check()
+    work.usage += outcome.usage
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
         work.trouble = outcome.error or work.trouble
