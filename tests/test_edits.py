@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 
-from stomper.edits import EditError, Replace, WholeFile, apply, edit_text, line_texts, parse, split_lines
+from stomper.edits import EditError, Replace, WholeFile, _same_lines, apply, edit_text, line_texts, parse, split_lines
 
 ORIGINAL = """\
 import os
@@ -214,3 +215,35 @@ def test_lines_break_only_where_python_and_git_break_them() -> None:
     assert split_lines(text) == [("a", "\r\n"), ("b\x0c", "\n"), ("c", "\r"), ("d\x1ce\u2028f", "")]
     assert "".join(line + end for line, end in split_lines(text)) == text
     assert line_texts("") == [] and line_texts("\n\n") == ["", ""]
+
+
+def test_a_long_repetitive_mixed_file_keeps_every_untouched_ending() -> None:
+    # Blank lines are common enough for difflib to treat them as junk; they still keep their endings.
+    original = "".join("pass\r\n" if n % 2 else "\n" if n % 3 else "\r\n" for n in range(3000))
+    lines = original.splitlines(keepends=True)
+    expected = "first = 1\r\n" + "".join(lines[1:1500]) + "middle = 2\r\n" + "".join(lines[1500:-1]) + "last = 3\r\n"
+    reply = "```python\n" + re.sub(r"\r\n?", "\n", expected) + "```\n"
+
+    assert edit_text(original, reply, "mod.py") == expected
+
+
+def test_the_line_diff_keeps_as_many_lines_as_any_diff_could() -> None:
+    rng = random.Random(20261126)
+    for case in range(500):
+        a = [rng.choice(["", "pass", "x = 1"]) for _ in range(rng.randint(0, 14))]
+        b = [rng.choice(["", "pass", "y = 2"]) for _ in range(rng.randint(0, 14))]
+        runs = _same_lines(a, b)
+        kept, i0, j0 = 0, 0, 0
+        for i, j, n in runs:
+            assert i >= i0 and j >= j0 and a[i : i + n] == b[j : j + n], (case, a, b, runs)
+            kept, i0, j0 = kept + n, i + n, j + n
+        assert runs[-1] == (len(a), len(b), 0)
+        assert kept == _longest_common(a, b), (case, a, b, runs)
+
+
+def _longest_common(a: list[str], b: list[str]) -> int:
+    best = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            best[i][j] = best[i + 1][j + 1] + 1 if a[i] == b[j] else max(best[i + 1][j], best[i][j + 1])
+    return best[0][0]
