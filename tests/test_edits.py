@@ -247,3 +247,10 @@ def _longest_common(a: list[str], b: list[str]) -> int:
         for j in range(len(b) - 1, -1, -1):
             best[i][j] = best[i + 1][j + 1] + 1 if a[i] == b[j] else max(best[i + 1][j], best[i][j + 1])
     return best[0][0]
+
+
+def test_a_byte_order_mark_the_model_copied_into_its_block_is_no_part_of_the_line() -> None:
+    original = "\ufeffimport os\nx = 1\n"
+
+    assert edit_text(original, block("\ufeffimport os\nx = 1\n", "\ufeffx = 1\n"), "mod.py") == "\ufeffx = 1\n"
+    assert edit_text(original, "```python\n\ufeffx = 1\n```\n", "mod.py") == "\ufeffx = 1\n"

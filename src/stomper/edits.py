@@ -238,7 +238,8 @@ def _whole_file(old: list[Line], text: str) -> list[_New]:
 
 def _replace_once(lines: list[_New], block: Replace, name: str) -> list[_New]:
     have = [line for line, _ in lines]
-    search, replacement = line_texts(block.search), line_texts(block.replace)
+    # The byte order mark is not part of the first line (`apply` sets it aside), whatever the model copied.
+    search, replacement = line_texts(block.search.removeprefix(_BOM)), line_texts(block.replace.removeprefix(_BOM))
     if not "".join(search).strip():
         if "".join(have).strip():
             raise EditError(f"{name} has an empty SEARCH part; copy the lines to replace into it")

@@ -70,7 +70,8 @@ def test_only_the_replaced_line_changes_in_the_committed_file(repo: Path, edit_f
     assert git(repo, "status", "--porcelain") == ""
     # The model was shown the lines ruff and mypy count: the form feed is inside line 3, not a line of its own.
     prompt = server.received[0].prompt
-    assert "\n3 | \x0c\n4 | \n5 | def value()" in prompt and "\n9 | # the end\n" in prompt
+    assert "\n1 | import os\n2 | import sys\n3 | \x0c\n4 | \n5 | def value()" in prompt
+    assert "\n9 | # the end\n" in prompt
 
 
 def subprocess_bytes(repo: Path, *args: str) -> bytes:

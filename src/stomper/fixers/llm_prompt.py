@@ -47,7 +47,7 @@ class Prompt:
 
 def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> Prompt:
     """The prompt for `request`, whose file reads `source`; reads configuration in the worktree."""
-    lines = line_texts(source)
+    lines = line_texts(source.removeprefix("\ufeff"))  # a byte order mark is no part of line 1
     chosen: Literal["search-replace", "whole-file"]
     if edit_format == "auto":
         chosen = "search-replace" if len(lines) > WHOLE_FILE_MAX_LINES else "whole-file"
