@@ -72,7 +72,10 @@ class RunReport:
             "run": {
                 "id": self.run_id,
                 "seconds": round(self.seconds, 3),
-                "files": {f.path: {"seconds": round(f.seconds, 3), "commit": f.commit} for f in self.files},
+                "files": {
+                    f.path: {"seconds": round(f.seconds, 3), "commit": f.commit, "agent_output": list(f.agent_output)}
+                    for f in self.files
+                },
             },
         }
 
@@ -88,7 +91,6 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "diagnostics_before": [d.to_json() for d in f.before],
         "diagnostics_remaining": [d.to_json() for d in f.remaining],
         "kept_patch": f.kept_patch,
-        "agent_output": list(f.agent_output),
         "model": _usage_json(f.usage),
     }
 

@@ -103,7 +103,8 @@ def test_an_agent_that_prints_the_key_and_fails_leaves_it_nowhere(repo: Path, tm
     assert "for key [redacted]" in done.stdout + done.stderr
     events = (repo / ".git" / "stomper" / "runs").rglob("events.jsonl")
     assert any("for key [redacted]" in path.read_text() for path in events)
-    kept = [Path(p) for p in result["agent_output"]]
+    record = json.loads((tmp_path / "report.json").read_text())["run"]
+    kept = [Path(p) for p in record["files"][TARGET]["agent_output"]]
     assert len(kept) == 2
     assert all("for key [redacted]" in path.read_text() for path in kept)
 

@@ -46,7 +46,8 @@ def test_every_attempt_keeps_its_output_under_the_run(repo: Path, tmp_path: Path
     (result,) = data["files"]
     run_dir = repo / ".git" / "stomper" / "runs" / data["run"]["id"]
     expected = [str(run_dir / "agent" / "pkg" / f"mod.py-{n}.log") for n in (1, 2)]
-    assert result["agent_output"] == expected
+    assert "agent_output" not in result  # it holds the run id: it goes with what differs between runs
+    assert data["run"]["files"][TARGET]["agent_output"] == expected
     for path in expected:
         assert f"{TARGET}: output kept in {path}" in done.stderr
         text = Path(path).read_text()
@@ -67,8 +68,8 @@ def test_a_run_without_an_agent_keeps_nothing(repo: Path, tmp_path: Path) -> Non
     done = stomper(repo, "fix", "--tools", "ruff", "--report", str(report))
 
     assert done.returncode == 0, done.stdout + done.stderr
-    (result,) = json.loads(report.read_text())["files"]
-    assert result["agent_output"] == []
+    data = json.loads(report.read_text())
+    assert data["run"]["files"][TARGET]["agent_output"] == []
     assert not list((repo / ".git" / "stomper" / "runs").glob("*/agent"))
 
 
@@ -96,7 +97,6 @@ def test_an_agent_past_its_time_limit_leaves_a_transcript_saying_so(repo: Path, 
     )
 
     assert done.returncode == 1, done.stdout + done.stderr
-    (result,) = json.loads(report.read_text())["files"]
-    (kept,) = result["agent_output"]
+    (kept,) = json.loads(report.read_text())["run"]["files"][TARGET]["agent_output"]
     assert Path(kept).name == "mod.py-1.log"
     assert "ran longer than 1s and was killed\n--- stdout ---\n--- stderr ---\n" in Path(kept).read_text()
