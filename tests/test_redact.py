@@ -37,6 +37,15 @@ KEY = "sk-ant-api03-Qm7vX2kP9wL4"
             {"MY_PAT": "0123456789", "SERVICE_CREDENTIALS": "{json...}"},
             {"0123456789": "MY_PAT", "{json...}": "SERVICE_CREDENTIALS"},
         ),
+        (
+            {"DEPLOY_KEY": "-----BEGIN KEY-----\nMIIEvQIBADANBg\nkqhk\n-----END KEY-----\n"},
+            {
+                "-----BEGIN KEY-----\nMIIEvQIBADANBg\nkqhk\n-----END KEY-----": "DEPLOY_KEY",
+                "-----BEGIN KEY-----": "DEPLOY_KEY",
+                "MIIEvQIBADANBg": "DEPLOY_KEY",
+                "-----END KEY-----": "DEPLOY_KEY",
+            },
+        ),
         # Too short to be a secret, or not named like one.
         ({"SHORT_TOKEN": "1234567", "EMPTY_KEY": "", "HOME": "/home/someone/x", "KEYBOARD": "abcdefghijkl"}, {}),
     ],

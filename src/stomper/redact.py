@@ -51,10 +51,13 @@ def credentials(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def _pieces(value: str) -> list[str]:
-    """`value`, and `value` without each leading prefix (`sk-`, `sk-ant-`, `api03-`) that leaves a secret."""
+    """`value`, `value` without each leading prefix (`sk-`, `sk-ant-`, `api03-`) that leaves a secret,
+    and each line of a value of several (a PEM key), since output is often cut at line ends."""
     pieces = [value]
     while (prefix := _PREFIX.match(pieces[-1])) and len(pieces[-1]) - prefix.end() >= MIN_LENGTH:
         pieces.append(pieces[-1][prefix.end() :])
+    if "\n" in value:
+        pieces += [line.strip() for line in value.splitlines() if len(line.strip()) >= MIN_LENGTH]
     return pieces
 
 
