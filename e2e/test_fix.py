@@ -239,7 +239,7 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
     assert (repo / "a.py").read_text() == "import sys\n\nprint(sys.argv)\n"
     assert git(repo, "log", "-1", "--format=%s") == "fix(stomper): resolve ruff F401 in a.py\n"
     assert "skipped b.py: 0/1 fixed in" in done.stderr and "needs an AI fixer" in done.stderr
-    assert "To fix what ruff cannot, set agent.command" in done.stdout
+    assert "To fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert_no_leftovers(repo)
 
 

@@ -65,7 +65,12 @@ ParallelOpt = Annotated[
 FixerOpt = Annotated[str | None, _opt("--fixer", help="auto, ruff, agent or llm (default from config, auto).")]
 AgentOpt = Annotated[
     str | None,
-    _opt("--agent", metavar="CMD", help="Agent command, split like a shell would, e.g. 'claude -p {prompt_file}'."),
+    _opt(
+        "--agent",
+        metavar="NAME|CMD",
+        help="The coding agent: claude, codex, aider, gemini, cursor or opencode, run with edit permission "
+        "in the worktree only; or any command, split like a shell would, e.g. 'my-agent --fix {file}'.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
@@ -133,6 +138,24 @@ def _selection(
         since=since,
         exclude=(*project.settings.exclude, *(exclude or ())),
     )
+
+
+def _agent_option(value: str) -> dict[str, Any]:
+    """`--agent`: a preset's name (the whole value) picks the preset, anything else is a command."""
+    import shlex
+    from typing import get_args
+
+    from stomper.config import AgentPreset
+
+    if value in get_args(AgentPreset):
+        return {"preset": value, "command": []}
+    try:
+        command = shlex.split(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agent") from None
+    if not command:
+        raise typer.BadParameter("an agent's name or command, e.g. --agent claude", param_hint="--agent")
+    return {"preset": None, "command": command}
 
 
 def _project(overrides: dict[str, Any]) -> Any:
@@ -209,8 +232,6 @@ def fix(
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
-    import shlex
-
     from stomper.commands import fix as command
 
     if no_commit and diff:
@@ -230,10 +251,7 @@ def fix(
         "max_attempts": max_attempts,
     }
     if agent is not None:
-        try:
-            overrides["agent"] = {"command": shlex.split(agent)}
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--agent") from None
+        overrides["agent"] = _agent_option(agent)
     project = _project(overrides)
     options = command.FixOptions(
         mode="diff" if diff or branch else "no-commit" if no_commit or hook else "commit",
