@@ -305,5 +305,5 @@ def test_configured_excludes_hold_for_fix(repo: Path) -> None:
 def test_version() -> None:
     done = subprocess.run([str(STOMPER), "--version"], capture_output=True, text=True)
     assert done.returncode == 0
-    assert done.stdout == f"stomper {importlib.metadata.version('stomper')}\n"
-    assert importlib.metadata.version("stomper") == stomper_package.__version__
+    assert done.stdout == f"stomper {importlib.metadata.version('stomper-fix')}\n"
+    assert importlib.metadata.version("stomper-fix") == stomper_package.__version__
