@@ -7,6 +7,7 @@ into one line and a documented exit code.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -161,7 +162,19 @@ def _agent_option(value: str) -> dict[str, Any]:
 def _project(overrides: dict[str, Any]) -> Any:
     from stomper.project import open_project
 
-    return open_project(Path.cwd(), overrides)
+    project = open_project(Path.cwd(), overrides)
+    # Under pre-commit (which sets PRE_COMMIT=1), a tool the hook's environment lacks is left out, said in one line,
+    # unless --tools asked for it by name.
+    if os.environ.get("PRE_COMMIT") == "1" and overrides.get("tools") is None:
+        project, missing = project.available_only()
+        if missing:
+            names = " and ".join(missing)
+            typer.echo(
+                f"stomper: {names} not installed in this hook's environment, skipped; "
+                f"add {names} to the hook's additional_dependencies",
+                err=True,
+            )
+    return project
 
 
 @app.command()
