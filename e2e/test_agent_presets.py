@@ -211,6 +211,18 @@ def test_a_missing_agent_stops_the_run_before_any_work(repo: Path, tmp_path: Pat
     assert git(repo, "log", "--format=%s") == "broken\n"
 
 
+def test_a_misspelt_agent_is_a_command_that_is_not_found_and_the_known_ones_are_named(repo: Path) -> None:
+    broken_project(repo)
+
+    done = stomper(repo, "fix", "--tools", "mypy", "--agent", "clade")
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "stomper: error: the agent 'clade' is not on PATH; "
+        "the known agents are --agent claude, codex, aider, gemini, cursor, opencode"
+    ]
+
+
 @pytest.mark.parametrize("kind", ["missing", "not executable", "a directory"])
 def test_a_command_whose_program_cannot_run_stops_the_run(repo: Path, tmp_path: Path, kind: str) -> None:
     broken_project(repo)

@@ -113,9 +113,11 @@ def check_runnable(agent: AgentCommand, root: Path) -> None:
     name = agent.command[0]
     found = str(root / name) if "/" in name else shutil.which(name)
     if found is None:
-        how = f"install it ({PRESETS[agent.preset].install})" if agent.preset else "install it"
-        raise FixerError(
-            f"the agent {name!r} is not on PATH: {how}, or set agent.command (--agent 'CMD {{file}}') to one that is"
-        )
+        if agent.preset is not None:
+            raise FixerError(
+                f"the agent {name!r} is not on PATH: install it ({PRESETS[agent.preset].install}), "
+                "or set agent.command (--agent 'CMD {file}') to one that is"
+            )
+        raise FixerError(f"the agent {name!r} is not on PATH; the known agents are --agent {', '.join(PRESETS)}")
     if not os.path.isfile(found) or not os.access(found, os.X_OK):
         raise FixerError(f"the agent {found!r} is not an executable file")
