@@ -31,6 +31,8 @@ class Project:
             try:
                 found[tool.name] = find_executable(tool.executable, self.root)
             except ExecutableNotFound as exc:
+                if (self.root / ".venv" / "bin" / tool.executable).is_file():
+                    raise  # there, but not executable: the message says so, installing would not help
                 raise ExecutableNotFound(f"{exc}; {self._remedy(tool)}") from exc
         return found
 
