@@ -9,6 +9,7 @@ from pathlib import Path
 from conftest import commit_all, stomper, write
 
 from stomper.fixers import transcript
+from stomper.proc import Completed
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 TARGET = "pkg/mod.py"
@@ -100,3 +101,16 @@ def test_an_agent_past_its_time_limit_leaves_a_transcript_saying_so(repo: Path, 
     (kept,) = json.loads(report.read_text())["run"]["files"][TARGET]["agent_output"]
     assert Path(kept).name == "mod.py-1.log"
     assert "ran longer than 1s and was killed\n--- stdout ---\n--- stderr ---\n" in Path(kept).read_text()
+
+
+def test_a_transcript_shows_a_prompt_passed_as_an_argument_shortened(tmp_path: Path) -> None:
+    prompt = "Fix pkg/mod.py.\n" + "context line\n" * 500
+    done = Completed(("agent", "-p", prompt), 0, b"done\n", b"", 0.1)
+
+    kept = transcript.keep(tmp_path, TARGET, 3, ["agent", "-p", prompt], done, "exited with status 0")
+
+    assert kept == tmp_path / "pkg" / "mod.py-3.log"
+    assert kept.read_text() == (
+        f"$ agent -p Fix pkg/mod.py.... ({len(prompt)} characters)\n"
+        "exited with status 0\n--- stdout ---\ndone\n--- stderr ---\n"
+    )

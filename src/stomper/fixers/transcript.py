@@ -29,7 +29,7 @@ def keep(directory: Path, file: str, attempt: int, argv: Sequence[str], done: Co
     """Write the attempt's transcript and return its path; `ended` says how the agent ended."""
     path = path_for(directory, file, attempt)
     text = (
-        f"$ {' '.join(argv)}\n"
+        f"$ {' '.join(_short(arg) for arg in argv)}\n"
         f"{ended}\n"
         f"--- stdout ---\n{_tail(done.out if done else '')}"
         f"--- stderr ---\n{_tail(done.err if done else '')}"
@@ -37,6 +37,11 @@ def keep(directory: Path, file: str, attempt: int, argv: Sequence[str], done: Co
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact.scrub(text), encoding="utf-8")
     return path
+
+
+def _short(arg: str) -> str:
+    # A preset may pass the whole prompt as an argument; the prompt is not what this file is for.
+    return arg if len(arg) <= 200 and "\n" not in arg else f"{arg[:80].splitlines()[0]}... ({len(arg)} characters)"
 
 
 def _tail(text: str) -> str:
