@@ -25,6 +25,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from stomper.baseline import without_known
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Usage
 from stomper.graph.branch import fix_file
@@ -44,6 +45,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         executables=ctx.verifier.executables,
         timeout=project.settings.tool_timeout,
     )
+    result = await without_known(result, project.root, ctx.known)
     grouped = result.by_path()
     tests = tuple(d for d in result.diagnostics if d.tool == "pytest")
     jobs = [
