@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stomper import proc
+from stomper.ci import identity
 from stomper.errors import ExitCode, GitError, StomperError
 from stomper.gitops import git, split_z
 
@@ -41,6 +42,8 @@ Deliver = Literal["push", "branch", "patch"]
 LOCAL_BRANCH = "stomper-action/fixes"
 """The branch `run` builds the fixes on; it goes into the bundle and is deleted."""
 BUNDLE = "stomper.bundle"
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 PROTECTED = (".github/",)
 """Paths a fix may not touch: a workflow changed by a bot is a workflow nobody reviewed."""
 
@@ -138,18 +141,24 @@ async def run(env: Mapping[str, str], cwd: Path) -> int:
             "the fixes are kept as a patch only"
         )
         deliver = "patch"
-    argv = [sys.executable, "-m", "stomper", "fix", "--ci", "--output-format", "github"]
+    # -P: the checkout's own directory stays off sys.path, whatever it holds.
+    argv = [sys.executable, "-P", "-m", "stomper", "fix", "--ci", "--output-format", "github"]
     argv += ["--sarif", str(out / "stomper.sarif"), "--patch", str(out / "stomper.patch")]
     argv += ["--report", str(out / "stomper.json")]
-    if deliver != "patch":
-        argv += ["--branch", LOCAL_BRANCH]
+    # Either way the checkout is left as it is: a branch on the side, or only the patch.
+    argv += ["--branch", LOCAL_BRANCH] if deliver != "patch" else ["--diff"]
     if inputs.new_only:
         if event.base_sha is None:
             say("stomper: new-only compares with a pull request's base; this event has none, so all diagnostics count")
         else:
             argv += ["--new-only", "--base", event.base_sha]
     argv += inputs.args
-    done = await proc.run(argv, cwd=cwd, timeout=None, env={**env, "CI": "true"})
+    child = {**env, "CI": "true"}
+    if await identity(cwd):  # no git identity configured: commit as GitHub's own bot
+        for role in ("AUTHOR", "COMMITTER"):
+            child.setdefault(f"GIT_{role}_NAME", BOT_NAME)
+            child.setdefault(f"GIT_{role}_EMAIL", BOT_EMAIL)
+    done = await proc.run(argv, cwd=cwd, timeout=None, env=child)
     sys.stdout.write(done.out)
     sys.stdout.flush()
     sys.stderr.write(done.err)
