@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import commit_all, git, stomper, write
+from tests.test_sarif import github_problems
 
 from stomper.ci import is_ci
 
@@ -71,6 +72,7 @@ def test_sarif_is_of_the_analysed_commit_with_its_verified_fixes(project: Path, 
     assert done.returncode == 1, done.stderr
     log = json.loads(out.read_text())
     jsonschema.validate(log, json.loads(SCHEMA.read_text()))
+    assert github_problems(log) == []
     results = log["runs"][0]["results"]
     # Everything the analysed commit has, fixed or not, where it is in that commit:
     # c.py's undefined name is on line 6 there (line 5 only once the import is gone).

@@ -146,10 +146,14 @@ def _rules(diags: Sequence[Diagnostic], docs: Mapping[str, RuleDoc]) -> list[dic
     for rid in sorted(first):
         d = first[rid]
         doc = docs.get(rid)
+        short = f"{d.tool} {d.code}"
         rule: dict[str, Any] = {
             "id": rid,
-            "shortDescription": {"text": f"{d.tool} {d.code}"},
-            "properties": {"tags": [d.tool]},
+            "shortDescription": {"text": short},
+            # GitHub requires a full description and help on every rule.
+            "fullDescription": {"text": short},
+            "help": {"text": short, "markdown": short},
+            "properties": {"tags": [d.tool], "precision": "very-high", "problem.severity": "error"},
         }
         name = doc.name if doc is not None and doc.name else None
         if name is None and d.url is not None:
@@ -159,8 +163,8 @@ def _rules(diags: Sequence[Diagnostic], docs: Mapping[str, RuleDoc]) -> list[dic
             rule["name"] = name
         help_uri = _help_uri(d) or (doc.url if doc is not None else None)
         if doc is not None:
-            # GitHub shows at most 1024 characters of a description.
-            rule["fullDescription"] = {"text": _clip(doc.summary, 1024)}
+            # GitHub takes at most 1000 characters of a full description.
+            rule["fullDescription"] = {"text": _clip(doc.summary, 1000)}
             rule["help"] = {"text": doc.help, "markdown": doc.help}
         if help_uri is not None:
             rule["helpUri"] = help_uri
@@ -226,21 +230,18 @@ def _fix(fix: FileFix) -> dict[str, Any]:
 
 
 def _region(d: Diagnostic) -> dict[str, int]:
-    """The region SARIF allows: lines and columns from 1, the end not before the start.
+    """The region GitHub asks for: start and end, lines and columns from 1, the end after the start.
 
-    A diagnostic without a usable line (mypy reports some against the whole
-    file) gets none, i.e. it applies to the whole file.
+    Columns end exclusive, as ruff gives them. A diagnostic without a usable
+    line (mypy reports some against the whole file) points at the file's
+    first character; one without an end, or with an end before its start,
+    covers the character at its start.
     """
-    if d.line < 1:
-        return {}
-    region = {"startLine": d.line}
-    if d.column >= 1:
-        region["startColumn"] = d.column
-    if d.end_line is None or d.end_line < d.line:
+    line = max(d.line, 1)
+    column = max(d.column, 1) if d.line >= 1 else 1
+    region = {"startLine": line, "startColumn": column, "endLine": line, "endColumn": column + 1}
+    if d.line < 1 or d.end_line is None or d.end_column is None or d.end_line < line:
         return region
-    end = {"endLine": d.end_line}
-    if d.end_column is not None and d.end_column >= 1:
-        if d.end_line == d.line and d.end_column < region.get("startColumn", 1):
-            return region  # an end before the start: keep the start alone
-        end["endColumn"] = d.end_column
-    return region | end
+    if d.end_line == line and d.end_column <= column:
+        return region
+    return region | {"endLine": d.end_line, "endColumn": max(d.end_column, 1)}
