@@ -12,12 +12,17 @@ artifact that carries the fixes from one to the other.
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, stomper, write
+import yaml
+from conftest import STOMPER, commit_all, git, stomper, write
+
+ACTION = Path(__file__).resolve().parents[1] / "action.yml"
 
 UNUSED = "import os\nimport sys\n\nprint(sys.argv)\n"
 CLEAN = "import sys\n\nprint(sys.argv)\n"
@@ -57,6 +62,40 @@ class GitHub:
             **{f"STOMPER_INPUT_{k.upper()}": v for k, v in inputs.items()},
         }
 
+    def action(self, step: str, cwd: Path, env: dict[str, str], **inputs: str) -> subprocess.CompletedProcess[str]:
+        """action.yml's shell steps for `step`, as the runner runs them: bash, each step's env evaluated.
+
+        The install step is left out (it would install stomper from PyPI's
+        dependencies); the virtualenv it makes holds this test's stomper.
+        """
+        action = yaml.safe_load(ACTION.read_text())
+        values = {f"inputs.{k}": v.get("default", "") for k, v in action["inputs"].items()}
+        values.update({f"inputs.{k.replace('_', '-')}": v for k, v in inputs.items()})
+        values["inputs.step"] = step
+        values["runner.temp"] = env["RUNNER_TEMP"]
+        venv = Path(env["RUNNER_TEMP"]) / "stomper-venv" / "bin"
+        venv.mkdir(parents=True, exist_ok=True)
+        if not (venv / "stomper").exists():
+            (venv / "stomper").symlink_to(STOMPER)
+        runner = {k: v for k, v in env.items() if not k.startswith("STOMPER_")}
+        done = None
+        for s in action["runs"]["steps"]:
+            if "run" not in s or "stomper-venv/bin/stomper" not in s["run"]:
+                continue
+            if s.get("if") != f"inputs.step == '{step}'":
+                continue
+            step_env = {k: re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", lambda m: values[m[1]], v) for k, v in s["env"].items()}
+            done = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", s["run"]],
+                cwd=cwd,
+                env={**os.environ, **runner, **step_env},
+                capture_output=True,
+                text=True,
+            )
+            assert "Traceback" not in done.stderr, done.stderr
+        assert done is not None, f"action.yml has no shell step for {step}"
+        return done
+
     def refs(self) -> dict[str, str]:
         lines = git(self.remote, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
         return dict(line.split() for line in lines)
@@ -92,10 +131,10 @@ def pull_request(gh: GitHub, head_repo: str | None = REPOSITORY) -> dict[str, ob
 
 
 def test_same_repo_pull_request_gets_the_fixes_on_its_branch_and_a_failing_check(github: GitHub) -> None:
-    env = github.env("pull_request", pull_request(github), deliver="push")
+    env = github.env("pull_request", pull_request(github))
     work = github.clone("run-job", github.head)
 
-    ran = stomper(work, "github", "run", env=env)
+    ran = github.action("run", work, env, deliver="push")
 
     # The pull request's commit still has three diagnostics: the check fails.
     assert ran.returncode == 1, ran.stderr
@@ -114,7 +153,7 @@ def test_same_repo_pull_request_gets_the_fixes_on_its_branch_and_a_failing_check
     assert github.refs()["refs/heads/feature"] == github.head  # nothing pushed by the read-only job
 
     push_job = github.clone("push-job", github.head)
-    pushed = stomper(push_job, "github", "push", env=env)
+    pushed = github.action("push", push_job, env, deliver="push", token="a-token")
 
     assert pushed.returncode == 0, pushed.stderr
     assert "stomper: pushed 2 fix commit(s) to feature" in pushed.stderr
@@ -131,10 +170,10 @@ def test_same_repo_pull_request_gets_the_fixes_on_its_branch_and_a_failing_check
 
 def test_a_fork_pull_request_pushes_nothing_and_still_fails_on_the_analysed_commit(github: GitHub) -> None:
     before = github.refs()
-    env = github.env("pull_request", pull_request(github, head_repo="someone/project"), deliver="push")
+    env = github.env("pull_request", pull_request(github, head_repo="someone/project"))
     work = github.clone("run-job", github.head)
 
-    ran = stomper(work, "github", "run", env=env)
+    ran = github.action("run", work, env, deliver="push")
 
     assert ran.returncode == 1, ran.stderr
     assert github.outputs()["fork"] == "true"
@@ -142,7 +181,7 @@ def test_a_fork_pull_request_pushes_nothing_and_still_fails_on_the_analysed_comm
     assert "(a pull request from a fork: nothing is pushed)" in summary
     assert (github.root / "runner-temp" / "stomper" / "stomper.patch").read_text() != ""
 
-    pushed = stomper(github.clone("push-job", github.head), "github", "push", env=env)
+    pushed = github.action("push", github.clone("push-job", github.head), env, deliver="push")
 
     assert pushed.returncode == 0, pushed.stderr
     assert "a pull request from a fork; nothing is pushed" in pushed.stderr
@@ -154,11 +193,11 @@ def test_a_push_to_main_gets_a_fix_branch_of_its_own(github: GitHub) -> None:
     write(main, {"pkg/c.py": UNUSED})
     sha = commit_all(main, "main gets a problem")
     git(main, "push", "--quiet", "origin", "HEAD:main")
-    env = github.env("push", {"ref": "refs/heads/main", "after": sha}, deliver="branch")
+    env = github.env("push", {"ref": "refs/heads/main", "after": sha})
 
-    ran = stomper(github.clone("run-job", sha), "github", "run", env=env)
+    ran = github.action("run", github.clone("run-job", sha), env, deliver="branch")
     assert ran.returncode == 1, ran.stderr
-    pushed = stomper(github.clone("push-job", sha), "github", "push", env=env)
+    pushed = github.action("push", github.clone("push-job", sha), env, deliver="branch")
 
     assert pushed.returncode == 0, pushed.stderr
     refs = github.refs()
