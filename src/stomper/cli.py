@@ -94,7 +94,14 @@ HookOpt = Annotated[
         "leave the fixes uncommitted, exit 1 when a file changed or diagnostics remain.",
     ),
 ]
-CiOpt = Annotated[bool, _opt("--ci", help="No live display, plain log lines (the default when CI=true).")]
+CiOpt = Annotated[
+    bool,
+    _opt(
+        "--ci",
+        help="No live display, plain log lines; exit 1 while the analysed commit has diagnostics "
+        "(see ci_exit). The default when CI=true.",
+    ),
+]
 QuietOpt = Annotated[bool, _opt("-q", "--quiet", help="Show nothing while the run goes on, only the summary.")]
 SarifOpt = Annotated[
     Path | None, _opt("--sarif", metavar="PATH", help="Write the diagnostics that remain after the run as SARIF 2.1.0.")

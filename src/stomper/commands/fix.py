@@ -55,7 +55,7 @@ class FixOptions:
     hook: bool = False
     """Run as a pre-commit hook: no commits, exit 1 when a file changed (see `stomper.hook`)."""
     ci: bool = False
-    """No live display, plain lines."""
+    """No live display, plain lines; the exit status of the analysed commit (`stomper.ci.exit_status`)."""
     quiet: bool = False
     """Nothing while the run goes on; the summary at the end."""
     sarif: Path | None = None
