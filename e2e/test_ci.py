@@ -92,6 +92,7 @@ def test_sarif_is_of_the_analysed_commit_with_its_verified_fixes(project: Path, 
         assert apply_fix(original[path].decode(), fix) == git(project, "show", f"stomper/fixes:{path}")
     prints = [r["partialFingerprints"]["stomper/v1"] for r in results]
     assert len(set(prints)) == len(prints)
+    assert prints == [r["partialFingerprints"]["primaryLocationLineHash"] for r in results]
     rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
     assert rules["ruff/F401"]["fullDescription"]["text"] == "Checks for unused imports."
     assert rules["ruff/F821"]["help"]["markdown"].startswith("## What it does")

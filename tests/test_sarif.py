@@ -43,7 +43,7 @@ def github_problems(log: dict[str, Any]) -> list[str]:
         for result in run.get("results", []):
             if not result.get("message", {}).get("text"):
                 problems.append("result: message.text is required")
-            if not result.get("partialFingerprints"):
+            if not result.get("partialFingerprints", {}).get("primaryLocationLineHash"):
                 problems.append(f"result {result['message']['text']}: partialFingerprints are required")
             if not 1 <= len(result.get("locations", [])) <= 10:
                 problems.append("result: 1 to 10 locations")

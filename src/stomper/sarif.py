@@ -9,9 +9,10 @@ no `root` is given: rules and results are sorted.
 
 What a log can carry beyond the diagnostics, each given by the caller:
 
-- `fingerprints`: a `partialFingerprints` entry per result (`stomper/v1`),
-  made from stomper's content-based fingerprint, so that an alert keeps its
-  identity when lines move (see `stomper.findings`);
+- `fingerprints`: `partialFingerprints` per result (`stomper/v1`, and as
+  `primaryLocationLineHash`, the one GitHub matches on), made from stomper's
+  content-based fingerprint, so that an alert keeps its identity when lines
+  move (see `stomper.findings`);
 - `docs`: a rule's full description and help, as `ruff rule` and mypy's
   error-code pages give them (see `stomper.ruledocs`);
 - `fixes`: a verified fix as SARIF `fixes`, replacements on the analysed file.
@@ -97,7 +98,12 @@ def to_sarif(
     for d in diags:
         result = _result(d, index[rule_id(d)])
         if fingerprints and d in fingerprints:
-            result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprints[d]}
+            # GitHub matches alerts on primaryLocationLineHash alone ("hash:occurrence", as
+            # stomper's id is) and computes its own, from the line only, when it is missing.
+            result["partialFingerprints"] = {
+                "primaryLocationLineHash": fingerprints[d],
+                FINGERPRINT_KEY: fingerprints[d],
+            }
         if fixes and d in fixes:
             result["fixes"] = [_fix(fixes[d])]
         results.append(result)
