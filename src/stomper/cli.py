@@ -309,6 +309,7 @@ def fix(
         new_only_base=new_only_base,
         baseline=baseline_path,
         shard=Shard.parse(shard) if shard is not None else None,
+        told={k: v for k, v in overrides.items() if v is not None},
     )
     selection = _selection(paths, files, staged, changed, since, exclude, project)
     if hook:
