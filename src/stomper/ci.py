@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper import findings, ruledocs, sarif
+from stomper import findings, redact, ruledocs, sarif
 from stomper.config import CiExit, StomperSettings
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ExitCode, StomperError
@@ -96,7 +96,7 @@ async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
 async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
     """The SARIF log of `found`, its rules documented (one `ruff rule --all` for the lot)."""
     docs = await ruledocs.rule_docs(found.diagnostics, ruff, root)
-    return sarif.dumps(
+    text = sarif.dumps(
         found.diagnostics,
         root=root,
         tool_errors=found.tool_errors,
@@ -104,6 +104,7 @@ async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
         docs=docs,
         fixes=found.fixes,
     )
+    return redact.scrub(text)
 
 
 def write(path: Path, data: bytes, what: str) -> None:

@@ -9,7 +9,7 @@ from typing import Literal, TypeVar
 
 from rich.console import Console
 
-from stomper import annotate, baseline, findings, render, ruledocs, sarif
+from stomper import annotate, baseline, findings, redact, render, ruledocs, sarif
 from stomper.diagnostics import CheckResult, Diagnostic
 from stomper.errors import ExitCode, StomperError
 from stomper.project import Project
@@ -92,7 +92,7 @@ async def write_sarif(path: Path, result: CheckResult, root: Path, ruff: str | N
     errors = [f"{run.tool}: {run.error}" for run in result.errors]
     docs = await ruledocs.rule_docs(result.diagnostics, ruff, root)
     ids = await _ids(root, result)
-    text = sarif.dumps(result.diagnostics, root=root, tool_errors=errors, fingerprints=ids, docs=docs)
+    text = redact.scrub(sarif.dumps(result.diagnostics, root=root, tool_errors=errors, fingerprints=ids, docs=docs))
     try:
         await asyncio.to_thread(path.write_text, text, encoding="utf-8")
     except OSError as exc:

@@ -17,20 +17,23 @@ ENABLE_AI_HINT = (
 )
 
 
-def build_fixers(settings: StomperSettings, ruff_executable: str) -> list[Fixer]:
-    """The fixer chain for `settings.fixer`; one instance per run, shared by all files."""
+def build_fixers(settings: StomperSettings, ruff_executable: str, agent_output: Path | None = None) -> list[Fixer]:
+    """The fixer chain for `settings.fixer`; one instance per run, shared by all files.
+
+    `agent_output`: the directory where the agent fixer keeps each attempt's output.
+    """
     ruff = RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
     if settings.fixer == "ruff":
         return [ruff]
     if settings.fixer == "agent":
-        return [_agent(settings)]
+        return [_agent(settings, agent_output)]
     if settings.fixer == "llm":
         return [_llm(settings)]
     chain: list[Fixer] = [ruff]
     if settings.model is not None:
         chain.append(_llm(settings))
     elif agent_command(settings.agent) is not None:
-        chain.append(_agent(settings))
+        chain.append(_agent(settings, agent_output))
     return chain
 
 
@@ -52,11 +55,11 @@ def check_agent(settings: StomperSettings, root: Path) -> None:
         check_runnable(agent, root)
 
 
-def _agent(settings: StomperSettings) -> Fixer:
+def _agent(settings: StomperSettings, output_dir: Path | None = None) -> Fixer:
     agent = agent_command(settings.agent)
     if agent is None:
         raise FixerError("the agent fixer needs an agent: --agent claude (or codex, aider, gemini, cursor, opencode)")
-    return AgentFixer(agent.command, timeout=settings.agent.timeout, stdin=agent.stdin)
+    return AgentFixer(agent.command, timeout=settings.agent.timeout, stdin=agent.stdin, output_dir=output_dir)
 
 
 def _llm(settings: StomperSettings) -> Fixer:
