@@ -28,6 +28,7 @@ from stomper.errors import ConfigError
 
 ToolName = Literal["ruff", "mypy", "pytest"]
 FixerName = Literal["auto", "ruff", "agent", "llm"]
+CiExit = Literal["analysed", "fixed"]
 AgentPreset = Literal["claude", "codex", "aider", "gemini", "cursor", "opencode"]
 ALL_TOOLS: tuple[ToolName, ...] = ("ruff", "mypy", "pytest")
 
@@ -154,6 +155,11 @@ class StomperSettings(BaseSettings):
     max_patch_bytes: int = Field(1024 * 1024, ge=1)
     """Largest change, in bytes of patch, a fix may make to be applied; a fixer that
     rewrites far more than the file's diagnostics call for is refused."""
+
+    ci_exit: CiExit = "analysed"
+    """What a CI run's exit status (--ci, CI=true) says: analysed (1 while the analysed commit
+    has diagnostics, even when stomper fixed them) or fixed (1 only when diagnostics remain
+    after the fixes, for teams whose gate is the fix branch)."""
 
     agent: AgentSettings = AgentSettings()
     """The external coding agent (see [agent])."""

@@ -35,6 +35,7 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "ruff_format": "honour",
     "allow_other_files": "honour",
     "max_patch_bytes": "honour",
+    "ci_exit": "honour",
     "agent": "honour",
     "model": "honour",
     "llm": "honour",
