@@ -12,7 +12,8 @@ from stomper.config import StomperSettings, load_settings
 from stomper.errors import ConfigError
 
 
-def test_defaults_without_any_configuration(tmp_path: Path) -> None:
+def test_defaults_without_any_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STOMPER_SANDBOX")  # the tests' own default (conftest.py)
     settings = load_settings(tmp_path)
 
     assert settings == StomperSettings()

@@ -28,6 +28,7 @@ from stomper.errors import ConfigError
 
 ToolName = Literal["ruff", "mypy", "pytest"]
 FixerName = Literal["auto", "ruff", "agent", "llm"]
+SandboxMode = Literal["auto", "required", "off"]
 ALL_TOOLS: tuple[ToolName, ...] = ("ruff", "mypy", "pytest")
 
 
@@ -51,6 +52,18 @@ class AgentSettings(BaseModel):
 
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
+
+    home_paths: list[str] = [".claude", ".claude.json", ".codex", ".aider.conf.yml", ".gitconfig", ".config/git"]
+    """Files and directories of your home directory a sandboxed agent may read (its login, its
+    settings), bound read-only at the same place in the private HOME it gets; relative to your home."""
+
+    @field_validator("home_paths")
+    @classmethod
+    def _inside_home(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path or Path(path).is_absolute() or ".." in Path(path).parts:
+                raise ValueError(f"{path!r} is not a path inside your home directory (e.g. .claude)")
+        return value
 
 
 class Price(BaseModel):
@@ -152,6 +165,10 @@ class StomperSettings(BaseSettings):
 
     agent: AgentSettings = AgentSettings()
     """The external coding agent (see [agent])."""
+
+    sandbox: SandboxMode = "auto"
+    """How agents are confined (see docs/safety.md): auto (with bubblewrap where it works, else
+    unconfined, said once), required (refuse to run agents without it), off (never)."""
 
     model: str | None = None
     """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini; enables the llm fixer."""

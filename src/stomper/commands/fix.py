@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, progress, render, worktree
+from stomper import ci, gitops, hook, progress, render, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers
+from stomper.fixers.registry import build_fixers, fixer_names
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
@@ -79,6 +79,11 @@ async def fix(
     repo = _checked_repo(project, options)
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
+    confine = sandbox.UNCONFINED
+    if "agent" in fixer_names(project.settings) or options.resume is not None:
+        confine = await sandbox.choose(project.settings.sandbox)
+        if confine.note is not None:
+            on_event({"note": confine.note})
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -100,7 +105,9 @@ async def fix(
         record = dataclasses.replace(record, status="running", pid=os.getpid())
         rundir.save(record)
         with EventLog(rundir.events(record.run_id)) as journal:
-            return await _run_graph(dataclasses.replace(project, settings=settings), record, rundir, journal, on_event)
+            return await _run_graph(
+                dataclasses.replace(project, settings=settings), record, rundir, journal, on_event, confine
+            )
 
 
 async def _new_run(
@@ -125,7 +132,12 @@ async def _new_run(
 
 
 async def _run_graph(
-    project: Project, record: RunRecord, rundir: RunDir, journal: EventLog, on_event: Callable[[Event], None]
+    project: Project,
+    record: RunRecord,
+    rundir: RunDir,
+    journal: EventLog,
+    on_event: Callable[[Event], None],
+    confine: sandbox.Sandbox,
 ) -> RunReport:
     started = time.monotonic()
     settings = project.settings
@@ -133,7 +145,7 @@ async def _run_graph(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"])),
+        fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], confine)),
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from stomper import proc
+from stomper import proc, sandbox
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ProcTimeout
 from stomper.fixers import FixOutcome, FixRequest
@@ -23,23 +24,38 @@ class AgentFixer:
     name: ClassVar[str] = "agent"
     ai: ClassVar[bool] = True
 
-    def __init__(self, command: Sequence[str], *, timeout: float) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        timeout: float,
+        confine: sandbox.Sandbox = sandbox.UNCONFINED,
+        home_paths: Sequence[str] = (),
+    ) -> None:
         self.command = list(command)
         self.timeout = timeout
+        self.confine = confine
+        self.home_paths = tuple(home_paths)
 
     def handles(self, diagnostic: Diagnostic) -> bool:
         return True
 
     async def fix(self, request: FixRequest) -> FixOutcome:
         prompt = agent_prompt(request)
-        # The prompt file lives outside the worktree, so it is never part of the fix.
-        with tempfile.TemporaryDirectory(prefix="stomper-prompt-") as scratch:
-            prompt_file = Path(scratch) / "prompt.md"
+        # The prompt file (and, confined, the agent's HOME and TMPDIR) live
+        # outside the worktree, so they are never part of the fix.
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="stomper-agent-"))
+        try:
+            prompt_file = scratch / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
             argv = [
                 arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
+            if self.confine.bwrap is not None:
+                box = await sandbox.make_box(request.worktree, scratch, self.home_paths)
+                argv = [*sandbox.argv_prefix(self.confine.bwrap, box), *argv]
+                env = sandbox.environment(env, box)
             try:
                 done = await proc.run(
                     argv,
@@ -51,6 +67,8 @@ class AgentFixer:
                 )
             except ProcTimeout as exc:
                 return FixOutcome(error=str(exc))
+        finally:
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, scratch, True))
         if done.returncode != 0:
             said = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
             return FixOutcome(error=f"the agent exited with status {done.returncode}: {said[0][:300]}")

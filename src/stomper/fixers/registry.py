@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stomper import sandbox
 from stomper.config import StomperSettings
 from stomper.errors import FixerError
 from stomper.fixers import Fixer
@@ -14,29 +15,41 @@ ENABLE_AI_HINT = (
 )
 
 
-def build_fixers(settings: StomperSettings, ruff_executable: str) -> list[Fixer]:
-    """The fixer chain for `settings.fixer`; one instance per run, shared by all files."""
-    ruff = RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
-    if settings.fixer == "ruff":
-        return [ruff]
-    if settings.fixer == "agent":
-        return [_agent(settings)]
-    if settings.fixer == "llm":
-        return [_llm(settings)]
-    chain: list[Fixer] = [ruff]
+def fixer_names(settings: StomperSettings) -> list[str]:
+    """The names of the fixers `settings` asks for, in the order they are tried."""
+    if settings.fixer != "auto":
+        return [settings.fixer]
     if settings.model is not None:
-        chain.append(_llm(settings))
-    elif settings.agent.command:
-        chain.append(_agent(settings))
-    return chain
+        return ["ruff", "llm"]
+    return ["ruff", "agent"] if settings.agent.command else ["ruff"]
 
 
-def _agent(settings: StomperSettings) -> Fixer:
+def build_fixers(
+    settings: StomperSettings, ruff_executable: str, confine: sandbox.Sandbox = sandbox.UNCONFINED
+) -> list[Fixer]:
+    """The fixer chain for `settings.fixer`; one instance per run, shared by all files.
+
+    An agent runs confined by `confine` (see `stomper.sandbox.choose`).
+    """
+
+    def build(name: str) -> Fixer:
+        if name == "agent":
+            return _agent(settings, confine)
+        if name == "llm":
+            return _llm(settings)
+        return RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
+
+    return [build(name) for name in fixer_names(settings)]
+
+
+def _agent(settings: StomperSettings, confine: sandbox.Sandbox) -> Fixer:
     if not settings.agent.command:
         raise FixerError(
             "the agent fixer needs agent.command, e.g. --agent 'claude -p' or agent.command in stomper.toml"
         )
-    return AgentFixer(settings.agent.command, timeout=settings.agent.timeout)
+    return AgentFixer(
+        settings.agent.command, timeout=settings.agent.timeout, confine=confine, home_paths=settings.agent.home_paths
+    )
 
 
 def _llm(settings: StomperSettings) -> Fixer:
