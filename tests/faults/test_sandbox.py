@@ -177,18 +177,18 @@ def test_a_setsid_daemon_dies_with_its_agent_and_its_late_write_is_not_committed
     assert (repo / TARGET).read_text() == FIXED
 
 
-def test_an_agent_cannot_pop_the_users_stash_nor_leave_branches_or_tags(
-    repo: Path, tmp_path: Path, bwrap: None, token: str
-) -> None:
+def test_an_agent_cannot_pop_the_users_stash(repo: Path, tmp_path: Path, bwrap: None, token: str) -> None:
     project(repo)
     (repo / "notes.txt").write_text("stashed by the user\n")
     git(repo, "stash", "push", "--quiet", "--message", "the user's work")
-    stash, refs = git(repo, "stash", "list", "--format=%H %s"), git(repo, "for-each-ref")
+    stash = git(repo, "stash", "list", "--format=%H %s")
+    # In its clean worktree, `git stash` saves nothing and `git stash pop` pops the user's stash:
+    # refs are shared by all worktrees.
     program = agent(
         tmp_path,
         f"""
-        for command in (["stash"], ["stash", "pop"], ["branch", "agent-branch"], ["tag", "agent-tag"]):
-            subprocess.run(["git", *command], capture_output=True)
+        subprocess.run(["git", "stash"], capture_output=True)
+        subprocess.run(["git", "stash", "pop"], capture_output=True)
         Path(target).write_text({FIXED!r})
         """,
     )
@@ -197,14 +197,28 @@ def test_an_agent_cannot_pop_the_users_stash_nor_leave_branches_or_tags(
 
     assert done.returncode in (0, 1), done.stdout + done.stderr
     assert git(repo, "stash", "list", "--format=%H %s") == stash
-    assert git(repo, "branch", "--list", "agent-branch") == ""
-    assert git(repo, "tag", "--list", "agent-tag") == ""
-    # Only the branch moved, by stomper's own commit if the fix landed.
-    left = [line for line in git(repo, "for-each-ref").splitlines() if not line.endswith("refs/heads/main")]
-    assert left == [line for line in refs.splitlines() if not line.endswith("refs/heads/main")]
     assert (repo / "notes.txt").read_text() == "the user's\n"
     git(repo, "stash", "pop", "--quiet")
     assert (repo / "notes.txt").read_text() == "stashed by the user\n"
+
+
+def test_an_agent_cannot_leave_branches_or_tags(repo: Path, tmp_path: Path, bwrap: None, token: str) -> None:
+    project(repo)
+    refs = git(repo, "for-each-ref", "--format=%(refname)")
+    program = agent(
+        tmp_path,
+        f"""
+        for command in (["branch", "agent-branch"], ["tag", "agent-tag"], ["update-ref", "refs/notes/x", "HEAD"]):
+            subprocess.run(["git", *command], capture_output=True)
+        Path(target).write_text({FIXED!r})
+        """,
+    )
+
+    done = stomper(repo, *fix_args(program, token), env={"STOMPER_SANDBOX": "required"})
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(repo) == FIXED
+    assert git(repo, "for-each-ref", "--format=%(refname)") == refs
 
 
 def test_an_agent_cannot_write_the_checkout_nor_the_home_it_can_read_its_login_from(
@@ -225,9 +239,9 @@ def test_an_agent_cannot_write_the_checkout_nor_the_home_it_can_read_its_login_f
             except OSError:
                 pass
         # Its own HOME and TMPDIR are writable.
-        Path(os.environ["HOME"], ".config").mkdir()
+        Path(os.environ["HOME"], ".config").mkdir(exist_ok=True)
         Path(os.environ["HOME"], ".config", "agent.json").write_text("{{}}")
-        Path(os.environ["TMPDIR"], "scratch").write_text("x")
+        Path(os.environ.get("TMPDIR", "/tmp"), f"scratch-{{argv[0]}}").write_text("x")
         # It reads its login where it expects it, and fixes the file only if it could.
         if Path("~/.claude/credentials.json").expanduser().read_text() == "logged in\\n":
             Path(target).write_text({FIXED!r})
@@ -238,14 +252,15 @@ def test_an_agent_cannot_write_the_checkout_nor_the_home_it_can_read_its_login_f
         repo, *fix_args(program, token, str(repo), str(home)), env={"STOMPER_SANDBOX": "required", "HOME": str(home)}
     )
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert committed(repo) == FIXED
     assert (repo / "notes.txt").read_text() == "the user's\n"
     assert not (repo / "new.txt").exists()
     assert not planted.exists()
     assert (home / ".bashrc").read_text() == "# the user's\n"
     assert (home / ".claude" / "credentials.json").read_text() == "logged in\n"
     assert sorted(p.name for p in home.iterdir()) == [".bashrc", ".claude"]
+    # Its login was readable: it fixed the file.
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(repo) == FIXED
 
 
 def path_without_bwrap(tmp_path: Path, fake_bwrap: str | None = None) -> str:
