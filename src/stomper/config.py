@@ -53,9 +53,19 @@ class AgentSettings(BaseModel):
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
 
-    home_paths: list[str] = [".claude", ".claude.json", ".codex", ".aider.conf.yml", ".gitconfig", ".config/git"]
-    """Files and directories of your home directory a sandboxed agent may read (its login, its
-    settings), bound read-only at the same place in the private HOME it gets; relative to your home."""
+    home_paths: list[str] = [
+        ".claude.json",
+        ".claude/.credentials.json",
+        ".claude/settings.json",
+        ".codex/auth.json",
+        ".codex/config.toml",
+        ".aider.conf.yml",
+        ".gitconfig",
+        ".config/git",
+    ]
+    """Files and directories of your home directory a sandboxed agent needs (its login, its settings),
+    relative to your home; copied for each attempt to the same place in the private HOME it gets,
+    so that it can change its copy but never your files."""
 
     @field_validator("home_paths")
     @classmethod

@@ -8,7 +8,8 @@ write, and in a PID namespace of its own:
 - writable: the attempt's worktree, that worktree's own git directory
   (`.git/worktrees/<n>`: its index and HEAD) and the object store (so that
   `git add` and `git commit` work inside the worktree), and a private `HOME`
-  and `TMPDIR` made for the attempt and removed after it;
+  and `TMPDIR` made for the attempt and removed after it (holding copies of
+  the files of the user's home an agent needs to log in, `agent.home_paths`);
 - read-only: everything else, among it the user's checkout, home directory,
   refs (`refs/`, `packed-refs`, `logs/`, the stash), config and hooks, and
   inside the writable worktree its `.git` file and the files that tie its git
@@ -70,8 +71,6 @@ class Box:
     """The private TMPDIR, made for this attempt."""
     protected: tuple[Path, ...] = ()
     """Files inside the writable places that stay read-only (the worktree's `.git` file, ...)."""
-    home_paths: tuple[tuple[Path, Path], ...] = ()
-    """(real path, path inside the private home): the user's files the agent may read there."""
 
 
 def argv_prefix(bwrap: str, box: Box) -> list[str]:
@@ -83,8 +82,6 @@ def argv_prefix(bwrap: str, box: Box) -> list[str]:
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for place in (box.worktree, box.git_dir, box.objects, box.home, box.tmp):
         argv += ["--bind", str(place), str(place)]
-    for real, inside in box.home_paths:
-        argv += ["--ro-bind-try", str(real), str(inside)]
     for path in box.protected:
         argv += ["--ro-bind-try", str(path), str(path)]
     argv += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(box.worktree), "--"]
@@ -101,15 +98,15 @@ def environment(env: Mapping[str, str], box: Box) -> dict[str, str]:
 async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> Box:
     """A `Box` for an attempt in `worktree`, its HOME and TMPDIR made under `scratch`.
 
-    `home_paths` (relative to the user's home) are bound read-only at the same
-    place in the private home.
+    `home_paths` (relative to the user's home) are copied to the same place in
+    the private home: agents rewrite their own configuration (`~/.claude.json`
+    at every start), which must neither fail nor reach the user's.
     """
     done = await git("rev-parse", "--path-format=absolute", "--git-dir", "--git-path", "objects", cwd=worktree)
     git_dir, objects = (Path(line) for line in done.out.splitlines()[:2])
     home, tmp = scratch / "home", scratch / "tmp"
-    await asyncio.to_thread(home.mkdir)
     await asyncio.to_thread(tmp.mkdir)
-    real_home = Path.home()
+    await asyncio.to_thread(_copy_home, Path.home(), home, home_paths)
     return Box(
         worktree=worktree,
         git_dir=git_dir,
@@ -118,8 +115,20 @@ async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> 
         tmp=tmp,
         # A config.worktree the agent creates is caught by the seal (`stomper.guard`).
         protected=(worktree / ".git", git_dir / "gitdir", git_dir / "commondir", git_dir / "config.worktree"),
-        home_paths=tuple((real_home / path, home / path) for path in home_paths),
     )
+
+
+def _copy_home(real: Path, home: Path, paths: Sequence[str]) -> None:
+    home.mkdir()
+    for path in paths:
+        source, copy = real / path, home / path
+        if not source.exists():
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, copy, symlinks=True)
+        else:
+            shutil.copyfile(source, copy)
 
 
 async def probe(bwrap: str) -> str | None:

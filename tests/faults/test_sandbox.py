@@ -151,9 +151,10 @@ def test_a_setsid_daemon_dies_with_its_agent_and_its_late_write_is_not_committed
     repo: Path, tmp_path: Path, bwrap: None, token: str
 ) -> None:
     project(repo)
-    # The daemon waits until the agent has exited (its pipe closes), then rewrites the file.
+    # The daemon waits until the agent has exited (its pipe closes), and a little
+    # more: what it writes while the attempt ends is part of the attempt, and verified.
     daemon = (
-        "import os, sys, time; os.read(int(sys.argv[1]), 1); "
+        "import os, sys, time; os.read(int(sys.argv[1]), 1); time.sleep(0.5); "
         f"[(open(sys.argv[2], 'w').write({LATE!r}), time.sleep(0.01)) for _ in range(6000)]"
     )
     program = agent(
@@ -221,19 +222,20 @@ def test_an_agent_cannot_leave_branches_or_tags(repo: Path, tmp_path: Path, bwra
     assert git(repo, "for-each-ref", "--format=%(refname)") == refs
 
 
-def test_an_agent_cannot_write_the_checkout_nor_the_home_it_can_read_its_login_from(
+def test_an_agent_cannot_write_the_checkout_nor_the_home_and_finds_a_copy_of_its_login(
     repo: Path, tmp_path: Path, bwrap: None, token: str
 ) -> None:
     project(repo)
     home = tmp_path / "home"
-    write(home, {".claude/credentials.json": "logged in\n", ".bashrc": "# the user's\n"})
+    write(home, {".claude/.credentials.json": "logged in\n", ".bashrc": "# the user's\n"})
     planted = home / "planted"
     program = agent(
         tmp_path,
         f"""
         checkout, real_home = argv[1], argv[2]
+        login = Path("~/.claude/.credentials.json").expanduser().read_text()
         for path in (checkout + "/notes.txt", checkout + "/new.txt", real_home + "/planted",
-                     real_home + "/.bashrc", os.environ["HOME"] + "/.claude/credentials.json"):
+                     real_home + "/.bashrc", os.environ["HOME"] + "/.claude/.credentials.json"):
             try:
                 Path(path).write_text("written by the agent\\n")
             except OSError:
@@ -242,8 +244,8 @@ def test_an_agent_cannot_write_the_checkout_nor_the_home_it_can_read_its_login_f
         Path(os.environ["HOME"], ".config").mkdir(exist_ok=True)
         Path(os.environ["HOME"], ".config", "agent.json").write_text("{{}}")
         Path(os.environ.get("TMPDIR", "/tmp"), f"scratch-{{argv[0]}}").write_text("x")
-        # It reads its login where it expects it, and fixes the file only if it could.
-        if Path("~/.claude/credentials.json").expanduser().read_text() == "logged in\\n":
+        # It found its login where it expects it; it fixes the file only if it did.
+        if login == "logged in\\n":
             Path(target).write_text({FIXED!r})
         """,
     )
@@ -256,9 +258,9 @@ def test_an_agent_cannot_write_the_checkout_nor_the_home_it_can_read_its_login_f
     assert not (repo / "new.txt").exists()
     assert not planted.exists()
     assert (home / ".bashrc").read_text() == "# the user's\n"
-    assert (home / ".claude" / "credentials.json").read_text() == "logged in\n"
+    assert (home / ".claude" / ".credentials.json").read_text() == "logged in\n"
     assert sorted(p.name for p in home.iterdir()) == [".bashrc", ".claude"]
-    # Its login was readable: it fixed the file.
+    # It found its login: it fixed the file.
     assert done.returncode == 0, done.stdout + done.stderr
     assert committed(repo) == FIXED
 
