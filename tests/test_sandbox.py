@@ -5,21 +5,25 @@ What a confined agent can and cannot do end to end is in tests/faults/test_sandb
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
 from conftest import commit_all, git, write
 
 from stomper import proc, sandbox
-from stomper.errors import SandboxUnavailable
+from stomper.errors import GitError, SandboxUnavailable
 
 BOX = sandbox.Box(
     worktree=Path("/r/.git/stomper/worktrees/run/0"),
     git_dir=Path("/r/.git/worktrees/0"),
-    objects=Path("/r/.git/objects"),
+    objects=Path("/tmp/s/objects"),
+    repo_objects=Path("/r/.git/objects"),
     home=Path("/tmp/s/home"),
     tmp=Path("/tmp/s/tmp"),
     protected=(Path("/r/.git/stomper/worktrees/run/0/.git"),),
@@ -59,10 +63,11 @@ def test_the_root_is_read_only_and_only_the_attempts_places_are_bound_writable_o
     for flag in ("--unshare-pid", "--die-with-parent", "--new-session"):
         assert flag in argv
     assert "--unshare-net" not in argv
+    assert str(BOX.repo_objects) not in argv
     assert argv[-3:] == ["--chdir", str(BOX.worktree), "--"]
 
 
-def test_the_environment_has_the_private_home_and_tmpdir_and_no_xdg_directories() -> None:
+def test_the_environment_has_the_private_home_tmpdir_and_objects_and_no_xdg_directories() -> None:
     env = sandbox.environment(
         {"HOME": "/home/u", "TMPDIR": "/tmp", "XDG_CONFIG_HOME": "/home/u/.config", "OPENAI_API_KEY": "k"}, BOX
     )
@@ -72,6 +77,8 @@ def test_the_environment_has_the_private_home_and_tmpdir_and_no_xdg_directories(
         "TMPDIR": "/tmp/s/tmp",
         "TMP": "/tmp/s/tmp",
         "TEMP": "/tmp/s/tmp",
+        "GIT_OBJECT_DIRECTORY": "/tmp/s/objects",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "/r/.git/objects",
         "OPENAI_API_KEY": "k",
     }
 
@@ -89,9 +96,9 @@ async def test_a_box_is_made_for_a_real_worktree(repo: Path, tmp_path: Path, mon
     box = await sandbox.make_box(worktree, scratch, [".claude.json", ".config/git", ".codex/auth.json"])
 
     assert box.git_dir == repo / ".git" / "worktrees" / "wt"
-    assert box.objects == repo / ".git" / "objects"
-    assert (box.home, box.tmp) == (scratch / "home", scratch / "tmp")
-    assert box.home.is_dir() and box.tmp.is_dir()
+    assert box.repo_objects == repo / ".git" / "objects"
+    assert (box.objects, box.home, box.tmp) == (scratch / "objects", scratch / "home", scratch / "tmp")
+    assert box.objects.is_dir() and box.home.is_dir() and box.tmp.is_dir()
     assert worktree / ".git" in box.protected
     assert box.git_dir / "commondir" in box.protected
     # Copies of what was asked for and exists; nothing else of the real home.
@@ -110,7 +117,8 @@ async def test_a_box_confines_a_real_program(repo: Path, tmp_path: Path, bwrap: 
     script = (
         'echo fixed > a.py && echo "$HOME $TMPDIR" > "$HOME/where" && '
         f"! echo x 2>/dev/null > {repo}/a.py && ! echo x 2>/dev/null > .git && "
-        "! git branch planted 2>/dev/null && git add a.py && echo ok"
+        f"! rm -rf {repo}/.git/objects/pack 2>/dev/null && ! git branch planted 2>/dev/null && "
+        "git add a.py && git -c user.name=a -c user.email=a@b commit -qm agent && git rev-parse HEAD >&2 && echo ok"
     )
 
     done = await proc.run(
@@ -121,10 +129,35 @@ async def test_a_box_confines_a_real_program(repo: Path, tmp_path: Path, bwrap: 
     )
 
     assert (done.returncode, done.out) == (0, "ok\n"), done.err
+    commit = done.err.strip()
+    assert subprocess.run(["git", "cat-file", "-e", commit], cwd=repo).returncode != 0
+
+    await sandbox.keep_objects(box)
+
+    assert git(repo, "cat-file", "-t", commit) == "commit\n"
+    assert git(repo, "fsck", "--strict", "--no-dangling") == ""
     assert (worktree / "a.py").read_text() == "fixed\n"
     assert (repo / "a.py").read_text() == "x = 1\n"
     assert (box.home / "where").read_text() == f"{box.home} {box.tmp}\n"
     assert git(repo, "branch", "--list", "planted") == ""
+
+
+async def test_a_forged_object_is_not_kept_under_its_false_name(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"a.py": "x = 1\n"})
+    commit_all(repo)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    box = await sandbox.make_box(repo, scratch, [])
+    forged = box.objects / "ab" / ("c" * 38)
+    forged.parent.mkdir()
+    forged.write_bytes(zlib.compress(b"blob 5\0hello"))
+
+    # git hashes it again: what is kept, if anything, is kept under its true name.
+    with contextlib.suppress(GitError):
+        await sandbox.keep_objects(box)
+
+    assert subprocess.run(["git", "cat-file", "-e", "ab" + "c" * 38], cwd=repo).returncode != 0
+    assert git(repo, "fsck", "--strict", "--no-dangling") == ""
 
 
 async def test_the_probe_passes_where_bwrap_works(bwrap: str) -> None:

@@ -6,12 +6,16 @@ where the whole file system is read-only except what the attempt needs to
 write, and in a PID namespace of its own:
 
 - writable: the attempt's worktree, that worktree's own git directory
-  (`.git/worktrees/<n>`: its index and HEAD) and the object store (so that
-  `git add` and `git commit` work inside the worktree), and a private `HOME`
-  and `TMPDIR` made for the attempt and removed after it (holding copies of
-  the files of the user's home an agent needs to log in, `agent.home_paths`);
+  (`.git/worktrees/<n>`: its index and HEAD), a private object store (the
+  repository's is its alternate, so that `git add` and `git commit` work
+  inside the worktree; `keep_objects` copies what they wrote into the
+  repository's store afterwards, through git, which checks every object), and
+  a private `HOME` and `TMPDIR`; all private places are made for the attempt
+  and removed after it (HOME holds copies of the files of the user's home an
+  agent needs to log in, `agent.home_paths`);
 - read-only: everything else, among it the user's checkout, home directory,
-  refs (`refs/`, `packed-refs`, `logs/`, the stash), config and hooks, and
+  object store, refs (`refs/`, `packed-refs`, `logs/`, the stash), config and
+  hooks, and
   inside the writable worktree its `.git` file and the files that tie its git
   directory to the repository (`gitdir`, `commondir`, `config.worktree`);
 - killed as a whole: when the agent exits, the namespace's init exits and the
@@ -35,7 +39,7 @@ from pathlib import Path
 
 from stomper import proc
 from stomper.config import SandboxMode
-from stomper.errors import ExecutableNotFound, ProcTimeout, SandboxUnavailable
+from stomper.errors import ExecutableNotFound, GitError, ProcTimeout, SandboxUnavailable
 from stomper.gitops import git
 
 PROBE_TIMEOUT = 20.0
@@ -65,6 +69,9 @@ class Box:
     git_dir: Path
     """The worktree's own git directory, `.git/worktrees/<n>`."""
     objects: Path
+    """The private object store, made for this attempt."""
+    repo_objects: Path
+    """The repository's object store: the private one's alternate, read-only."""
     home: Path
     """The private HOME, made for this attempt."""
     tmp: Path
@@ -89,9 +96,11 @@ def argv_prefix(bwrap: str, box: Box) -> list[str]:
 
 
 def environment(env: Mapping[str, str], box: Box) -> dict[str, str]:
-    """`env` for a program inside `box`: HOME and TMPDIR its own, XDG directories under that HOME."""
+    """`env` for a program inside `box`: HOME, TMPDIR and git's object store its own,
+    XDG directories under that HOME."""
     confined = {key: value for key, value in env.items() if key not in _XDG_DIRS}
     confined.update(HOME=str(box.home), TMPDIR=str(box.tmp), TMP=str(box.tmp), TEMP=str(box.tmp))
+    confined.update(GIT_OBJECT_DIRECTORY=str(box.objects), GIT_ALTERNATE_OBJECT_DIRECTORIES=str(box.repo_objects))
     return confined
 
 
@@ -103,19 +112,38 @@ async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> 
     at every start), which must neither fail nor reach the user's.
     """
     done = await git("rev-parse", "--path-format=absolute", "--git-dir", "--git-path", "objects", cwd=worktree)
-    git_dir, objects = (Path(line) for line in done.out.splitlines()[:2])
-    home, tmp = scratch / "home", scratch / "tmp"
+    git_dir, repo_objects = (Path(line) for line in done.out.splitlines()[:2])
+    home, tmp, objects = scratch / "home", scratch / "tmp", scratch / "objects"
     await asyncio.to_thread(tmp.mkdir)
+    await asyncio.to_thread(objects.mkdir)
     await asyncio.to_thread(_copy_home, Path.home(), home, home_paths)
     return Box(
         worktree=worktree,
         git_dir=git_dir,
         objects=objects,
+        repo_objects=repo_objects,
         home=home,
         tmp=tmp,
         # A config.worktree the agent creates is caught by the seal (`stomper.guard`).
         protected=(worktree / ".git", git_dir / "gitdir", git_dir / "commondir", git_dir / "config.worktree"),
     )
+
+
+async def keep_objects(box: Box) -> None:
+    """Copy the git objects written in `box` into the repository's store.
+
+    An agent's `git add` in the worktree leaves its index pointing at them.
+    They go through `git unpack-objects`, which hashes every object again, so
+    a forged object file is refused. Raises `GitError` when they cannot.
+    """
+    if not await asyncio.to_thread(lambda: any(p.is_file() for p in box.objects.rglob("*"))):
+        return
+    private = {"GIT_OBJECT_DIRECTORY": str(box.objects)}
+    listed = await git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)", cwd=box.worktree, env=private)
+    pack = await git("pack-objects", "--quiet", "--stdout", cwd=box.worktree, env=private, stdin=listed.stdout)
+    if pack.truncated:
+        raise GitError("the agent wrote more git objects than stomper takes over (16 MiB packed)")
+    await git("unpack-objects", "-q", cwd=box.worktree, stdin=pack.stdout)
 
 
 def _copy_home(real: Path, home: Path, paths: Sequence[str]) -> None:
@@ -141,7 +169,15 @@ async def probe(bwrap: str) -> str | None:
         place = scratch / "w"
         await asyncio.to_thread(place.mkdir)
         await asyncio.to_thread((place / ".git").touch)
-        box = Box(worktree=place, git_dir=place, objects=place, home=place, tmp=place, protected=(place / ".git",))
+        box = Box(
+            worktree=place,
+            git_dir=place,
+            objects=place,
+            repo_objects=place,
+            home=place,
+            tmp=place,
+            protected=(place / ".git",),
+        )
         try:
             done = await proc.run([*argv_prefix(bwrap, box), "true"], cwd=scratch, timeout=PROBE_TIMEOUT)
         except (ExecutableNotFound, ProcTimeout) as exc:

@@ -203,7 +203,9 @@ def test_an_agent_cannot_pop_the_users_stash(repo: Path, tmp_path: Path, bwrap: 
     assert (repo / "notes.txt").read_text() == "stashed by the user\n"
 
 
-def test_an_agent_cannot_leave_branches_or_tags(repo: Path, tmp_path: Path, bwrap: None, token: str) -> None:
+def test_an_agent_cannot_leave_branches_or_tags_nor_delete_objects(
+    repo: Path, tmp_path: Path, bwrap: None, token: str
+) -> None:
     project(repo)
     refs = git(repo, "for-each-ref", "--format=%(refname)")
     program = agent(
@@ -211,6 +213,8 @@ def test_an_agent_cannot_leave_branches_or_tags(repo: Path, tmp_path: Path, bwra
         f"""
         for command in (["branch", "agent-branch"], ["tag", "agent-tag"], ["update-ref", "refs/notes/x", "HEAD"]):
             subprocess.run(["git", *command], capture_output=True)
+        common = subprocess.run(["git", "rev-parse", "--git-common-dir"], capture_output=True, text=True).stdout
+        subprocess.run(["rm", "-rf", str(Path(common.strip()) / "objects")], capture_output=True)
         Path(target).write_text({FIXED!r})
         """,
     )
@@ -220,6 +224,7 @@ def test_an_agent_cannot_leave_branches_or_tags(repo: Path, tmp_path: Path, bwra
     assert done.returncode == 0, done.stdout + done.stderr
     assert committed(repo) == FIXED
     assert git(repo, "for-each-ref", "--format=%(refname)") == refs
+    assert git(repo, "fsck", "--strict", "--no-dangling") == ""
 
 
 def test_an_agent_cannot_write_the_checkout_nor_the_home_and_finds_a_copy_of_its_login(

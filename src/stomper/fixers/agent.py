@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from stomper import proc, sandbox
 from stomper.diagnostics import Diagnostic
-from stomper.errors import ProcTimeout
+from stomper.errors import GitError, ProcTimeout
 from stomper.fixers import FixOutcome, FixRequest
 from stomper.fixers.prompt import agent_prompt
 from stomper.gitops import git_env
@@ -52,6 +52,7 @@ class AgentFixer:
                 arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
+            box = None
             if self.confine.bwrap is not None:
                 box = await sandbox.make_box(request.worktree, scratch, self.home_paths)
                 argv = [*sandbox.argv_prefix(self.confine.bwrap, box), *argv]
@@ -67,6 +68,11 @@ class AgentFixer:
                 )
             except ProcTimeout as exc:
                 return FixOutcome(error=str(exc))
+            if box is not None:
+                try:
+                    await sandbox.keep_objects(box)
+                except GitError as exc:
+                    return FixOutcome(error=f"the agent's git objects cannot be kept: {exc}")
         finally:
             await asyncio.shield(asyncio.to_thread(shutil.rmtree, scratch, True))
         if done.returncode != 0:
