@@ -5,6 +5,7 @@ What a confined agent can and cannot do end to end is in tests/faults/test_sandb
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -14,10 +15,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, write
+from conftest import commit_all, git, process_gone, write
 
 from stomper import proc, sandbox
-from stomper.errors import GitError, SandboxUnavailable
+from stomper.errors import GitError, ProcTimeout, SandboxUnavailable
 
 BOX = sandbox.Box(
     worktree=Path("/r/.git/stomper/worktrees/run/0"),
@@ -140,6 +141,36 @@ async def test_a_box_confines_a_real_program(repo: Path, tmp_path: Path, bwrap: 
     assert (repo / "a.py").read_text() == "x = 1\n"
     assert (box.home / "where").read_text() == f"{box.home} {box.tmp}\n"
     assert git(repo, "branch", "--list", "planted") == ""
+
+
+async def test_an_attempt_that_times_out_takes_every_process_of_its_box_with_it(tmp_path: Path, bwrap: str) -> None:
+    place = tmp_path / "w"
+    place.mkdir()
+    box = sandbox.Box(worktree=place, git_dir=place, objects=place, repo_objects=place, home=place, tmp=place)
+    word = f"sandboxed-{os.getpid()}-{id(box)}"
+    script = f"setsid sh -c 'sleep 1000; : {word}' & nohup sh -c 'sleep 1000; : {word}' & sleep 1000"
+
+    attempt = asyncio.ensure_future(
+        proc.run([*sandbox.argv_prefix(bwrap, box), "sh", "-c", script], cwd=place, timeout=5)
+    )
+    # bwrap, its init, the shell, and the two escaped shells.
+    while len(started := _with(word)) < 5:
+        assert not attempt.done(), attempt
+        await asyncio.sleep(0.02)
+
+    with pytest.raises(ProcTimeout):
+        await attempt
+
+    assert all(process_gone(pid) for pid in started)
+
+
+def _with(word: str) -> list[int]:
+    found = []
+    for pid in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if pid.name.isdigit() and word.encode() in (pid / "cmdline").read_bytes():
+                found.append(int(pid.name))
+    return found
 
 
 async def test_a_forged_object_is_not_kept_under_its_false_name(repo: Path, tmp_path: Path) -> None:
