@@ -153,9 +153,19 @@ def test_a_setsid_daemon_dies_with_its_agent_and_its_late_write_is_not_committed
     project(repo)
     # The daemon waits until the agent has exited (its pipe closes), and a little
     # more: what it writes while the attempt ends is part of the attempt, and verified.
-    daemon = (
-        "import os, sys, time; os.read(int(sys.argv[1]), 1); time.sleep(0.5); "
-        f"[(open(sys.argv[2], 'w').write({LATE!r}), time.sleep(0.01)) for _ in range(6000)]"
+    daemon = textwrap.dedent(
+        f"""
+        import os, sys, time
+        os.read(int(sys.argv[1]), 1)
+        time.sleep(0.5)
+        for _ in range(6000):
+            try:
+                with open(sys.argv[2], "w") as file:
+                    file.write({LATE!r})
+            except OSError:
+                pass
+            time.sleep(0.01)
+        """
     )
     program = agent(
         tmp_path,
