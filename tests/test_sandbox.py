@@ -18,7 +18,7 @@ import pytest
 from conftest import commit_all, git, process_gone, write
 
 from stomper import proc, sandbox
-from stomper.errors import GitError, ProcTimeout, SandboxUnavailable
+from stomper.errors import FixerError, GitError, ProcTimeout, SandboxUnavailable
 
 BOX = sandbox.Box(
     worktree=Path("/r/.git/stomper/worktrees/run/0"),
@@ -105,6 +105,21 @@ async def test_a_box_is_made_for_a_real_worktree(repo: Path, tmp_path: Path, mon
     # Copies of what was asked for and exists; nothing else of the real home.
     copied = sorted(str(p.relative_to(box.home)) for p in box.home.rglob("*") if p.is_file())
     assert copied == [".claude.json", ".config/git/config"]
+
+
+async def test_a_home_path_that_cannot_be_copied_fails_the_attempt_with_its_name(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(repo, {"a.py": "x = 1\n"})
+    commit_all(repo)
+    (tmp_path / "home").mkdir()
+    os.mkfifo(tmp_path / "home" / ".claude.json")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    with pytest.raises(FixerError, match=r"cannot copy .*/home/\.claude\.json into the agent's home"):
+        await sandbox.make_box(repo, scratch, [".claude.json"])
 
 
 async def test_a_box_confines_a_real_program(repo: Path, tmp_path: Path, bwrap: str) -> None:

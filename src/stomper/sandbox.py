@@ -15,9 +15,9 @@ write, and in a PID namespace of its own:
   agent needs to log in, `agent.home_paths`);
 - read-only: everything else, among it the user's checkout, home directory,
   object store, refs (`refs/`, `packed-refs`, `logs/`, the stash), config and
-  hooks, and
-  inside the writable worktree its `.git` file and the files that tie its git
-  directory to the repository (`gitdir`, `commondir`, `config.worktree`);
+  hooks, and inside the writable worktree its `.git` file and the files that
+  tie its git directory to the repository (`gitdir`, `commondir`,
+  `config.worktree`);
 - killed as a whole: when the agent exits, the namespace's init exits and the
   kernel kills every process left in it (a `setsid` daemon too), and
   `--die-with-parent` does the same when stomper itself dies, even by SIGKILL.
@@ -39,7 +39,7 @@ from pathlib import Path
 
 from stomper import proc
 from stomper.config import SandboxMode
-from stomper.errors import ExecutableNotFound, GitError, ProcTimeout, SandboxUnavailable
+from stomper.errors import ExecutableNotFound, FixerError, GitError, ProcTimeout, SandboxUnavailable
 from stomper.gitops import git
 
 PROBE_TIMEOUT = 20.0
@@ -134,7 +134,8 @@ async def keep_objects(box: Box) -> None:
 
     An agent's `git add` in the worktree leaves its index pointing at them.
     They go through `git unpack-objects`, which hashes every object again, so
-    a forged object file is refused. Raises `GitError` when they cannot.
+    none is kept under a name its content does not hash to. Raises `GitError`
+    when they cannot be read.
     """
     if not await asyncio.to_thread(lambda: any(p.is_file() for p in box.objects.rglob("*"))):
         return
@@ -152,11 +153,14 @@ def _copy_home(real: Path, home: Path, paths: Sequence[str]) -> None:
         source, copy = real / path, home / path
         if not source.exists():
             continue
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, copy, symlinks=True)
-        else:
-            shutil.copyfile(source, copy)
+        try:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, copy, symlinks=True)
+            else:
+                shutil.copyfile(source, copy)
+        except OSError as exc:  # shutil.Error included
+            raise FixerError(f"cannot copy {source} into the agent's home (agent.home_paths): {exc}") from exc
 
 
 async def probe(bwrap: str) -> str | None:
