@@ -28,7 +28,7 @@ from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers, fixer_names
+from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
@@ -83,8 +83,9 @@ async def fix(
     repo = _checked_repo(project, options)
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
+    check_agent(project.settings, project.root)
     confine = sandbox.UNCONFINED
-    if "agent" in fixer_names(project.settings) or options.resume is not None:
+    if uses_agent(project.settings) or options.resume is not None:
         confine = await sandbox.choose(project.settings.sandbox)
         if confine.note is not None:
             on_event({"note": confine.note})

@@ -29,11 +29,14 @@ class AgentFixer:
         command: Sequence[str],
         *,
         timeout: float,
+        stdin: bool = True,
         confine: sandbox.Sandbox = sandbox.UNCONFINED,
         home_paths: Sequence[str] = (),
     ) -> None:
         self.command = list(command)
         self.timeout = timeout
+        # False: the prompt is in the argv ({prompt}), and stdin is /dev/null rather than a second copy.
+        self.stdin = stdin
         self.confine = confine
         self.home_paths = tuple(home_paths)
 
@@ -48,8 +51,12 @@ class AgentFixer:
         try:
             prompt_file = scratch / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
+            # {prompt} last: the prompt's own text is never substituted into.
             argv = [
-                arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command
+                arg.replace("{file}", request.path)
+                .replace("{prompt_file}", str(prompt_file))
+                .replace("{prompt}", prompt)
+                for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
             box = None
@@ -62,7 +69,7 @@ class AgentFixer:
                     argv,
                     cwd=request.worktree,
                     env=env,
-                    stdin=prompt.encode(),
+                    stdin=prompt.encode() if self.stdin else None,
                     timeout=self.timeout,
                     max_output=MAX_OUTPUT,
                 )

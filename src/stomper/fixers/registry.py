@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stomper import sandbox
 from stomper.config import StomperSettings
 from stomper.errors import FixerError
 from stomper.fixers import Fixer
 from stomper.fixers.agent import AgentFixer
+from stomper.fixers.presets import agent_command, check_runnable
 from stomper.fixers.ruff import RuffFixer
 
 ENABLE_AI_HINT = (
-    'set agent.command (e.g. agent.command = ["claude", "-p", "{prompt_file}"]) '
-    'or model = "openai:gpt-4o-mini" in stomper.toml'
+    "give it an agent, stomper fix --agent claude (or codex, aider, gemini, cursor, opencode), "
+    "or a model, stomper fix --model openai:gpt-4o-mini"
 )
-
-
-def fixer_names(settings: StomperSettings) -> list[str]:
-    """The names of the fixers `settings` asks for, in the order they are tried."""
-    if settings.fixer != "auto":
-        return [settings.fixer]
-    if settings.model is not None:
-        return ["ruff", "llm"]
-    return ["ruff", "agent"] if settings.agent.command else ["ruff"]
 
 
 def build_fixers(
@@ -31,24 +25,49 @@ def build_fixers(
 
     An agent runs confined by `confine` (see `stomper.sandbox.choose`).
     """
+    ruff = RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
+    if settings.fixer == "ruff":
+        return [ruff]
+    if settings.fixer == "agent":
+        return [_agent(settings, confine)]
+    if settings.fixer == "llm":
+        return [_llm(settings)]
+    chain: list[Fixer] = [ruff]
+    if settings.model is not None:
+        chain.append(_llm(settings))
+    elif agent_command(settings.agent) is not None:
+        chain.append(_agent(settings, confine))
+    return chain
 
-    def build(name: str) -> Fixer:
-        if name == "agent":
-            return _agent(settings, confine)
-        if name == "llm":
-            return _llm(settings)
-        return RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
 
-    return [build(name) for name in fixer_names(settings)]
+def uses_agent(settings: StomperSettings) -> bool:
+    """Whether a run with `settings` would start the agent."""
+    if settings.fixer == "agent":
+        return True
+    return settings.fixer == "auto" and settings.model is None and agent_command(settings.agent) is not None
+
+
+def check_agent(settings: StomperSettings, root: Path) -> None:
+    """Raise `FixerError` before a run if it would start an agent that is missing or cannot run."""
+    if not uses_agent(settings):
+        return
+    agent = agent_command(settings.agent)
+    if agent is None:
+        _agent(settings, sandbox.UNCONFINED)  # says what is missing
+    else:
+        check_runnable(agent, root)
 
 
 def _agent(settings: StomperSettings, confine: sandbox.Sandbox) -> Fixer:
-    if not settings.agent.command:
-        raise FixerError(
-            "the agent fixer needs agent.command, e.g. --agent 'claude -p' or agent.command in stomper.toml"
-        )
+    agent = agent_command(settings.agent)
+    if agent is None:
+        raise FixerError("the agent fixer needs an agent: --agent claude (or codex, aider, gemini, cursor, opencode)")
     return AgentFixer(
-        settings.agent.command, timeout=settings.agent.timeout, confine=confine, home_paths=settings.agent.home_paths
+        agent.command,
+        timeout=settings.agent.timeout,
+        stdin=agent.stdin,
+        confine=confine,
+        home_paths=settings.agent.home_paths,
     )
 
 
