@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 
+from stomper import redact
 from stomper.error_handler import Exit, error_handler
 from stomper.errors import ExitCode
 
@@ -396,8 +397,8 @@ def _optional_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console script: run a command under the one error handler."""
-    with error_handler():
+    """The console script: run a command under the one error handler, its output scrubbed of credentials."""
+    with redact.scrubbed_output(), error_handler():
         args = _optional_values(argv if argv is not None else sys.argv[1:])
         code = app(args=args, prog_name="stomper", standalone_mode=False)
         # Not standalone, typer returns the status it would exit with (typer.Exit,

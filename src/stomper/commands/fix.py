@@ -23,7 +23,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, progress, render, resume, sandbox, worktree
+from stomper import ci, gitops, hook, progress, redact, render, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
@@ -172,7 +172,9 @@ async def _run_graph(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], confine)),
+        fixers=tuple(
+            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", confine)
+        ),
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
@@ -204,7 +206,8 @@ async def _run_graph(
             context=ctx,
             stream_mode=["custom", "updates"],
         ):
-            update: dict[str, Any] = chunk  # type: ignore[assignment]
+            # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
+            update: dict[str, Any] = redact.scrub_data(chunk)  # type: ignore[arg-type]
             if kind == "custom":
                 on_event(update)
             elif "report" in update:
@@ -342,7 +345,7 @@ def _write_report(path: Path, report: RunReport) -> None:
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        path.write_text(json.dumps(redact.scrub_data(report.to_json()), indent=2) + "\n")
     except OSError as exc:
         raise StomperError(f"cannot write the report to {path}: {exc.strerror}") from None
 

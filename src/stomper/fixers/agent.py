@@ -12,7 +12,7 @@ from typing import ClassVar
 from stomper import proc, sandbox
 from stomper.diagnostics import Diagnostic
 from stomper.errors import GitError, ProcTimeout
-from stomper.fixers import FixOutcome, FixRequest
+from stomper.fixers import FixOutcome, FixRequest, transcript
 from stomper.fixers.prompt import agent_prompt
 from stomper.gitops import git_env
 
@@ -30,6 +30,7 @@ class AgentFixer:
         *,
         timeout: float,
         stdin: bool = True,
+        output_dir: Path | None = None,
         confine: sandbox.Sandbox = sandbox.UNCONFINED,
         home_paths: Sequence[str] = (),
     ) -> None:
@@ -37,7 +38,10 @@ class AgentFixer:
         self.timeout = timeout
         # False: the prompt is in the argv ({prompt}), and stdin is /dev/null rather than a second copy.
         self.stdin = stdin
+        self.output_dir = output_dir
+        """Where each attempt's output is kept (`stomper.fixers.transcript`); None keeps none."""
         self.confine = confine
+        """The sandbox each attempt runs in (`stomper.sandbox`)."""
         self.home_paths = tuple(home_paths)
 
     def handles(self, diagnostic: Diagnostic) -> bool:
@@ -45,8 +49,8 @@ class AgentFixer:
 
     async def fix(self, request: FixRequest) -> FixOutcome:
         prompt = agent_prompt(request)
-        # The prompt file (and, confined, the agent's HOME and TMPDIR) live
-        # outside the worktree, so they are never part of the fix.
+        # The prompt file (and, confined, the agent's HOME, TMPDIR and object
+        # store) live outside the worktree, so they are never part of the fix.
         scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="stomper-agent-"))
         try:
             prompt_file = scratch / "prompt.md"
@@ -59,14 +63,14 @@ class AgentFixer:
                 for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
-            box = None
+            box, run = None, argv
             if self.confine.bwrap is not None:
                 box = await sandbox.make_box(request.worktree, scratch, self.home_paths)
-                argv = [*sandbox.argv_prefix(self.confine.bwrap, box), *argv]
+                run = [*sandbox.argv_prefix(self.confine.bwrap, box), *argv]
                 env = sandbox.environment(env, box)
             try:
                 done = await proc.run(
-                    argv,
+                    run,
                     cwd=request.worktree,
                     env=env,
                     stdin=prompt.encode() if self.stdin else None,
@@ -74,7 +78,7 @@ class AgentFixer:
                     max_output=MAX_OUTPUT,
                 )
             except ProcTimeout as exc:
-                return FixOutcome(error=str(exc))
+                return FixOutcome(error=str(exc), log=await self._keep(request, argv, None, str(exc)))
             if box is not None:
                 try:
                     await sandbox.keep_objects(box)
@@ -82,7 +86,17 @@ class AgentFixer:
                     return FixOutcome(error=f"the agent's git objects cannot be kept: {exc}")
         finally:
             await asyncio.shield(asyncio.to_thread(shutil.rmtree, scratch, True))
+        log = await self._keep(request, argv, done, f"exited with status {done.returncode}")
         if done.returncode != 0:
             said = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
-            return FixOutcome(error=f"the agent exited with status {done.returncode}: {said[0][:300]}")
-        return FixOutcome()
+            return FixOutcome(error=f"the agent exited with status {done.returncode}: {said[0][:300]}", log=log)
+        return FixOutcome(log=log)
+
+    async def _keep(self, request: FixRequest, argv: list[str], done: proc.Completed | None, ended: str) -> str | None:
+        if self.output_dir is None:
+            return None
+        args = (self.output_dir, request.path, request.attempt, argv, done, ended)
+        try:
+            return str(await asyncio.to_thread(transcript.keep, *args))
+        except OSError:  # what the agent said is worth keeping, not worth failing its fix over
+            return None

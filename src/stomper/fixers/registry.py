@@ -19,24 +19,28 @@ ENABLE_AI_HINT = (
 
 
 def build_fixers(
-    settings: StomperSettings, ruff_executable: str, confine: sandbox.Sandbox = sandbox.UNCONFINED
+    settings: StomperSettings,
+    ruff_executable: str,
+    agent_output: Path | None = None,
+    confine: sandbox.Sandbox = sandbox.UNCONFINED,
 ) -> list[Fixer]:
     """The fixer chain for `settings.fixer`; one instance per run, shared by all files.
 
-    An agent runs confined by `confine` (see `stomper.sandbox.choose`).
+    `agent_output`: the directory where the agent fixer keeps each attempt's output;
+    `confine`: the sandbox its attempts run in (see `stomper.sandbox.choose`).
     """
     ruff = RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
     if settings.fixer == "ruff":
         return [ruff]
     if settings.fixer == "agent":
-        return [_agent(settings, confine)]
+        return [_agent(settings, agent_output, confine)]
     if settings.fixer == "llm":
         return [_llm(settings)]
     chain: list[Fixer] = [ruff]
     if settings.model is not None:
         chain.append(_llm(settings))
     elif agent_command(settings.agent) is not None:
-        chain.append(_agent(settings, confine))
+        chain.append(_agent(settings, agent_output, confine))
     return chain
 
 
@@ -53,12 +57,14 @@ def check_agent(settings: StomperSettings, root: Path) -> None:
         return
     agent = agent_command(settings.agent)
     if agent is None:
-        _agent(settings, sandbox.UNCONFINED)  # says what is missing
+        _agent(settings)  # says what is missing
     else:
         check_runnable(agent, root)
 
 
-def _agent(settings: StomperSettings, confine: sandbox.Sandbox) -> Fixer:
+def _agent(
+    settings: StomperSettings, output_dir: Path | None = None, confine: sandbox.Sandbox = sandbox.UNCONFINED
+) -> Fixer:
     agent = agent_command(settings.agent)
     if agent is None:
         raise FixerError("the agent fixer needs an agent: --agent claude (or codex, aider, gemini, cursor, opencode)")
@@ -66,6 +72,7 @@ def _agent(settings: StomperSettings, confine: sandbox.Sandbox) -> Fixer:
         agent.command,
         timeout=settings.agent.timeout,
         stdin=agent.stdin,
+        output_dir=output_dir,
         confine=confine,
         home_paths=settings.agent.home_paths,
     )
