@@ -39,6 +39,8 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "agent": "honour",
     "model": "honour",
     "llm": "honour",
+    # Chosen for every run, resumed or not, from the configuration as it is now (stomper.sandbox).
+    "sandbox": "honour",
 }
 """Every setting, and what a resumed run does when it differs. A setting missing here is refused."""
 

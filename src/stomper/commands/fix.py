@@ -23,12 +23,12 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import annotate, baseline, ci, gitops, hook, progress, redact, render, resume, worktree
+from stomper import annotate, baseline, ci, gitops, hook, progress, redact, render, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers, check_agent
+from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
@@ -94,6 +94,11 @@ async def fix(
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
     check_agent(project.settings, project.root)
+    confine = sandbox.UNCONFINED
+    if uses_agent(project.settings) or options.resume is not None:
+        confine = await sandbox.choose(project.settings.sandbox)
+        if confine.note is not None:
+            on_event({"note": confine.note})
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -118,7 +123,7 @@ async def fix(
             await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
             with EventLog(rundir.events(record.run_id)) as journal:
                 project = dataclasses.replace(project, settings=settings)
-                return await _run_graph(project, record, rundir, journal, saver, on_event, known)
+                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known)
 
 
 async def _resumed(
@@ -184,6 +189,7 @@ async def _run_graph(
     journal: EventLog,
     saver: AsyncSqliteSaver,
     on_event: Callable[[Event], None],
+    confine: sandbox.Sandbox,
     known: frozenset[str] = frozenset(),
 ) -> RunReport:
     started = time.monotonic()
@@ -193,7 +199,7 @@ async def _run_graph(
         project=project,
         run_id=run_id,
         fixers=tuple(
-            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent")
+            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", confine)
         ),
         verifier=Verifier(
             tools=project.tools,
