@@ -52,6 +52,8 @@ class RunRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     finished: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    branch: str | None = None
+    """The branch HEAD was on when the run started (`refs/heads/main`); fixes land there or nowhere."""
 
 
 class RunDir:

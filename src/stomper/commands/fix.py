@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from stomper import ci, gitops, hook, progress, render, worktree
-from stomper.apply import Applier, Mode, applied_before
+from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
@@ -96,6 +96,8 @@ async def fix(
         else:
             record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
             settings = project.settings
+        if record.mode == "commit":
+            await check_commits(project.root, await gitops.fallback_identity(project.root))
         await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
         record = dataclasses.replace(record, status="running", pid=os.getpid())
         rundir.save(record)
@@ -121,6 +123,7 @@ async def _new_run(
         base=await worktree.snapshot(project.root),
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
+        branch=await gitops.head_ref(project.root),
     )
 
 
@@ -149,8 +152,9 @@ async def _run_graph(
             record.mode,  # type: ignore[arg-type]
             rundir.patches(run_id),
             journal,
-            await _identity(project.root),
+            await gitops.fallback_identity(project.root),
             applied_before(read_events(journal.path)),
+            branch=record.branch or await gitops.head_ref(project.root),
         ),
     )
     status: Status = "failed"
@@ -234,14 +238,6 @@ async def _require_clean(root: Path, except_paths: set[str]) -> None:
             "your working tree has uncommitted changes; commit or stash them, "
             "or use --allow-dirty (fixes are then left uncommitted) or --no-commit"
         )
-
-
-async def _identity(root: Path) -> tuple[str, ...]:
-    """git's `-c` options for an author when the user has configured none."""
-    done = await gitops.git("var", "GIT_COMMITTER_IDENT", cwd=root, check=False)
-    if done.returncode == 0:
-        return ()
-    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
 
 
 def run(

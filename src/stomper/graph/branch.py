@@ -41,14 +41,15 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit({"path": job.path, "step": "worktree"})
         async with ctx.worktrees.checkout(str(job.index)) as wt:
             seal = await Seal.take(wt)
-            original = await wt.read(job.path)
+            original = await wt.verified_blob(job.path)
             await _improve(job, wt, seal, ctx, work, emit)
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
+            # From here on, the fix is the verified record (wt.tree), never the worktree's files.
             patch = await wt.patch()
             await check_change(wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai)
-            content = await wt.read(job.path)
-            fix = Fix(job.path, patch, content, original, commit_message(job, work.remaining), work.remaining)
+            message = commit_message(job, work.remaining)
+            fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
             emit({"path": job.path, "step": "waiting"})
             applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
         outcome = "partial" if work.remaining else "fixed"
@@ -110,13 +111,16 @@ async def _attempt(
             "of": request.max_attempts,
         }
     )
+    # The record of what the tools are about to check; what they check must still be it afterwards.
+    record = await wt.record()
     verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.trouble = work.feedback if verdict.error else work.trouble
         await wt.reject()
         return baseline
-    await wt.accept()
+    await seal.check()
+    await wt.accept(record)
     work.accepted += 1
     work.by_ai = work.by_ai or fixer.ai
     work.feedback = None
