@@ -35,7 +35,7 @@ from pathlib import Path
 from stomper.config import StomperSettings
 from stomper.errors import StomperError
 from stomper.gitops import git
-from stomper.refs import RefFiles
+from stomper.refs import RefState
 from stomper.worktree import Worktree
 
 _SYMLINK = "120000"
@@ -58,11 +58,11 @@ class Seal:
     watched: tuple[tuple[str, Path], ...]
     """(name shown to the user, path) of what must not change."""
     prints: tuple[str, ...]
-    refs: RefFiles | None = None
+    refs: RefState | None = None
     """The shared refs as they were, put back by `check` when a fixer changed them."""
 
     @classmethod
-    async def take(cls, wt: Worktree, refs: RefFiles | None = None) -> Seal:
+    async def take(cls, wt: Worktree, refs: RefState | None = None) -> Seal:
         common, admin = await asyncio.to_thread(_git_dirs, wt.path)
         watched = [(".git (the worktree's own)", wt.path / ".git")]
         watched += [(f".git/{name}", common / name) for name in _CONTROL]

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stomper.errors import StomperError
-from stomper.gitops import git
-from stomper.refs import RefFiles
+from stomper.gitops import git, head_ref
+from stomper.refs import RefState
 
 
 class ChangedAfterVerification(StomperError):
@@ -106,7 +106,7 @@ class Worktree:
     base: str
     verified: str = ""
     """The tree of the last verified state; the base's until an attempt is accepted."""
-    refs: RefFiles | None = None
+    refs: RefState | None = None
     """The repository's refs as they were when the run's first worktree was made (see `stomper.refs`)."""
 
     @property
@@ -178,7 +178,7 @@ class Worktrees:
         """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree: a warm
         mypy checks a file in a fraction of the time a cold one takes."""
         self._registry = asyncio.Lock()
-        self.refs: RefFiles | None = None
+        self.refs: RefState | None = None
 
     @contextlib.asynccontextmanager
     async def checkout(self, name: str) -> AsyncIterator[Worktree]:
@@ -197,10 +197,9 @@ class Worktrees:
         finally:
             await asyncio.shield(self._remove(path))
 
-    async def _refs(self) -> RefFiles:
+    async def _refs(self) -> RefState:
         common = (await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self.root)).out.strip()
-        landing = await git("symbolic-ref", "--quiet", "HEAD", cwd=self.root, check=False)
-        return await RefFiles.take(Path(common), landing.out.strip() or None)
+        return await RefState.take(self.root, Path(common), await head_ref(self.root))
 
     def _seed(self, path: Path) -> None:
         # Copied, not linked: mypy's cache is an SQLite database that a
