@@ -9,8 +9,10 @@ Then the checkout is compared with what it held before (`checkout_state`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -309,3 +311,55 @@ def test_fixes_never_land_on_a_branch_the_user_switched_to_mid_run(repo: Path, t
     assert git(repo, "rev-parse", "main").strip() == main
     assert git(repo, "rev-parse", "elsewhere").strip() == main
     assert git(repo, "status", "--porcelain") == ""
+
+
+# What was verified is what lands
+
+
+def test_a_file_rewritten_while_it_is_verified_never_lands(repo: Path, tmp_path: Path) -> None:
+    """An agent leaves a process behind that rewrites the file while mypy checks it: the rewrite must not land."""
+    project(repo)
+    signals = {name: tmp_path / name for name in ("daemon", "verifying", "rewritten")}
+    wrapper = repo / ".venv" / "bin" / "mypy"
+    wrapper.parent.mkdir(parents=True)
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case "$PWD" in *.git/stomper/worktrees/*) if [ -e {signals["daemon"]} ]; then\n'
+        f"  touch {signals['verifying']}; n=0; while [ ! -e {signals['rewritten']} ] && [ $n -lt 100 ]; do\n"
+        "    sleep 0.1; n=$((n + 1)); done; fi ;; esac\n"
+        f'exec {Path(sys.executable).with_name("mypy")} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    daemon = textwrap.dedent(
+        f"""\
+        import pathlib, sys, time
+        for _ in range(300):
+            if pathlib.Path({str(signals["verifying"])!r}).exists():
+                pathlib.Path(sys.argv[1]).write_text("x = 1\\n")  # the user's function, gone
+                pathlib.Path({str(signals["rewritten"])!r}).touch()
+                break
+            time.sleep(0.1)
+        """
+    )
+    body = WRITE_FIX + textwrap.dedent(
+        f"""\
+        child = subprocess.Popen([sys.executable, "-c", {daemon!r}, os.path.abspath(target)], start_new_session=True)
+        pathlib.Path({str(tmp_path / "daemon.pid")!r}).write_text(str(child.pid))
+        pathlib.Path({str(signals["daemon"])!r}).touch()
+        """
+    )
+    before = CheckoutState.capture(repo)
+
+    try:
+        _, results = run_agent(repo, tmp_path, body, "--tools", "ruff,mypy")
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((tmp_path / "daemon.pid").read_text()), signal.SIGKILL)
+
+    # Either the daemon died with its attempt (a sandbox) and the verified fix landed, or it did not and the
+    # attempt was refused; never does its rewrite land.
+    if results[TARGET]["outcome"] == "fixed":
+        assert_only_fixed(repo, before, {TARGET: FIXED})
+    else:
+        assert "files changed in the worktree while the fix was verified (pkg/mod.py)" in results[TARGET]["detail"]
+        assert_only_fixed(repo, before)
