@@ -57,6 +57,10 @@ class NotApplied(StomperError):
         self.patch_path = patch_path
 
 
+class HeadMoved(NotApplied):
+    """HEAD left the branch the run started on; nothing more lands until the user is back on it."""
+
+
 class CannotCommit(StomperError):
     """git cannot make a commit in this repository (identity, signing); a commit-mode run does not start."""
 
@@ -157,7 +161,7 @@ class Applier:
             if locked is not None:
                 locked()
             if (moved := await self._moved()) is not None:
-                raise NotApplied(f"{moved}; fix of {fix.path} not applied", await self._keep(fix))
+                raise HeadMoved(f"{moved}; fix of {fix.path} not applied", await self._keep(fix))
             before = {c.path: await asyncio.to_thread(_read, self.root / c.path) for c in fix.changes}
             index = await self._index_entries(fix.changes) if self.mode == "commit" else b""
             for change in fix.changes:

@@ -363,3 +363,28 @@ def test_a_file_rewritten_while_it_is_verified_never_lands(repo: Path, tmp_path:
     else:
         assert "files changed in the worktree while the fix was verified (pkg/mod.py)" in results[TARGET]["detail"]
         assert_only_fixed(repo, before)
+
+
+def test_a_run_is_resumed_only_in_the_checkout_it_started_in(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "--quiet", "-b", "side", str(linked))
+    started = tmp_path / "started"
+    agent = tmp_path / "agent.py"
+    agent.write_text(f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(1000)\n")
+    run = subprocess.Popen(fix_command(agent), cwd=linked, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not started.exists():
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    agent.write_text(f"import pathlib, sys\npathlib.Path(sys.argv[1]).write_text({FIXED!r})\n")
+
+    elsewhere = subprocess.run([*fix_command(agent), "--resume"], cwd=repo, capture_output=True, text=True, timeout=120)
+    there = subprocess.run([*fix_command(agent), "--resume"], cwd=linked, capture_output=True, text=True, timeout=120)
+
+    assert elsewhere.returncode == 2, elsewhere.stdout + elsewhere.stderr
+    assert elsewhere.stderr.strip().endswith(f"started in {linked.resolve()}; resume it there")
+    assert there.returncode == 0, there.stdout + there.stderr
+    assert git(linked, "show", f"side:{TARGET}") == FIXED
+    assert git(repo, "show", f"main:{TARGET}") != FIXED

@@ -88,6 +88,8 @@ async def fix(
         await gitops.git("worktree", "prune", cwd=project.root)
         if options.resume is not None:
             record = rundir.resumable(None if options.resume == "last" else options.resume)
+            if record.checkout not in (None, str(project.root)):
+                raise StomperError(f"run {record.run_id} started in {record.checkout}; resume it there")
             settings = StomperSettings.model_validate(record.settings)
             on_event({"note": f"resuming run {record.run_id}"})
             if record.mode == "commit":
@@ -124,6 +126,7 @@ async def _new_run(
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
         branch=await gitops.head_ref(project.root),
+        checkout=str(project.root),
     )
 
 
