@@ -197,7 +197,7 @@ class Applier:
                     await self._stage(fix.changes)
                     commit = await self._land(made, head, fix.message)
             except (GitError, OSError) as exc:
-                await self._undo(before, index)
+                await self._undo(fix.changes, before, index)
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
                 raise NotApplied(reason, await self._keep(fix)) from exc
             self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
@@ -244,14 +244,16 @@ class Applier:
         paths = [c.path for c in changes]
         done = await git("ls-files", "--stage", "-z", "--", *paths, cwd=self.root)
         listed = {entry.split(b"\t", 1)[1] for entry in done.stdout.split(b"\0") if entry}
-        absent = b"".join(f"0 {_NULL}\t{p}\0".encode() for p in paths if p.encode() not in listed)
+        absent = b"".join(
+            b"0 %s\t%s\0" % (_NULL.encode(), os.fsencode(p)) for p in paths if os.fsencode(p) not in listed
+        )
         return done.stdout + absent
 
     async def _stage(self, changes: Sequence[Change], env: dict[str, str] | None = None) -> None:
         entries = "".join(
             f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_NULL}\t{c.path}\0" for c in changes
         )
-        await git("update-index", "-z", "--index-info", cwd=self.root, env=env, stdin=entries.encode())
+        await git("update-index", "-z", "--index-info", cwd=self.root, env=env, stdin=os.fsencode(entries))
 
     async def _commit_object(self, head: str, changes: Sequence[Change], message: str) -> str:
         """A commit of HEAD's tree with `changes`, made on a temporary index: the user's is not read."""
@@ -286,11 +288,13 @@ class Applier:
         await git("update-index", "-q", "--refresh", cwd=self.root, check=False)
         return (await git("rev-parse", "--short", made, cwd=self.root)).out.strip()
 
-    async def _undo(self, before: dict[str, bytes | None], index: bytes) -> None:
-        for path, data in before.items():
-            target = self.root / path
+    async def _undo(self, changes: Sequence[Change], before: dict[str, bytes | None], index: bytes) -> None:
+        for change in changes:
+            target, data = self.root / change.path, before[change.path]
             if data is None:
                 await asyncio.to_thread(target.unlink, True)
+            elif change.old_mode == _SYMLINK:
+                await asyncio.to_thread(_symlink, target, os.fsdecode(data))
             else:
                 mode = await asyncio.to_thread(_mode, target)
                 await asyncio.to_thread(_replace, target, data, bool(mode & stat.S_IXUSR))
@@ -365,7 +369,7 @@ def _staged(entries: bytes, path: str) -> str | None:
     for entry in entries.split(b"\0"):
         info, _, name = entry.partition(b"\t")
         fields = info.split(b" ")
-        if name == path.encode() and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
+        if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
             return fields[1].decode()
     return None
 
