@@ -81,6 +81,9 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["GIT_EDITOR"] = "true"
     for name in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS"):
         env.pop(name, None)
+    # No `git status` or `git diff` of ours refreshes the user's index on the side: a kill
+    # would leave its index.lock behind, and only the locks of an apply are ours to repair.
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     env.update(extra or {})
     return env
 
