@@ -161,7 +161,9 @@ class Applier:
             if locked is not None:
                 locked()
             if (moved := await self._moved()) is not None:
-                raise HeadMoved(f"{moved}; fix of {fix.path} not applied", await self._keep(fix))
+                back = (self.branch or "").removeprefix("refs/heads/")
+                reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
+                raise HeadMoved(reason, await self._keep(fix))
             before = {c.path: await asyncio.to_thread(_read, self.root / c.path) for c in fix.changes}
             index = await self._index_entries(fix.changes) if self.mode == "commit" else b""
             for change in fix.changes:

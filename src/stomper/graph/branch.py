@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stomper.apply import Fix, NotApplied
+from stomper.apply import Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
@@ -25,7 +25,11 @@ NEEDS_AI = "needs an AI fixer"
 
 
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
-    """Fix one file; never raises, so that one file's failure cannot cancel the others."""
+    """Fix one file; never raises, so that one file's failure cannot cancel the others.
+
+    But one: `HeadMoved` stops the run, since nothing more can land; the run
+    is resumed once HEAD is back on its branch, the unfinished files redone.
+    """
     started = time.monotonic()
     work = _Work(remaining=job.diagnostics)
     if (recovered := await ctx.applier.recover(job.path)) is not None:
@@ -57,6 +61,8 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         return replace(
             work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace")
         )
+    except HeadMoved as exc:
+        raise HeadMoved(f"{exc} with: stomper fix --resume {ctx.run_id}", exc.patch_path) from exc
     except NotApplied as exc:
         return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
     except StomperError as exc:
