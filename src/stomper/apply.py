@@ -287,7 +287,6 @@ class Applier:
             raise GitError("HEAD is detached; the fix was not committed")
         subject = message.splitlines()[0]
         await git("update-ref", "-m", f"commit: {subject}", branch, made, head, cwd=self.root)
-        await git("update-index", "-q", "--refresh", cwd=self.root, check=False)
         return (await git("rev-parse", "--short", made, cwd=self.root)).out.strip()
 
     async def _undo(self, changes: Sequence[Change], before: dict[str, bytes | None], index: bytes) -> None:
