@@ -81,7 +81,8 @@ class Seal:
             raise UnsafeChange(f"the fixer changed git's own files ({', '.join(changed)}); not applied")
         if restored:
             raise UnsafeChange(
-                f"the fixer changed the repository's refs ({', '.join(restored)}); they were put back, not applied"
+                f"the fixer changed the repository's refs ({', '.join(restored)}); they were put back "
+                "(what they pointed at is kept under refs/stomper/kept/), not applied"
             )
 
 

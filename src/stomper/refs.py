@@ -14,6 +14,9 @@ commits to, which stomper itself moves, and the branch the user's checkout
 is on now (the user may switch to a new branch mid-run; the applier then
 stops). Any other ref change during a run is taken for a fixer's and put
 back: a run is not the time for the user's own `git stash` or `git branch`.
+What a put-back ref pointed at is kept under `refs/stomper/kept/<time>/`, so
+that a change that was the user's own loses nothing (`stomper clean --all`
+leaves those refs alone; delete them with `git update-ref -d`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ from pathlib import Path
 from stomper.gitops import git, head_ref
 
 _OWN = "refs/stomper/"
+_KEPT = "refs/stomper/kept/"
 _STASH = "refs/stash"
 _FORMAT = "%(refname)%00%(objectname)%00%(symref)"
 
@@ -61,6 +66,7 @@ class RefState:
                 changed.append("the stash")
             if not changed:
                 return []
+            await self._keep(now, stash_log)
             await self._put_back(now)
             await asyncio.to_thread(self._put_back_stash_log)
             return changed
@@ -94,6 +100,24 @@ class RefState:
         if commands:
             message = "stomper: put back a ref a fixer changed"
             await git("update-ref", "-m", message, "--stdin", cwd=self.root, stdin="".join(commands).encode())
+
+    async def _keep(self, now: Mapping[str, str], stash_log: bytes | None) -> None:
+        """Keep what the changed refs now point at under `refs/stomper/kept/`: a change that was the
+        user's own (a `git stash` mid-run) is then put back without losing what it held."""
+        targets = {
+            name: now[name] for name in now if now[name] != self.refs.get(name) and not now[name].startswith("ref: ")
+        }
+        old_entries = set((self.stash_log or b"").splitlines())
+        for n, line in enumerate((stash_log or b"").splitlines()):
+            if line not in old_entries and len(fields := line.split(b" ", 2)) == 3:
+                targets[f"stash-entry-{n}"] = fields[1].decode()
+        if not targets:
+            return
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        commands = "".join(
+            f"update {_KEPT}{stamp}/{name.removeprefix('refs/')} {target}\n" for name, target in targets.items()
+        )
+        await git("update-ref", "--stdin", cwd=self.root, stdin=commands.encode(), check=False)
 
     def _put_back_stash_log(self) -> None:
         path = self.common / "logs" / _STASH

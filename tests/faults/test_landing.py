@@ -262,10 +262,13 @@ def test_refs_an_agent_changes_are_put_back_and_its_attempt_refused(repo: Path, 
 
     assert results[TARGET]["outcome"] == "failed"
     assert "the fixer changed the repository's refs (" in results[TARGET]["detail"]
-    assert "they were put back, not applied" in results[TARGET]["detail"]
+    assert "they were put back (what they pointed at is kept under refs/stomper/kept/)" in results[TARGET]["detail"]
     assert_only_fixed(repo, before)
     git(repo, "stash", "pop", "--quiet")
     assert (repo / "notes.txt").read_text() == "the user's stashed work\n"
+    # Had a change been the user's own, nothing of it is lost: the refs it made are kept.
+    kept = git(repo, "for-each-ref", "--format=%(refname)", "refs/stomper/kept/").split()
+    assert {ref.split("/", 4)[4] for ref in kept} == {"heads/agents-branch", "tags/agents-tag"}
 
 
 # The branch the run started on
