@@ -46,6 +46,7 @@ def run(
     log: Console,
     verbose: bool,
     sarif_path: Path | None = None,
+    quiet: bool = False,
 ) -> int:
     if verbose:
         for name, exe in project.executables().items():
@@ -55,6 +56,14 @@ def run(
         log.print(f"checked {len(files)} file(s) in {project.root}", highlight=False)
     if output == "json":
         console.out(render.check_json(result), highlight=False)
+    elif not files and not result.skipped:
+        said = "no Python file is staged" if selection.staged else "no Python file is selected"
+        log.print(f"stomper: {said}; nothing to check", highlight=False)
+    elif quiet:
+        for d in result.diagnostics:
+            console.out(str(d), highlight=False)
+        for run in result.errors:
+            log.print(f"tool error {run.tool}: {run.error}", highlight=False, markup=False)
     else:
         render.check_table(result, console)
     if sarif_path is not None:

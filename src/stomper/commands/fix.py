@@ -27,6 +27,7 @@ from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
+from stomper.fixers import Fixer
 from stomper.fixers.registry import build_fixers
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
@@ -77,8 +78,9 @@ async def fix(
 ) -> RunReport:
     """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
-    # Before anything is written: a missing tool must leave no run behind.
-    project.executables([*project.tools, TOOLS["ruff"]])
+    # Before anything is written: a missing tool, or a model without its key, must leave no run behind.
+    ruff = project.executables([*project.tools, TOOLS["ruff"]])["ruff"]
+    fixers = () if options.resume is not None else tuple(build_fixers(project.settings, ruff))
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -89,6 +91,7 @@ async def fix(
         if options.resume is not None:
             record = rundir.resumable(None if options.resume == "last" else options.resume)
             settings = StomperSettings.model_validate(record.settings)
+            fixers = tuple(build_fixers(settings, ruff))
             on_event({"note": f"resuming run {record.run_id}"})
             if record.mode == "commit":
                 # What the interrupted run applied but did not commit is its own, not the user's.
@@ -100,7 +103,8 @@ async def fix(
         record = dataclasses.replace(record, status="running", pid=os.getpid())
         rundir.save(record)
         with EventLog(rundir.events(record.run_id)) as journal:
-            return await _run_graph(dataclasses.replace(project, settings=settings), record, rundir, journal, on_event)
+            project = dataclasses.replace(project, settings=settings)
+            return await _run_graph(project, record, rundir, journal, fixers, on_event)
 
 
 async def _new_run(
@@ -125,7 +129,12 @@ async def _new_run(
 
 
 async def _run_graph(
-    project: Project, record: RunRecord, rundir: RunDir, journal: EventLog, on_event: Callable[[Event], None]
+    project: Project,
+    record: RunRecord,
+    rundir: RunDir,
+    journal: EventLog,
+    fixers: tuple[Fixer, ...],
+    on_event: Callable[[Event], None],
 ) -> RunReport:
     started = time.monotonic()
     settings = project.settings
@@ -133,7 +142,7 @@ async def _run_graph(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"])),
+        fixers=fixers,
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
@@ -278,11 +287,12 @@ def run(
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path)))
-        render.run_summary(partial, console)
+        render.run_summary(partial, console, interrupted=True, total=display.progress.total)
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
-    render.run_summary(report, console)
-    if report.mode == "diff" and options.branch is None:
+    render.run_summary(report, console, left=not options.hook)
+    printed = report.mode == "diff" and options.branch is None and any(f.patch for f in report.files)
+    if printed:
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
         _write_report(options.report, report)
@@ -293,7 +303,8 @@ def run(
         return hook.exit_code(report, say)
     if report.tool_errors:
         return ExitCode.USAGE
-    return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS
+    # As `ruff check --diff`: a printed fix is a change the checkout still needs.
+    return ExitCode.OK if report.ok and not printed else ExitCode.DIAGNOSTICS
 
 
 def _write_report(path: Path, report: RunReport) -> None:
@@ -311,5 +322,5 @@ def _dry_run(project: Project, selection: Selection, cwd: Path, console: Console
 
     _, result = asyncio.run(collect(project, selection, cwd))
     fixers = build_fixers(project.settings, project.executables([TOOLS["ruff"]])["ruff"])
-    render.plan(result, [f.name for f in fixers], project.settings.parallel, console)
+    render.plan(result, fixers, project.settings.parallel, console)
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK

@@ -27,7 +27,8 @@ def run(project: Project, *, console: Console) -> int:
         console.print("No stomper runs in this repository.")
         return ExitCode.OK
     table = Table(title="stomper runs", title_justify="left")
-    for column in ("run", "started", "status", "mode", "files", "fixed", "remaining"):
+    table.add_column("run", no_wrap=True)
+    for column in ("started", "status", "mode", "files", "diagnostics fixed", "diagnostics left"):
         table.add_column(column)
     for r in records:
         table.add_row(
@@ -45,14 +46,23 @@ def run(project: Project, *, console: Console) -> int:
 
 def clean(project: Project, *, everything: bool, console: Console) -> int:
     rundir = _rundir(project)
+    said: list[str] = []
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
-            console.print(f"removed the lock of stomper run pid {stale_pid}, which is no longer running")
+            said.append(f"removed the lock of stomper run pid {stale_pid}, which is no longer running")
         for run_id in rundir.leftovers():
-            console.print(f"removed the worktrees of run {run_id}, which did not finish")
+            said.append(f"removed the worktrees of run {run_id}, which did not finish")
+        if not everything:
+            # A failed run (a refused API key) cannot be resumed: its record is only clutter.
+            for record in rundir.records():
+                if record.status == "failed":
+                    shutil.rmtree(rundir.run(record.run_id), ignore_errors=True)
+                    said.append(f"removed the record of run {record.run_id}, which failed")
         asyncio.run(_forget(project, rundir, everything))
         if everything:
-            console.print("forgot every run: records, checkpoints and kept patches are gone")
+            said.append("forgot every run: records, checkpoints and kept patches are gone")
+    for line in said or ["nothing to clean: no worktrees, stale lock or failed runs were left behind"]:
+        console.print(line, highlight=False)
     return ExitCode.OK
 
 
