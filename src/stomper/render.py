@@ -96,7 +96,7 @@ def run_summary(
     """The final table: one row per failing file, what is left and why, then the totals.
 
     An `interrupted` run's report holds only the files that finished, of `total` failing ones
-    (None: stopped before the tools had found them). `left`: list what is left (the hook says it itself).
+    (None: not known, as in a resumed run). `left`: list what is left (the hook says it itself).
     """
     if report.files:
         table = Table(title="stomper fix", title_justify="left")
@@ -126,7 +126,8 @@ def run_summary(
     if interrupted:
         done = len(report.files)
         console.print(
-            f"interrupted before the tools had found the failing files{cost}"
+            f"interrupted: {done} failing file(s) done, the others not; "
+            f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining in the files done{cost}"
             if total is None
             else f"interrupted: {done} of {total} failing file(s) done, {total - done} not done; "
             f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining in the files done{cost}",
