@@ -63,12 +63,15 @@ def test_a_rejected_api_key_stops_the_run_with_exit_2_and_leaves_nothing_to_resu
     assert git(repo, "rev-list", "--count", "HEAD") == "1\n"
     assert_no_leftovers(repo)
     (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
-    assert json.loads(record.read_text())["status"] == "failed"
+    assert json.loads(record.read_text())["status"] == "misconfigured"
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
     again = stomper(repo, "fix", "--resume")
     assert again.returncode == 2
     assert "there is no interrupted run to resume" in again.stderr
+    named = stomper(repo, "fix", "--resume", record.parent.name)
+    assert named.returncode == 2 and "stopped on bad configuration; fix it, then start a new run" in named.stderr
     cleaned = stomper(repo, "clean")
-    assert cleaned.stdout == f"removed the record of run {record.parent.name}, which failed\n"
+    assert cleaned.stdout == f"removed the record of run {record.parent.name}, which stopped on bad configuration\n"
     assert not record.exists()
 
 

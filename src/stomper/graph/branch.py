@@ -136,7 +136,7 @@ async def _attempt(
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.why, work.verified = verdict.reason(), True
-        work.trouble = work.feedback if verdict.error else work.trouble
+        work.trouble = work.why if verdict.error else work.trouble
         await wt.reject()
         return baseline
     await wt.accept()
