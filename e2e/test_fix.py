@@ -249,7 +249,7 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
     assert "skipped b.py: 0/1 fixed in 0.0s - no AI fixer configured" in done.stderr
     assert "b.py:2:12: [mypy return-value] Incompatible return value type" in done.stdout
     assert "  why: no AI fixer configured\n" in done.stdout
-    assert "next: to fix what ruff cannot, set agent.command" in done.stdout
+    assert "next: to fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert_no_leftovers(repo)
 
 
@@ -299,7 +299,7 @@ def test_dry_run_shows_the_plan(repo: Path) -> None:
     assert "would try 2 file(s) with ruff, 3 at a time" in done.stdout
     assert "  a.py: 1 ruff can try (ruff F401)\n" in done.stdout
     assert "  b.py: 1 ruff can try (ruff F401); 1 need an AI fixer (mypy return-value)\n" in done.stdout
-    assert "next: to fix what ruff cannot, set agent.command" in done.stdout
+    assert "next: to fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
 
 
@@ -330,5 +330,5 @@ def test_configured_excludes_hold_for_fix(repo: Path) -> None:
 def test_version() -> None:
     done = subprocess.run([str(STOMPER), "--version"], capture_output=True, text=True)
     assert done.returncode == 0
-    assert done.stdout == f"stomper {importlib.metadata.version('stomper')}\n"
-    assert importlib.metadata.version("stomper") == stomper_package.__version__
+    assert done.stdout == f"stomper {importlib.metadata.version('stomper-fix')}\n"
+    assert importlib.metadata.version("stomper-fix") == stomper_package.__version__

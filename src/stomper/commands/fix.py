@@ -23,13 +23,12 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, progress, render, resume, worktree
+from stomper import ci, gitops, hook, progress, redact, render, resume, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers import Fixer
-from stomper.fixers.registry import build_fixers
+from stomper.fixers.registry import build_fixers, check_agent
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
@@ -82,9 +81,12 @@ async def fix(
 ) -> RunReport:
     """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
-    # Before anything is written: a missing tool, or a model without its key, must leave no run behind.
+    # Before anything is written: a missing tool or agent, a model without its key or package,
+    # must leave no run behind (building the fixers finds every one of these).
     ruff = project.executables([*project.tools, TOOLS["ruff"]])["ruff"]
-    fixers = () if options.resume is not None else tuple(build_fixers(project.settings, ruff))
+    check_agent(project.settings, project.root)
+    if options.resume is None:
+        build_fixers(project.settings, ruff)
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -97,8 +99,9 @@ async def fix(
         async with open_checkpointer(rundir.checkpoints) as saver:
             if options.resume is not None:
                 record, settings = await _resumed(project, selection, options, rundir, on_event)
-                # Before the record says running: a resumed run's model must be usable too.
-                fixers = tuple(build_fixers(settings, ruff))
+                # Before the record says running: a resumed run's fixers must be usable too.
+                check_agent(settings, project.root)
+                build_fixers(settings, ruff)
             else:
                 record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
                 settings = project.settings
@@ -109,7 +112,7 @@ async def fix(
             await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
             with EventLog(rundir.events(record.run_id)) as journal:
                 project = dataclasses.replace(project, settings=settings)
-                return await _run_graph(project, record, rundir, journal, saver, fixers, on_event)
+                return await _run_graph(project, record, rundir, journal, saver, on_event)
 
 
 async def _resumed(
@@ -161,7 +164,6 @@ async def _run_graph(
     rundir: RunDir,
     journal: EventLog,
     saver: AsyncSqliteSaver,
-    fixers: tuple[Fixer, ...],
     on_event: Callable[[Event], None],
 ) -> RunReport:
     started = time.monotonic()
@@ -170,7 +172,9 @@ async def _run_graph(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        fixers=fixers,
+        fixers=tuple(
+            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent")
+        ),
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
@@ -202,7 +206,8 @@ async def _run_graph(
             context=ctx,
             stream_mode=["custom", "updates"],
         ):
-            update: dict[str, Any] = chunk  # type: ignore[assignment]
+            # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
+            update: dict[str, Any] = redact.scrub_data(chunk)  # type: ignore[arg-type]
             if kind == "custom":
                 on_event(update)
             elif "report" in update:
@@ -347,7 +352,7 @@ def _write_report(path: Path, report: RunReport) -> None:
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        path.write_text(json.dumps(redact.scrub_data(report.to_json()), indent=2) + "\n")
     except OSError as exc:
         raise StomperError(f"cannot write the report to {path}: {exc.strerror}") from None
 
