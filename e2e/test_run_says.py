@@ -240,7 +240,7 @@ def test_help_takes_h_and_shows_choices(repo: Path) -> None:
     assert top.returncode == fix.returncode == check.returncode == 0
     assert "Usage: stomper [OPTIONS] COMMAND" in top.stdout
     assert "--fixer <auto|ruff|agent|llm>" in fix.stdout
-    assert "--format <table|json>" in check.stdout and "-q, --quiet" in check.stdout
+    assert "<table|json|github|gitlab>" in check.stdout and "-q, --quiet" in check.stdout
     assert "<str>" not in fix.stdout + check.stdout and "<int>" not in fix.stdout
     assert bad.returncode == 2 and "'xml' is not one of 'table', 'json'" in bad.stderr
 

@@ -27,6 +27,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from stomper import redact
+from stomper.baseline import without_known
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Usage
@@ -47,6 +48,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         executables=ctx.verifier.executables,
         timeout=project.settings.tool_timeout,
     )
+    result = await without_known(result, project.root, ctx.known)
     grouped = result.by_path()
     tests = tuple(d for d in result.diagnostics if d.tool == "pytest")
     jobs = [
