@@ -337,7 +337,7 @@ def test_unknown_format_is_a_usage_error(files: Path, capsys: pytest.CaptureFixt
     code, out, err = run(capsys, "check", "--format", "xml")
 
     assert (code, out) == (2, "")
-    assert "Invalid value for '--format': Value error, 'xml' is not one of 'table', 'json', 'github', 'gitlab'." in err
+    assert "Value error, 'xml' is not one of 'table', 'json', 'github', 'gitlab'." in err
     assert "Traceback" not in err
 
 

@@ -170,6 +170,7 @@ OutputFormatOpt = Annotated[
     str,
     typer.Option(
         "--output-format",
+        metavar="<full|github|gitlab>",
         help="full (the summary table), or annotations of the analysed commit on stdout: "
         "github (workflow commands) or gitlab (Code Quality JSON).",
     ),
