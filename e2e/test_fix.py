@@ -171,6 +171,14 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     assert results[conflict]["diagnostics_remaining"] == results[conflict]["diagnostics_before"]
     kept = Path(results[conflict]["kept_patch"])
     assert kept.is_relative_to(repo / ".git" / "stomper" / "patches")
+    assert (
+        results[conflict]["hint"] == f"look at the verified fix kept at {kept}, and apply it by hand if it still fits"
+    )
+    assert (
+        results[worse]["detail"]
+        == f"2 attempts did not pass verification: the fix introduced mypy return-value in {worse}:6"
+    )
+    assert results[ok]["hint"] == ""
     assert f"+++ b/{conflict}" in kept.read_text()
     # Only the verified fix reached the checkout; the user's edit is as they left it.
     status = sorted(git(repo, "status", "--porcelain").splitlines())
@@ -236,8 +244,10 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
     assert done.returncode == 1
     assert (repo / "a.py").read_text() == "import sys\n\nprint(sys.argv)\n"
     assert git(repo, "log", "-1", "--format=%s") == "fix(stomper): resolve ruff F401 in a.py\n"
-    assert "skipped b.py: 0/1 fixed in" in done.stderr and "needs an AI fixer" in done.stderr
-    assert "To fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
+    assert "skipped b.py: 0/1 fixed in 0.0s - no AI fixer configured" in done.stderr
+    assert "b.py:2:12: [mypy return-value] Incompatible return value type" in done.stdout
+    assert "  why: no AI fixer configured\n" in done.stdout
+    assert "next: to fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert_no_leftovers(repo)
 
 
@@ -266,7 +276,8 @@ def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
 
     done = stomper(repo, "fix", "--tools", "ruff", "--diff")
 
-    assert done.returncode == 0
+    # As `ruff check --diff`: a printed fix is a change still to make.
+    assert done.returncode == 1
     assert "--- a/a.py\n+++ b/a.py\n" in done.stdout and "-import os\n" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
     assert git(repo, "rev-parse", "HEAD").strip() == head
@@ -277,15 +288,29 @@ def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
 
 
 def test_dry_run_shows_the_plan(repo: Path) -> None:
-    write(repo, {"a.py": "import os\n\nX = 1\n"})
+    write(repo, {"a.py": "import os\n\nX = 1\n", "b.py": "import os\n\n\ndef f() -> int:\n    return 'x'\n"})
     commit_all(repo)
 
-    done = stomper(repo, "fix", "--tools", "ruff", "--dry-run", "-j", "3")
+    done = stomper(repo, "fix", "--tools", "ruff,mypy", "--dry-run", "-j", "3")
 
     assert done.returncode == 1
-    assert "would fix 1 file(s) with ruff, 3 at a time" in done.stdout
-    assert "a.py: 1 diagnostic(s) (ruff F401)" in done.stdout
+    assert "would try 2 file(s) with ruff, 3 at a time" in done.stdout
+    assert "  a.py: 1 ruff can try (ruff F401)\n" in done.stdout
+    assert "  b.py: 1 ruff can try (ruff F401); 1 need an AI fixer (mypy return-value)\n" in done.stdout
+    assert "next: to fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
+
+
+def test_dry_run_with_an_agent_gives_it_what_ruff_cannot_fix(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"b.py": "import os\n\n\ndef f() -> int:\n    return 'x'\n"})
+    commit_all(repo)
+
+    done = stomper(repo, "fix", "--tools", "ruff,mypy", "--dry-run", "--agent", "true")
+
+    assert done.returncode == 1
+    assert "would try 1 file(s) with ruff then agent, 1 at a time" in done.stdout
+    assert "  b.py: 1 ruff can try (ruff F401); 1 agent can try (mypy return-value)\n" in done.stdout
+    assert "next:" not in done.stdout
 
 
 def test_configured_excludes_hold_for_fix(repo: Path) -> None:

@@ -150,8 +150,9 @@ class Display:
 
     @classmethod
     def choose(cls, log: Console, *, ci: bool, quiet: bool, verbose: bool) -> Display:
-        """Live only on a real terminal outside CI (rich's `is_terminal` honours FORCE_COLOR/TTY_COMPATIBLE)."""
-        live = log.is_terminal and not log.is_dumb_terminal and not ci
+        """Live only on a real terminal outside CI and without NO_COLOR
+        (rich's `is_terminal` honours FORCE_COLOR/TTY_COMPATIBLE, its `no_color` NO_COLOR)."""
+        live = log.is_terminal and not log.is_dumb_terminal and not ci and not log.no_color
         return cls(log, live=live, quiet=quiet, verbose=verbose)
 
     @property

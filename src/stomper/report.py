@@ -86,6 +86,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "path": f.path,
         "outcome": f.outcome,
         "detail": f.detail,
+        "hint": f.hint,
         "attempts": f.attempts,
         "fixers": list(f.fixers),
         "diagnostics_before": [d.to_json() for d in f.before],

@@ -31,6 +31,7 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "parallel": "honour",
     "fixer": "honour",
     "max_attempts": "honour",
+    "file_timeout": "honour",
     "unsafe_fixes": "honour",
     "ruff_format": "honour",
     "allow_other_files": "honour",

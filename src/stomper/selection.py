@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+import pathspec
 
 from stomper import gitops
 from stomper.errors import GitError, SelectionError
@@ -136,8 +138,10 @@ async def _walk(root: Path) -> list[str]:
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    pure = PurePosixPath(path)
-    return any(
-        fnmatch(path, pattern) or fnmatch(pure.name, pattern) or path.startswith(pattern.rstrip("/") + "/")
-        for pattern in patterns
-    )
+    """Whether `path` matches `patterns` as .gitignore lines would (`migrations` anywhere, `/top.py` at the root)."""
+    return bool(patterns) and _spec(tuple(patterns)).match_file(path)
+
+
+@functools.cache
+def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines(patterns)

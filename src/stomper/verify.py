@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stomper import explain
 from stomper.diagnostics import Diagnostic, fingerprint
 from stomper.tools import Tool, run_tools
 
@@ -57,6 +58,14 @@ class Verdict:
             lines += [f"- {d}" for d in self.new]
             return "\n".join(lines)
         return "Your change did not fix any of the problems."
+
+    def reason(self) -> str:
+        """Why the attempt was rejected, in the user's words (`stomper.explain`)."""
+        if self.error is not None:
+            return f"the tools could not check the fix: {self.error}"
+        if self.new:
+            return explain.introduced(self.new)
+        return "the fix removed none of the problems"
 
 
 @dataclass(frozen=True)

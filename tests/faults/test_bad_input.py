@@ -247,7 +247,10 @@ def test_a_checker_that_crashes_while_verifying_an_agents_fix_fails_the_file(rep
     assert done.returncode == 1, done.stdout + done.stderr
     [result] = json.loads(report.read_text())["files"]
     assert (result["path"], result["outcome"]) == ("b.py", "failed")
-    assert result["detail"] == "The tools could not check your change: mypy: mypy failed: RuntimeError: it broke"
+    assert result["detail"] == (
+        "1 attempt did not pass verification: "
+        "the tools could not check the fix: mypy: mypy failed: RuntimeError: it broke"
+    )
     assert_only_fixed(repo, before)
 
 

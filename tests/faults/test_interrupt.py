@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,6 +143,10 @@ def test_ctrl_c_drains_and_the_run_resumes(repo: Path, tmp_path: Path, point: st
 
     assert run.returncode == 130, out + err
     assert "interrupted; resume with: stomper fix --resume " in err
+    assert "Warning" not in err
+    # The summary counts the files not done, rather than pass them over as if nothing were left.
+    assert re.search(r"^interrupted: ([0-3]) of 4 failing file\(s\) done, ([1-4]) not done; ", out, re.MULTILINE), out
+    assert "0 remaining, in" not in out
     assert_tidy(repo)
     listed = subprocess.run([str(STOMPER), "runs"], cwd=repo, capture_output=True, text=True).stdout
     assert "interrupted" in listed

@@ -59,6 +59,7 @@ def run(
     sarif_path: Path | None = None,
     new_only_base: str | None = None,
     baseline_path: Path | None = None,
+    quiet: bool = False,
 ) -> int:
     if verbose:
         for name, exe in project.executables().items():
@@ -72,6 +73,14 @@ def run(
     elif output in annotate.FORMATS:
         ids = asyncio.run(_ids(project.root, result))
         console.out(annotate.render(output, result.diagnostics, ids), end="", highlight=False)
+    elif not files and not result.skipped:
+        said = "no Python file is staged" if selection.staged else "no Python file is selected"
+        log.print(f"stomper: {said}; nothing to check", highlight=False)
+    elif quiet:
+        for d in result.diagnostics:
+            console.out(str(d), highlight=False)
+        for run in result.errors:
+            log.print(f"tool error {run.tool}: {run.error}", highlight=False, markup=False)
     else:
         render.check_table(result, console)
     if sarif_path is not None:

@@ -26,7 +26,7 @@ from rich.markup import escape
 from stomper import annotate, baseline, ci, gitops, hook, progress, redact, render, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
-from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
+from stomper.errors import ExitCode, FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph.build import build_graph, open_checkpointer
@@ -91,9 +91,12 @@ async def fix(
 ) -> RunReport:
     """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
-    # Before anything is written: a missing tool must leave no run behind.
-    project.executables([*project.tools, TOOLS["ruff"]])
+    # Before anything is written: a missing tool or agent, a model without its key or package,
+    # must leave no run behind (building the fixers finds every one of these).
+    ruff = project.executables([*project.tools, TOOLS["ruff"]])["ruff"]
     check_agent(project.settings, project.root)
+    if options.resume is None:
+        build_fixers(project.settings, ruff)
     confine = sandbox.UNCONFINED
     if uses_agent(project.settings) or options.resume is not None:
         confine = await sandbox.choose(project.settings.sandbox)
@@ -111,6 +114,9 @@ async def fix(
         async with open_checkpointer(rundir.checkpoints) as saver:
             if options.resume is not None:
                 record, settings = await _resumed(project, selection, options, rundir, on_event)
+                # Before the record says running: a resumed run's fixers must be usable too.
+                check_agent(settings, project.root)
+                build_fixers(settings, ruff)
                 known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
             else:
                 record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
@@ -257,9 +263,14 @@ async def _run_graph(
     except asyncio.CancelledError:
         status = "interrupted"
         raise Interrupted(run_id) from None
+    except FixerError:
+        # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+        status = "misconfigured"
+        await _always(saver.adelete_thread(run_id))
+        raise
     finally:
         await _always(ctx.worktrees.close())
-        if status == "completed":
+        if status in ("completed", "misconfigured"):
             await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
         summary = final.to_json()["summary"] if final is not None else {}
         rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
@@ -352,11 +363,12 @@ def run(
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path)))
-        render.run_summary(partial, summary)
+        render.run_summary(partial, summary, interrupted=True, total=display.progress.total)
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
-    render.run_summary(report, summary)
-    if report.mode == "diff" and options.branch is None and options.output_format == "full":
+    render.run_summary(report, summary, left=not options.hook)
+    printed = report.mode == "diff" and options.branch is None and any(f.patch for f in report.files)
+    if printed and options.output_format == "full":
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
         _write_report(options.report, report)
@@ -376,7 +388,8 @@ def run(
         return ci.exit_status(report, project.settings.ci_exit)
     if report.tool_errors:
         return ExitCode.USAGE
-    return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS
+    # As `ruff check --diff`: a printed fix is a change the checkout still needs.
+    return ExitCode.OK if report.ok and not printed else ExitCode.DIAGNOSTICS
 
 
 def _write_report(path: Path, report: RunReport) -> None:
@@ -394,5 +407,5 @@ def _dry_run(project: Project, selection: Selection, cwd: Path, console: Console
 
     _, result = asyncio.run(collect(project, selection, cwd))
     fixers = build_fixers(project.settings, project.executables([TOOLS["ruff"]])["ruff"])
-    render.plan(result, [f.name for f in fixers], project.settings.parallel, console)
+    render.plan(result, fixers, project.settings.parallel, console)
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK

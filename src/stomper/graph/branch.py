@@ -6,15 +6,16 @@ the verifier only judges, the applier only applies.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stomper import redact
+from stomper import explain, redact
 from stomper.apply import Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic
-from stomper.errors import StomperError
+from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
 from stomper.guard import Seal, check_change
@@ -22,7 +23,7 @@ from stomper.verify import Baseline
 from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
-NEEDS_AI = "needs an AI fixer"
+NEEDS_AI = explain.NO_AI
 UNCHANGED_LIMIT = 2
 """An AI fixer that changed nothing this often on one file will not change it on the next try either."""
 
@@ -30,9 +31,17 @@ UNCHANGED_LIMIT = 2
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     """Fix one file; never raises, so that one file's failure cannot cancel the others.
 
-    But one: `HeadMoved` stops the run, since nothing more can land; the run
-    is resumed once HEAD is back on its branch, the unfinished files redone.
+    But two: `HeadMoved` stops the run, since nothing more can land (the run
+    is resumed once HEAD is back on its branch, the unfinished files redone),
+    and so does `FixerError`, a fixer that cannot work at all (a refused API key).
     """
+    result = await _fix_file(job, ctx, emit)
+    if result.outcome == "fixed":
+        return result
+    return replace(result, hint=explain.next_step(result.detail, ctx.project.settings, result.kept_patch))
+
+
+async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     started = time.monotonic()
     work = _Work(remaining=job.diagnostics)
     if (recovered := await ctx.applier.recover(job.path)) is not None:
@@ -49,7 +58,13 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         async with ctx.worktrees.checkout(str(job.index)) as wt:
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
-            await _improve(job, wt, seal, ctx, work, emit)
+            limit = ctx.project.settings.file_timeout
+            try:
+                async with asyncio.timeout(limit):
+                    await _improve(job, wt, seal, ctx, work, emit)
+            except TimeoutError:
+                work.stopped = explain.timed_out(limit or 0)
+                await wt.reject()  # the attempt cut short is not verified
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             # From here on, the fix is the verified record (wt.tree), never the worktree's files.
@@ -68,6 +83,8 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         raise HeadMoved(f"{exc} with: stomper fix --resume {ctx.run_id}", exc.patch_path) from exc
     except NotApplied as exc:
         return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
+    except FixerError:
+        raise  # a fixer that cannot work at all (a refused API key) stops the run, not just this file
     except StomperError as exc:
         return work.result(job, "failed", started, str(exc))
     except OSError as exc:  # a file gone or unreadable mid-run fails this file, not the run
@@ -101,6 +118,7 @@ async def _attempt(
     emit: Emit,
 ) -> Baseline:
     work.attempts += 1
+    work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = await wt.read(request.path)
     outcome = await fixer.fix(request)
@@ -116,6 +134,7 @@ async def _attempt(
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
         work.trouble = outcome.error or work.trouble
+        work.why, work.verified = outcome.error or work.why, False
         await wt.reject()
         return baseline
     emit(
@@ -132,7 +151,8 @@ async def _attempt(
     verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
-        work.trouble = work.feedback if verdict.error else work.trouble
+        work.why, work.verified = verdict.reason(), True
+        work.trouble = work.why if verdict.error else work.trouble
         await wt.reject()
         return baseline
     await seal.check()
@@ -157,6 +177,7 @@ class _Work:
 
     remaining: tuple[Diagnostic, ...]
     attempts: int = 0
+    ai_attempts: int = 0
     unchanged: int = 0
     """AI attempts that left the file as it was: after UNCHANGED_LIMIT, more attempts are not made."""
     accepted: int = 0
@@ -166,6 +187,11 @@ class _Work:
     usage: Usage = field(default_factory=Usage)
     logs: list[str] = field(default_factory=list)
     feedback: str | None = None
+    """Why the last attempt was rejected, written for the AI's next attempt."""
+    why: str | None = None
+    """The same, in the user's words."""
+    verified: bool = True
+    """The last rejected attempt got as far as verification (it did not fail by itself)."""
     stopped: str | None = None
     trouble: str | None = None
     """The last fixer or tool that could not run at all: worth saying even when no AI could help."""
@@ -188,11 +214,12 @@ class _Work:
 
 
 def _why_not(ctx: RunContext, work: _Work) -> str:
+    """Why the file is not (all) fixed, in the user's words."""
     if work.stopped:
         return work.stopped
     if not any(f.ai for f in ctx.fixers):
         return work.trouble or NEEDS_AI
-    return work.feedback or "no attempt passed verification"
+    return explain.rejected(work.ai_attempts, work.why, verified=work.verified)
 
 
 def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:

@@ -44,6 +44,9 @@ class FileResult:
     attempts: int = 0
     fixers: tuple[str, ...] = ()
     detail: str = ""
+    """Why the file is not (all) fixed, in the user's words."""
+    hint: str = ""
+    """What the user can do about what is left."""
     seconds: float = 0.0
     usage: Usage = field(default_factory=Usage)
     commit: str | None = None
