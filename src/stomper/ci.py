@@ -42,13 +42,15 @@ def remaining(report: RunReport) -> list[Diagnostic]:
     """
     left: set[Diagnostic] = set()
     for f in report.files:
-        left.update(f.remaining if f.outcome in ("fixed", "partial") else f.before)
+        left.update(f.remaining if f.applied else f.before)
     return sorted(left)
 
 
 def write_sarif(path: Path, report: RunReport, root: Path) -> None:
     """The remaining diagnostics as SARIF at `path`; raises `StomperError` if it cannot be written."""
-    _write(path, sarif.dumps(remaining(report), root=root, tool_errors=report.tool_errors).encode("utf-8"), "SARIF log")
+    suppressed = [d for f in report.files if f.applied for d in f.suppressed]
+    text = sarif.dumps(remaining(report), root=root, tool_errors=report.tool_errors, suppressed=suppressed)
+    _write(path, text.encode("utf-8"), "SARIF log")
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def check_table(result: CheckResult, console: Console) -> None:
         )
 
 
-_OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+_OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "suppressed": "magenta", "failed": "red", "skipped": "dim"}
 
 
 def file_line(result: FileResult, console: Console) -> None:
@@ -114,8 +114,10 @@ def run_summary(report: RunReport, console: Console) -> None:
         if usage.calls
         else ""
     )
+    silenced = f", {report.suppressed} suppressed" if report.suppressed else ""
     console.print(
-        f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining, in {len(report.files)} failing file(s); "
+        f"{report.fixed} diagnostic(s) fixed{silenced}, {report.remaining} remaining, "
+        f"in {len(report.files)} failing file(s); "
         f"{report.seconds:.1f}s{cost}",
         highlight=False,
     )

@@ -40,16 +40,19 @@ def to_sarif(
     *,
     root: Path | None = None,
     tool_errors: Sequence[str] = (),
+    suppressed: Iterable[Diagnostic] = (),
 ) -> dict[str, Any]:
     """The SARIF log of `diagnostics` (paths relative to the repository root).
 
     `root`, when given, is recorded as what `%SRCROOT%` stands for.
     `tool_errors` (a quality tool that could not run) are reported as
     notifications of a failed invocation, so that a reader does not take the
-    missing results for a clean bill.
+    missing results for a clean bill. `suppressed`: diagnostics a fix silenced
+    with a suppression the project allows, reported with an in-source suppression.
     """
     diags = sorted(set(diagnostics))
-    rules = _rules(diags)
+    silenced = sorted(set(suppressed) - set(diags))
+    rules = _rules(sorted([*diags, *silenced]))
     index = {rule["id"]: i for i, rule in enumerate(rules)}
     run: dict[str, Any] = {
         "tool": {
@@ -63,16 +66,23 @@ def to_sarif(
         "invocations": [_invocation(tool_errors)],
         # ruff and mypy count columns in characters, not UTF-16 units.
         "columnKind": "unicodeCodePoints",
-        "results": [_result(d, index[rule_id(d)]) for d in diags],
+        "results": [_result(d, index[rule_id(d)]) for d in diags]
+        + [{**_result(d, index[rule_id(d)]), "suppressions": [{"kind": "inSource"}]} for d in silenced],
     }
     if root is not None:
         run["originalUriBaseIds"] = {SRCROOT: {"uri": root.resolve().as_uri() + "/"}}
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def dumps(diagnostics: Iterable[Diagnostic], *, root: Path | None = None, tool_errors: Sequence[str] = ()) -> str:
+def dumps(
+    diagnostics: Iterable[Diagnostic],
+    *,
+    root: Path | None = None,
+    tool_errors: Sequence[str] = (),
+    suppressed: Iterable[Diagnostic] = (),
+) -> str:
     """`to_sarif` as JSON text, ending with a newline."""
-    log = to_sarif(diagnostics, root=root, tool_errors=tool_errors)
+    log = to_sarif(diagnostics, root=root, tool_errors=tool_errors, suppressed=suppressed)
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 

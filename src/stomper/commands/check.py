@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from rich.console import Console
 
 from stomper import render, sarif
-from stomper.diagnostics import CheckResult
-from stomper.errors import ExitCode, StomperError
+from stomper.diagnostics import CheckResult, ToolRun
+from stomper.errors import ExecutableNotFound, ExitCode, StomperError
 from stomper.project import Project
 from stomper.selection import Selection, select_files, text_files
 from stomper.signals import cancelled_by_signals
@@ -26,14 +25,30 @@ async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[li
     files, skipped = await text_files(project.root, selected)
     if not files:
         return files, CheckResult(skipped=tuple(skipped))
+    found, missing = _executables(project)
     result = await run_tools(
-        project.tools,
+        [tool for tool in project.tools if tool.name in found],
         files,
         cwd=project.root,
-        executables=project.executables(),
+        executables=found,
         timeout=project.settings.tool_timeout,
+        whole=selection.whole,
     )
-    return files, dataclasses.replace(result, skipped=tuple(skipped))
+    # A tool that is not installed is a tool error like any other: the report still says what the others found.
+    order = [tool.name for tool in project.tools]
+    runs = sorted((*result.runs, *missing), key=lambda run: order.index(run.tool))
+    return files, CheckResult(runs=tuple(runs), skipped=tuple(skipped))
+
+
+def _executables(project: Project) -> tuple[dict[str, str], list[ToolRun]]:
+    found: dict[str, str] = {}
+    missing: list[ToolRun] = []
+    for tool in project.tools:
+        try:
+            found.update(project.executables([tool]))
+        except ExecutableNotFound as exc:
+            missing.append(ToolRun(tool=tool.name, error=str(exc)))
+    return found, missing
 
 
 def run(
@@ -48,7 +63,7 @@ def run(
     sarif_path: Path | None = None,
 ) -> int:
     if verbose:
-        for name, exe in project.executables().items():
+        for name, exe in _executables(project)[0].items():
             log.print(f"{name}: {exe}", highlight=False)
     files, result = asyncio.run(cancelled_by_signals(collect(project, selection, cwd)))
     if verbose:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, progress, render, worktree
+from stomper import ci, gitops, hook, imports, progress, render, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
@@ -35,7 +35,8 @@ from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
 from stomper.signals import cancelled_by_signals
-from stomper.tools import TOOLS, paths
+from stomper.tools import TOOLS
+from stomper.tools.config import pytest_testpaths
 from stomper.verify import Verifier
 
 T = TypeVar("T")
@@ -100,7 +101,8 @@ async def fix(
         record = dataclasses.replace(record, status="running", pid=os.getpid())
         rundir.save(record)
         with EventLog(rundir.events(record.run_id)) as journal:
-            return await _run_graph(dataclasses.replace(project, settings=settings), record, rundir, journal, on_event)
+            project = dataclasses.replace(project, settings=settings)
+            return await _run_graph(project, record, rundir, journal, on_event, whole=selection.whole)
 
 
 async def _new_run(
@@ -125,7 +127,13 @@ async def _new_run(
 
 
 async def _run_graph(
-    project: Project, record: RunRecord, rundir: RunDir, journal: EventLog, on_event: Callable[[Event], None]
+    project: Project,
+    record: RunRecord,
+    rundir: RunDir,
+    journal: EventLog,
+    on_event: Callable[[Event], None],
+    *,
+    whole: bool,
 ) -> RunReport:
     started = time.monotonic()
     settings = project.settings
@@ -137,8 +145,10 @@ async def _run_graph(
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
-            test_paths=tuple(paths.test_files(record.files)),
             timeout=settings.tool_timeout,
+            graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
+            test_roots=tuple(pytest_testpaths(project.root)),
+            allow_suppressions=tuple(settings.allow_suppressions),
         ),
         worktrees=worktree.Worktrees(
             project.root, rundir.root, run_id, record.base, caches=(".mypy_cache",) if "mypy" in settings.tools else ()
@@ -152,6 +162,7 @@ async def _run_graph(
             await _identity(project.root),
             applied_before(read_events(journal.path)),
         ),
+        whole_project=whole,
     )
     status: Status = "failed"
     final: RunReport | None = None

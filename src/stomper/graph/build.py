@@ -43,6 +43,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         cwd=project.root,
         executables=ctx.verifier.executables,
         timeout=project.settings.tool_timeout,
+        whole=ctx.whole_project,
     )
     grouped = result.by_path()
     tests = tuple(d for d in result.diagnostics if d.tool == "pytest")

@@ -18,7 +18,8 @@ from stomper.project import Project
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
 
-Outcome = Literal["fixed", "partial", "failed", "skipped"]
+Outcome = Literal["fixed", "partial", "suppressed", "failed", "skipped"]
+"""suppressed: applied, and part of it is a suppression the project allows (`allow_suppressions`)."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,16 @@ class FileResult:
     """The applied (or, with --diff, proposed) change as git wrote it."""
     kept_patch: str | None = None
     """Where a verified patch that could not be applied was saved."""
+    suppressed: tuple[Diagnostic, ...] = ()
+    """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome in ("fixed", "partial", "suppressed")
 
     @property
     def fixed(self) -> int:
-        return len(self.before) - len(self.remaining)
+        return max(len(self.before) - len(self.remaining) - len(self.suppressed), 0)
 
 
 class RunState(TypedDict, total=False):
@@ -85,3 +92,5 @@ class RunContext:
     verifier: Verifier
     worktrees: Worktrees
     applier: Applier
+    whole_project: bool = False
+    """No files were named: each tool checks the project's own selection (see `tools.run_tool`)."""
