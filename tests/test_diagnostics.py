@@ -44,7 +44,9 @@ def test_json_round_trip() -> None:
 def test_identity_ignores_positions_and_reading_hints() -> None:
     moved = diag("a.py", 4, code="assignment", message="defined on line 2, see a.py:2:5")
     original = diag("a.py", 2, code="assignment", message="defined on line 4, see a.py:4:5")
-    hinted = diag("a.py", 2, code="import-not-found", message='No module "x" (See https://mypy.rtd.io/x#missing-imports)')
+    hinted = diag(
+        "a.py", 2, code="import-not-found", message='No module "x" (See https://mypy.rtd.io/x#missing-imports)'
+    )
 
     assert identity(original) == identity(moved)
     assert identity(original) != identity(diag("a.py", 2, code="other"))

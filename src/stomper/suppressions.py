@@ -32,8 +32,8 @@ _COMMENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("no_type_check", re.compile(r"@\s*(?:typing\.)?no_type_check\b")),
 )
 _SKIPS = re.compile(
-    r"\b(?P<kind>pytest\.mark\.(?:skip|skipif|xfail)|pytest\.(?:skip|xfail|importorskip)\s*\(|"
-    r"unittest\.(?:skip|skipIf|skipUnless|expectedFailure)|skipTest\s*\()"
+    r"\b(?P<kind>pytest\.mark\.(?:skipif|skip|xfail)\b|pytest\.(?:skip|xfail|importorskip)\s*\(|"
+    r"unittest\.(?:skipIf|skipUnless|skip|expectedFailure)\b|skipTest\s*\()"
 )
 
 

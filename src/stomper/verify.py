@@ -120,7 +120,7 @@ class Verifier:
         """What the tools find in `scope` now; raises `ToolError` when one cannot run."""
         diagnostics, errors = await self._check(worktree, scope)
         if errors:
-            raise ToolError(f"before any change: {errors}")
+            raise ToolError(f"The tools could not check the file before any change: {errors}")
         return Baseline(scope, diagnostics, await _texts(worktree, scope.files))
 
     async def verify(self, worktree: Path, before: Baseline) -> Verdict:
