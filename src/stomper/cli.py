@@ -247,6 +247,7 @@ def fix(
         sarif=sarif,
         patch=patch,
         branch=branch,
+        told={k: v for k, v in overrides.items() if v is not None},
     )
     selection = _selection(paths, files, staged, changed, since, exclude, project)
     if hook:

@@ -186,7 +186,8 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> Sto
 
     Raises `ConfigError` naming the key and where it came from.
     """
-    pyproject = _read(root / "pyproject.toml").get("tool", {}).get("stomper", {})
+    tool = _table(_read(root / "pyproject.toml"), "tool", root / "pyproject.toml")
+    pyproject = _table(tool, "stomper", root / "pyproject.toml", "tool.")
     layers = [
         (f"{root / 'pyproject.toml'} [tool.stomper]", pyproject),
         (str(root / "stomper.toml"), _read(root / "stomper.toml")),
@@ -207,6 +208,14 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _table(data: Mapping[str, Any], key: str, path: Path, prefix: str = "") -> Mapping[str, Any]:
+    """`data[key]`, which must be a table when present (`tool = 5` is valid TOML, but no table)."""
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: {prefix}{key}: must be a table (got {value!r})")
+    return value
 
 
 def _environment() -> dict[str, Any]:

@@ -35,6 +35,9 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for git children: hook variables removed, no prompts."""
     env = {k: v for k, v in os.environ.items() if k not in _HOOK_VARIABLES}
     env["GIT_TERMINAL_PROMPT"] = "0"
+    # No `git status` or `git diff` of ours refreshes the user's index on the side: a kill
+    # would leave its index.lock behind, and only the locks of an apply are ours to repair.
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     env.update(extra or {})
     return env
 

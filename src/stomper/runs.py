@@ -21,20 +21,32 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
 
 from stomper.errors import StomperError
 
 Status = Literal["running", "interrupted", "completed", "failed"]
+UNFINISHED: tuple[Status, ...] = ("running", "interrupted", "failed")
+"""A run in any of these states can be resumed: "failed" ones too, since a fix may sit applied
+but uncommitted after the error that stopped them."""
 
 
 class RunInProgress(StomperError):
     """Another stomper run holds the repository."""
+
+
+class BadRunRecord(StomperError):
+    """A run record (`run.json`) that no stomper wrote; `stomper clean` removes it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: not a stomper run record ({why}); `stomper clean` removes it")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -84,57 +96,69 @@ class RunDir:
         os.replace(partial, path)
 
     def load(self, run_id: str) -> RunRecord:
+        """The record of run `run_id`; raises `BadRunRecord` for one that is not a record."""
         path = self.run(run_id) / "run.json"
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise StomperError(f"no run {run_id!r} in {self.root / 'runs'}") from None
+        except OSError as exc:
+            raise BadRunRecord(path, exc.strerror or str(exc)) from exc
         except ValueError as exc:
-            raise StomperError(f"{path}: unreadable run record: {exc}") from None
-        data["files"] = tuple(data.get("files", ()))
-        return RunRecord(**data)
+            raise BadRunRecord(path, f"not JSON: {exc}") from exc
+        return _record(path, data)
 
     def records(self) -> list[RunRecord]:
-        """Every run recorded here, oldest first; a run whose process died counts as interrupted."""
+        """Every run recorded here, oldest first; a run whose process died counts as interrupted.
+
+        Raises `BadRunRecord` for a record that cannot be read (see `unreadable`).
+        """
         found = []
         for path in sorted((self.root / "runs").glob("*/run.json")):
             record = self.load(path.parent.name)
-            if record.status == "running" and not _alive(record.pid):
+            if record.status == "running" and not alive(record.pid):
                 record = replace(record, status="interrupted")
             found.append(record)
         return sorted(found, key=lambda r: r.started)
 
+    def readable(self) -> tuple[list[RunRecord], list[BadRunRecord]]:
+        """Every run recorded here, and the records that are not, for repairs that must not stop at one."""
+        good, bad = [], []
+        for path in sorted((self.root / "runs").glob("*/run.json")):
+            try:
+                good.append(self.load(path.parent.name))
+            except BadRunRecord as exc:
+                bad.append(exc)
+        return good, bad
+
     def resumable(self, run_id: str | None) -> RunRecord:
-        """The run `--resume` continues: the one named, or the last interrupted one."""
+        """The run `--resume` continues: the one named, or the last one that did not complete."""
         if run_id is not None:
             record = self.load(run_id)
             if record.status == "completed":
                 raise StomperError(f"run {run_id} completed; there is nothing to resume")
             return record
-        interrupted = [r for r in self.records() if r.status in ("interrupted", "running")]
-        if not interrupted:
+        unfinished = [r for r in self.records() if r.status in UNFINISHED]
+        if not unfinished:
             raise StomperError("there is no interrupted run to resume (see `stomper runs`)")
-        return interrupted[-1]
-
-    def leftovers(self, keep: str | None = None) -> list[str]:
-        """Remove the worktree directories of runs other than `keep`; the run ids they belonged to.
-
-        Called with the lock held, so no other run is alive to own them.
-        """
-        removed = []
-        for directory in sorted((self.root / "worktrees").glob("*")):
-            if directory.name != keep:
-                shutil.rmtree(directory, ignore_errors=True)
-                removed.append(directory.name)
-        return removed
+        return unfinished[-1]
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[int | None]:
         """Hold the repository for one run; yields the pid of a dead run that held it before, if any."""
         path = self.root / "lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise StomperError(f"{self.root} is a file, where stomper keeps its state; move it away and try again")
+        self.root.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except IsADirectoryError:
+                raise StomperError(
+                    f"{path} is a directory, where stomper keeps its run lock; move it away and try again"
+                ) from None
+            except OSError as exc:
+                raise StomperError(f"{path}: cannot take stomper's run lock: {exc.strerror}") from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -158,6 +182,23 @@ class RunDir:
             os.close(fd)
 
 
+_RECORD = TypeAdapter(RunRecord)
+
+
+def _record(path: Path, data: object) -> RunRecord:
+    if not isinstance(data, dict):
+        raise BadRunRecord(path, f"a JSON {type(data).__name__}, not an object")
+    unknown = sorted(set(data) - {f.name for f in fields(RunRecord)})
+    if unknown:
+        raise BadRunRecord(path, f"unknown key {unknown[0]!r}")
+    try:
+        return _RECORD.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise BadRunRecord(path, f"{key}: {first['msg']}") from exc
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
 
@@ -169,7 +210,8 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists (a zombie counts; a pid reused by another process counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

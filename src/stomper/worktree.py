@@ -84,6 +84,11 @@ class Worktree:
         return done.stdout
 
 
+LOCK_REASON = "stomper run "
+"""How git's record of a stomper worktree (`.git/worktrees/<n>/locked`) begins: it is locked from
+the moment `git worktree add` begins it, so that a half-made one left by a kill is known as ours."""
+
+
 class Worktrees:
     """The worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/`.
 
@@ -91,11 +96,18 @@ class Worktrees:
     `worktree add`/`remove` (one reads another's half-written entry), so
     registering and unregistering take turns; checking the files out and
     deleting them, the slow part, runs in parallel.
+
+    Each worktree is added locked, with the run named as the reason: git
+    then never prunes it behind our back, and one that a kill left half
+    made (git writes `locked` first and HEAD, all zeros, before its real
+    value) is recognised by `remove_leftovers` as stomper's, to unlock and prune.
     """
 
     def __init__(self, root: Path, state_dir: Path, run_id: str, base: str, caches: tuple[str, ...] = ()) -> None:
         self.root = root
+        self.state_dir = state_dir
         self.home = state_dir / "worktrees" / run_id
+        self.run_id = run_id
         self.base = base
         self.caches = caches
         """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree: a warm
@@ -109,7 +121,17 @@ class Worktrees:
         try:
             async with self._registry:
                 await git(
-                    "worktree", "add", "--detach", "--no-checkout", "--quiet", str(path), self.base, cwd=self.root
+                    "worktree",
+                    "add",
+                    "--detach",
+                    "--no-checkout",
+                    "--lock",
+                    "--reason",
+                    LOCK_REASON + self.run_id,
+                    "--quiet",
+                    str(path),
+                    self.base,
+                    cwd=self.root,
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
             await asyncio.to_thread(self._seed, path)
@@ -126,11 +148,64 @@ class Worktrees:
 
     async def _remove(self, path: Path) -> None:
         # git's entry for the worktree goes stale with its directory and is
-        # pruned once, in `close`; pruning here would make every branch wait.
+        # unlocked and pruned once, in `close`; pruning here would make every branch wait.
         await asyncio.to_thread(shutil.rmtree, path, True)
 
     async def close(self) -> None:
-        """Remove the run's directory once every worktree is gone."""
+        """Remove the run's directory once every worktree is gone, and git's records of them."""
         await asyncio.to_thread(shutil.rmtree, self.home, True)
         async with self._registry:
+            await asyncio.to_thread(_unlock, self.state_dir, self.run_id)
             await git("worktree", "prune", cwd=self.root, check=False)
+
+
+async def remove_leftovers(root: Path, state_dir: Path) -> list[str]:
+    """Remove every stomper worktree, and git's records of them; the ids of the runs they belonged to.
+
+    Only with the run lock held: no run is alive then to own one. Run first
+    thing by the next run and by `stomper clean`, this repairs whatever a
+    kill left, even in the middle of `git worktree add`.
+    """
+    removed = await asyncio.to_thread(_remove_directories, state_dir / "worktrees")
+    unlocked = await asyncio.to_thread(_unlock, state_dir, None)
+    await git("worktree", "prune", cwd=root)
+    return sorted(set(removed) | set(unlocked))
+
+
+def _remove_directories(home: Path) -> list[str]:
+    removed = []
+    for directory in sorted(home.glob("*")) if home.is_dir() else []:
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory.name)
+    return removed
+
+
+def _unlock(state_dir: Path, run_id: str | None) -> list[str]:
+    """Unlock git's records of stomper's worktrees (of `run_id`, or of every run), so that prune sees them.
+
+    A record is stomper's when its lock names a stomper run, or (made by an
+    older stomper, locked only while being added) when it points under
+    `state_dir/worktrees`. Returns the run ids found in the locks.
+    """
+    records = state_dir.parent / "worktrees"
+    home = (state_dir / "worktrees").resolve()
+    runs = []
+    for record in sorted(records.iterdir()) if records.is_dir() else []:
+        reason = _read_text(record / "locked")
+        if reason is None:
+            continue
+        owner = reason.removeprefix(LOCK_REASON).strip() if reason.startswith(LOCK_REASON) else None
+        gitdir = _read_text(record / "gitdir")
+        ours = owner is not None or (gitdir is not None and Path(gitdir.strip()).is_relative_to(home))
+        if ours and (run_id is None or owner == run_id):
+            (record / "locked").unlink(missing_ok=True)
+            if owner:
+                runs.append(owner)
+    return runs
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return None

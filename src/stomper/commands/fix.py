@@ -14,15 +14,16 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, imports, progress, render, worktree
+from stomper import ci, gitops, hook, imports, progress, render, resume, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
@@ -31,6 +32,7 @@ from stomper.fixers.registry import build_fixers
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
+from stomper.repair import repair
 from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
@@ -63,6 +65,8 @@ class FixOptions:
     """Write every verified fix as one patch of the original tree."""
     branch: str | None = None
     """Commit the fixes onto this new branch from HEAD, the checkout untouched (see `stomper.ci`)."""
+    told: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The settings given on the command line: all `--resume` is told (see `stomper.resume`)."""
 
 
 class Interrupted(StomperError):
@@ -84,25 +88,49 @@ async def fix(
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
             on_event({"note": f"took over the lock of stomper run pid {stale_pid}, which is no longer running"})
-        for old in await asyncio.to_thread(rundir.leftovers):
+        leftovers, repaired = await repair(project.root, rundir)
+        for old in leftovers:
             on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
-        await gitops.git("worktree", "prune", cwd=project.root)
-        if options.resume is not None:
-            record = rundir.resumable(None if options.resume == "last" else options.resume)
-            settings = StomperSettings.model_validate(record.settings)
-            on_event({"note": f"resuming run {record.run_id}"})
-            if record.mode == "commit":
-                # What the interrupted run applied but did not commit is its own, not the user's.
-                await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
-        else:
-            record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
-            settings = project.settings
-        await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
-        record = dataclasses.replace(record, status="running", pid=os.getpid())
-        rundir.save(record)
-        with EventLog(rundir.events(record.run_id)) as journal:
-            project = dataclasses.replace(project, settings=settings)
-            return await _run_graph(project, record, rundir, journal, on_event, whole=selection.whole)
+        for note in repaired:
+            on_event({"note": note})
+        async with open_checkpointer(rundir.checkpoints) as saver:
+            if options.resume is not None:
+                record, settings = await _resumed(project, selection, options, rundir, on_event)
+            else:
+                record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
+                settings = project.settings
+            settled = settings.model_dump(mode="json")
+            record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
+            # The record first: a ref without one is what a kill right here would otherwise leave.
+            rundir.save(record)
+            await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
+            with EventLog(rundir.events(record.run_id)) as journal:
+                project = dataclasses.replace(project, settings=settings)
+                # A resumed run's collect is done (checkpointed); were it not, the record's files are named.
+                whole = options.resume is None and selection.whole
+                return await _run_graph(project, record, rundir, journal, saver, on_event, whole=whole)
+
+
+async def _resumed(
+    project: Project, selection: Selection, options: FixOptions, rundir: RunDir, on_event: Callable[[Event], None]
+) -> tuple[RunRecord, StomperSettings]:
+    """The run `--resume` names, with the settings it goes on with; refuses what it cannot change."""
+    record = rundir.resumable(None if options.resume == "last" else options.resume)
+    named = selection.paths or selection.files or selection.uses_git
+    resume.check_selection(record, bool(named) or selection.exclude != tuple(project.settings.exclude))
+    asked = None if options.mode == "commit" and not options.allow_dirty else _mode(options)
+    resume.check_mode(record, asked)
+    settings, changed = resume.settings_for(record, options.told)
+    honoured = f", with the new {', '.join(changed)} for the files not yet done" if changed else ""
+    on_event({"note": f"resuming run {record.run_id}{honoured}"})
+    if record.mode == "commit":
+        # What the interrupted run applied but did not commit is its own, not the user's.
+        await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
+    return record, settings
+
+
+def _mode(options: FixOptions) -> Mode:
+    return "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
 
 
 async def _new_run(
@@ -111,7 +139,7 @@ async def _new_run(
     files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
     for note in notes:
         on_event({"note": note})
-    mode: Mode = "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
+    mode = _mode(options)
     if mode == "commit":
         await _require_clean(project.root, except_paths=set())
     return RunRecord(
@@ -131,6 +159,7 @@ async def _run_graph(
     record: RunRecord,
     rundir: RunDir,
     journal: EventLog,
+    saver: AsyncSqliteSaver,
     on_event: Callable[[Event], None],
     *,
     whole: bool,
@@ -167,29 +196,28 @@ async def _run_graph(
     status: Status = "failed"
     final: RunReport | None = None
     try:
-        async with open_checkpointer(rundir.checkpoints) as saver:
-            graph = build_graph(saver)
-            config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
-            resuming = (await graph.aget_state(config)).created_at is not None
-            async for kind, chunk in graph.astream(
-                None if resuming else {"files": list(record.files)},
-                config=config,
-                context=ctx,
-                stream_mode=["custom", "updates"],
-            ):
-                update: dict[str, Any] = chunk  # type: ignore[assignment]
-                if kind == "custom":
-                    on_event(update)
-                elif "report" in update:
-                    final = update["report"]["report"]
-                elif "fix_file" in update:
-                    result: FileResult = update["fix_file"]["results"][0]
-                    journal.append(
-                        {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
-                    )
-                    on_event({"result": result})
-            status = "completed"
-            await saver.adelete_thread(run_id)
+        graph = build_graph(saver)
+        config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
+        resuming = (await graph.aget_state(config)).created_at is not None
+        async for kind, chunk in graph.astream(
+            None if resuming else {"files": list(record.files)},
+            config=config,
+            context=ctx,
+            stream_mode=["custom", "updates"],
+        ):
+            update: dict[str, Any] = chunk  # type: ignore[assignment]
+            if kind == "custom":
+                on_event(update)
+            elif "report" in update:
+                final = update["report"]["report"]
+            elif "fix_file" in update:
+                result: FileResult = update["fix_file"]["results"][0]
+                journal.append(
+                    {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
+                )
+                on_event({"result": result})
+        status = "completed"
+        await saver.adelete_thread(run_id)
     except asyncio.CancelledError:
         status = "interrupted"
         raise Interrupted(run_id) from None
@@ -268,6 +296,9 @@ def run(
     if options.report is not None and options.report.is_dir():
         # Said now, not after a run whose report would have nowhere to go.
         raise StomperError(f"--report {options.report}: is a directory; give the path of a file")
+    if options.resume is not None and (options.dry_run or options.hook):
+        # Either would quietly be a different thing: a new run's plan, a hook's run on the staged files.
+        raise StomperError(f"--resume does not go with {'--dry-run' if options.dry_run else '--hook'}")
     if options.dry_run:
         return _dry_run(project, selection, cwd, console)
 

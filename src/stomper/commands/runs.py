@@ -12,7 +12,8 @@ from rich.table import Table
 from stomper import gitops
 from stomper.errors import ExitCode, NotAGitRepository
 from stomper.project import Project
-from stomper.runs import RunDir
+from stomper.repair import forget_unreadable, repair
+from stomper.runs import UNFINISHED, RunDir
 
 
 def _rundir(project: Project) -> RunDir:
@@ -33,7 +34,7 @@ def run(project: Project, *, console: Console) -> int:
         table.add_row(
             r.run_id,
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started)),
-            r.status + (" (stomper fix --resume)" if r.status == "interrupted" else ""),
+            r.status + (" (stomper fix --resume)" if r.status in UNFINISHED else ""),
             r.mode,
             str(len(r.files)),
             str(r.summary.get("diagnostics_fixed", "")),
@@ -48,18 +49,29 @@ def clean(project: Project, *, everything: bool, console: Console) -> int:
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
             console.print(f"removed the lock of stomper run pid {stale_pid}, which is no longer running")
-        for run_id in rundir.leftovers():
-            console.print(f"removed the worktrees of run {run_id}, which did not finish")
-        asyncio.run(_forget(project, rundir, everything))
+        for line in asyncio.run(_clean(project, rundir, everything)):
+            console.print(line, highlight=False, markup=False)
         if everything:
             console.print("forgot every run: records, checkpoints and kept patches are gone")
     return ExitCode.OK
 
 
-async def _forget(project: Project, rundir: RunDir, everything: bool) -> None:
-    await gitops.git("worktree", "prune", cwd=project.root)
-    if not everything:
-        return
+async def _clean(project: Project, rundir: RunDir, everything: bool) -> list[str]:
+    leftovers, notes = await repair(project.root, rundir)
+    lines = [f"removed the worktrees of run {run_id}, which did not finish" for run_id in leftovers]
+    lines += notes
+    if everything:
+        await _forget(project, rundir)
+        return lines
+    lines += await forget_unreadable(project.root, rundir)
+    records, _ = await asyncio.to_thread(rundir.readable)
+    for record in records:
+        if record.status in UNFINISHED:
+            lines.append(f"run {record.run_id} did not finish; `stomper fix --resume {record.run_id}` goes on with it")
+    return lines
+
+
+async def _forget(project: Project, rundir: RunDir) -> None:
     refs = await gitops.git("for-each-ref", "--format=%(refname)", "refs/stomper/", cwd=project.root)
     for ref in refs.out.split():
         await gitops.git("update-ref", "-d", ref, cwd=project.root)

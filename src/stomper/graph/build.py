@@ -11,6 +11,7 @@ at most `max_concurrency` of them at once; `report` waits for all of them.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from stomper.diagnostics import Diagnostic
+from stomper.errors import StomperError
 from stomper.fixers import Usage
 from stomper.graph.branch import fix_file
 from stomper.graph.state import BranchState, FileJob, FileResult, RunContext, RunState
@@ -86,9 +88,16 @@ async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any
     }
 
 
+class CheckpointError(StomperError):
+    """The checkpoint file cannot be used: not a database, or not one LangGraph can write."""
+
+
 @contextlib.asynccontextmanager
 async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
-    """LangGraph's SQLite checkpointer at `path`, reading back only stomper's own types."""
+    """LangGraph's SQLite checkpointer at `path`, reading back only stomper's own types.
+
+    Raises `CheckpointError` when the file is not a database it can use.
+    """
     serde = JsonPlusSerializer(
         allowed_msgpack_modules=[
             (cls.__module__, cls.__name__) for cls in (FileJob, FileResult, Diagnostic, Usage, RunReport)
@@ -96,7 +105,14 @@ async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(path) as connection:
-        yield AsyncSqliteSaver(connection, serde=serde)
+        saver = AsyncSqliteSaver(connection, serde=serde)
+        try:
+            await saver.setup()
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointError(
+                f"{path}: cannot hold stomper's checkpoints ({exc}); `stomper clean` removes it if it is damaged"
+            ) from exc
+        yield saver
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:

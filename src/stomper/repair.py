@@ -1,0 +1,170 @@
+"""Repairing what a killed run left behind: first thing in the next run, and in `stomper clean`.
+
+A run may be killed anywhere, its children with it (a closed terminal, an
+out-of-memory kill, a CI job cancelled). Under the run lock, so that no run
+of ours is alive, this is what such a kill can leave and what repairs it:
+
+- worktrees under `.git/stomper/worktrees/`, and git's records of them in
+  `.git/worktrees/`, half made if the kill came during `git worktree add`
+  (which makes `git gc` and `git fsck` fail): removed, unlocked and pruned
+  (`worktree.remove_leftovers`);
+- `.git/index.lock` of a git that was applying or committing a fix:
+  removed, but only when the run's journal shows an apply that never ended,
+  the run's process is dead, and no live process holds the lock open or is
+  a git working in the checkout (read in `/proc`); otherwise `LockHeld`;
+- `.git/next-index-<pid>.lock`, which `git commit -- <path>` makes, of a
+  git whose pid is no longer alive;
+- `refs/stomper/runs/<id>` of a run that has no record, or that completed;
+- with `stomper clean`: unreadable run records and a checkpoint file that is
+  not a database.
+
+A fix applied but not committed is left where it is: `stomper fix --resume`
+recognises it from the journal and commits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from stomper import gitops
+from stomper.errors import StomperError
+from stomper.events import read_events
+from stomper.runs import UNFINISHED, RunDir, RunRecord, alive
+from stomper.worktree import remove_leftovers
+
+
+class LockHeld(StomperError):
+    """git's index lock may still be held by a live process; stomper does not take it over."""
+
+
+_APPLY_ENDED = ("applied", "result", "not-applied", "rolled-back")
+"""Journal events after which no git of the run is at work on a file's apply any more."""
+
+
+async def repair(root: Path, rundir: RunDir) -> tuple[list[str], list[str]]:
+    """Repair what dead runs left; the ids of the runs whose worktrees went, and a line per other repair."""
+    leftovers = await remove_leftovers(root, rundir.root)
+    records, _ = await asyncio.to_thread(rundir.readable)
+    notes = await asyncio.to_thread(_index_lock, root, rundir, records)
+    notes += await asyncio.to_thread(_partial_commit_locks, rundir.root.parent)
+    notes += await _refs(root, {r.run_id: r for r in records}, rundir)
+    return leftovers, notes
+
+
+async def forget_unreadable(root: Path, rundir: RunDir) -> list[str]:
+    """Remove run records that are not records and a checkpoint file that is not a database."""
+    notes = []
+    _, bad = await asyncio.to_thread(rundir.readable)
+    for record in bad:
+        await asyncio.to_thread(shutil.rmtree, record.path.parent, True)
+        notes.append(f"removed {record.path.parent}, whose run record cannot be read")
+    if not await asyncio.to_thread(_is_database, rundir.checkpoints):
+        await asyncio.to_thread(rundir.checkpoints.unlink)
+        notes.append(f"removed {rundir.checkpoints}, which is not a database")
+    records, _ = await asyncio.to_thread(rundir.readable)
+    return notes + await _refs(root, {r.run_id: r for r in records}, rundir)
+
+
+def _index_lock(root: Path, rundir: RunDir, records: list[RunRecord]) -> list[str]:
+    git_dir = rundir.root.parent
+    lock = git_dir / "index.lock"
+    if not lock.exists():
+        return []
+    for record in records:
+        if record.status not in UNFINISHED or alive(record.pid) or not rundir.events(record.run_id).exists():
+            continue
+        pending = _apply_pending(rundir, record.run_id)
+        if pending is None:
+            continue
+        holder = _holder(root, lock, rundir.root)
+        if holder is not None:
+            raise LockHeld(
+                f"{lock} is held by {holder}, and stomper run {record.run_id} was applying {pending} when it"
+                " stopped; once no git runs in this repository, remove the lock and resume"
+            )
+        lock.unlink(missing_ok=True)
+        return [f"removed {lock}, left by the git of stomper run {record.run_id} killed applying {pending}"]
+    return []
+
+
+def _partial_commit_locks(git_dir: Path) -> list[str]:
+    """Remove the `next-index-<pid>.lock` that `git commit -- <path>` makes, of a git no longer alive.
+
+    The name holds the pid of the git that made it: no other process takes
+    that lock, so once that one is dead the file is only litter.
+    """
+    notes = []
+    for lock in sorted(git_dir.glob("next-index-*.lock")):
+        pid = lock.name.removeprefix("next-index-").removesuffix(".lock")
+        if pid.isdigit() and not alive(int(pid)):
+            lock.unlink(missing_ok=True)
+            notes.append(f"removed {lock}, left by a git (pid {pid}) that was killed committing")
+    return notes
+
+
+def _apply_pending(rundir: RunDir, run_id: str) -> str | None:
+    """The file the run was applying when it died, if its journal says it never finished."""
+    pending: str | None = None
+    try:
+        events = read_events(rundir.events(run_id))
+    except (OSError, StomperError):
+        return None
+    for event in events:
+        if event.get("event") == "applying":
+            pending = str(event.get("path"))
+        elif event.get("event") in _APPLY_ENDED and event.get("path") == pending:
+            pending = None
+    return pending
+
+
+def _holder(root: Path, lock: Path, state_dir: Path) -> str | None:
+    """A live process that holds `lock` open or is a git working in the checkout; None when there is none."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return "a git this system does not let stomper see (no /proc)"
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or entry.name == str(os.getpid()):
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == str(lock) for fd in (entry / "fd").iterdir()):
+                return f"process {entry.name}"
+        try:
+            exe = Path(os.readlink(entry / "exe")).name
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if (exe == "git" or exe.startswith("git-")) and cwd.is_relative_to(root) and not cwd.is_relative_to(state_dir):
+            return f"a running git (pid {entry.name})"
+    return None
+
+
+async def _refs(root: Path, records: dict[str, RunRecord], rundir: RunDir) -> list[str]:
+    """Delete the run refs no unfinished run needs (a record that cannot be read keeps its ref)."""
+    done = await gitops.git("for-each-ref", "--format=%(refname)", "refs/stomper/runs/", cwd=root)
+    notes = []
+    for ref in done.out.split():
+        run_id = ref.removeprefix("refs/stomper/runs/")
+        record = records.get(run_id)
+        if record is not None and record.status in UNFINISHED:
+            continue
+        if record is None and (rundir.run(run_id) / "run.json").exists():
+            continue
+        await gitops.git("update-ref", "-d", ref, cwd=root)
+        notes.append(f"deleted {ref}, which no unfinished run needs")
+    return notes
+
+
+def _is_database(path: Path) -> bool:
+    if not path.exists():
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("pragma schema_version").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+    return True

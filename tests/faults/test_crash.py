@@ -1,0 +1,257 @@
+"""Killing stomper together with all its children, at its worst moments and at random, then resuming.
+
+A kill of the whole process tree (`killing.kill_tree`) stops every git,
+agent and tool where it stands: mid `git worktree add`, mid `git commit`,
+anywhere. Afterwards plain `stomper fix --resume` (or `stomper clean`) must
+repair what was left and finish the run: every fix committed exactly once,
+no other byte of the user's changed, `git fsck --strict` and `git gc` clean,
+no worktree, lock or stomper ref left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import STOMPER, commit_all, git, write
+
+from tests.faults.killing import git_that_pauses, kill_tree
+
+FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
+BROKEN = "value = undefined_{n}\n"
+FIXED = "value = {n}\n"
+UNTRACKED = b"user's notes, not to be touched\r\n\x00binary\n"
+
+
+def project(repo: Path, tmp_path: Path, count: int) -> tuple[list[str], Path]:
+    """`count` files, each with an undefined name only the (fake) agent fixes; the agent's script."""
+    files = [f"pkg/mod{n}.py" for n in range(count)]
+    broken = {p: BROKEN.format(n=n) for n, p in enumerate(files)}
+    write(repo, {"pkg/__init__.py": "", ".gitignore": "ignored/\n", **broken})
+    commit_all(repo, "broken")
+    (repo / "notes.txt").write_bytes(UNTRACKED)
+    (repo / "ignored").mkdir()
+    (repo / "ignored" / "data.bin").write_bytes(UNTRACKED)
+    script = tmp_path / "agent" / "agent.json"
+    script.parent.mkdir()
+    plan(script, files)
+    return files, script
+
+
+def plan(script: Path, files: list[str], special: dict[str, dict[str, object]] | None = None) -> None:
+    steps = {p: {"content": FIXED.format(n=n), **(special or {}).get(p, {})} for n, p in enumerate(files)}
+    script.write_text(json.dumps(steps))
+
+
+def agent(script: Path) -> str:
+    return f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+
+
+def start(repo: Path, script: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`stomper fix` in a session of its own, as a terminal would start it."""
+    argv = [str(STOMPER), "fix", "--tools", "ruff", "--fixer", "agent", "--agent", agent(script), *extra]
+    return subprocess.Popen(
+        argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def stomper(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(STOMPER), *args], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
+
+
+def wait_for(marker: Path, run: subprocess.Popen[str], within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
+    while not marker.exists() or not marker.read_text():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, f"{marker} never appeared"
+        time.sleep(0.02)
+
+
+def assert_complete(repo: Path, files: list[str], base: str, contents: dict[str, str] | None = None) -> None:
+    """Every fix committed exactly once, nothing else changed, nothing left behind, git's data sound."""
+    for n, path in enumerate(files):
+        assert (repo / path).read_text() == (contents or {}).get(path, FIXED.format(n=n))
+    commits = git(repo, "rev-list", "--reverse", f"{base}..HEAD").split()
+    touched = [git(repo, "show", "--name-only", "--format=", c).split() for c in commits]
+    assert sorted(touched) == sorted([p] for p in files), touched
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    assert (repo / "notes.txt").read_bytes() == UNTRACKED
+    assert (repo / "ignored" / "data.bin").read_bytes() == UNTRACKED
+    assert_nothing_left(repo)
+
+
+def assert_nothing_left(repo: Path) -> None:
+    assert git(repo, "worktree", "list").count("\n") == 1, git(repo, "worktree", "list")
+    assert not list((repo / ".git" / "worktrees").glob("*"))
+    assert not list((repo / ".git" / "stomper" / "worktrees").glob("*/*"))
+    assert not (repo / ".git" / "stomper" / "lock").exists()
+    assert not list((repo / ".git").glob("*.lock"))
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
+    assert git(repo, "branch", "--format=%(refname)").split() == ["refs/heads/main"]
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    gc = subprocess.run(["git", "gc", "--quiet"], cwd=repo, capture_output=True, text=True)
+    assert (gc.returncode, gc.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("repair", ["resume", "clean"])
+def test_a_kill_inside_git_worktree_add_is_repaired(repo: Path, tmp_path: Path, repair: str) -> None:
+    files, script = project(repo, tmp_path, 3)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    marker = tmp_path / "paused"
+    env = git_that_pauses(tmp_path / "bin", "worktree-add", marker, repo)
+    run = start(repo, script, "-j", "2", env=env)
+    wait_for(marker, run)
+
+    kill_tree(run)
+
+    # What the kill left: git's record of a worktree, locked, its HEAD all zeros.
+    (half,) = (repo / ".git" / "worktrees").glob("*/locked")
+    assert (half.parent / "HEAD").read_text().strip() == "0" * 40
+    if repair == "clean":
+        done = stomper(repo, "clean")
+        assert done.returncode == 0, done.stderr
+        assert "removed the worktrees of run" in done.stdout
+        assert "stomper fix --resume" in done.stdout
+        assert not list((repo / ".git" / "worktrees").glob("*"))
+        subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, check=True, capture_output=True)
+        subprocess.run(["git", "gc", "--quiet"], cwd=repo, check=True, capture_output=True)
+    done = stomper(repo, "fix", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_complete(repo, files, base)
+
+
+@pytest.mark.parametrize("recorded", ["as the kill left it", "failed"])
+def test_a_kill_inside_stompers_git_commit_is_repaired(repo: Path, tmp_path: Path, recorded: str) -> None:
+    files, script = project(repo, tmp_path, 3)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    marker = tmp_path / "paused"
+    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo)
+    run = start(repo, script, "-j", "2", env=env)
+    wait_for(marker, run)
+
+    kill_tree(run)
+
+    assert (repo / ".git" / "index.lock").exists()
+    # The fix being landed is in the checkout, not yet in HEAD.
+    landing = git(repo, "diff", "HEAD", "--name-only").split()
+    assert len(landing) == 1 and landing[0] in files, landing
+    if recorded == "failed":
+        # What stomper before this repair left: the run marked failed while its fix sat staged.
+        (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+        record.write_text(json.dumps({**json.loads(record.read_text()), "status": "failed"}))
+    done = stomper(repo, "fix", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removed " + str(repo / ".git" / "index.lock") in done.stderr
+    assert_complete(repo, files, base)
+
+
+def test_an_index_lock_held_by_a_live_git_is_never_taken(repo: Path, tmp_path: Path) -> None:
+    files, script = project(repo, tmp_path, 2)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    marker = tmp_path / "paused"
+    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo)
+    run = start(repo, script, env=env)
+    wait_for(marker, run)
+    # Only stomper dies: its git, stopped while it holds the lock, lives on.
+    os.kill(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    paused_git = int(marker.read_text())
+
+    done = stomper(repo, "fix", "--resume")
+
+    assert done.returncode == 2
+    said = done.stderr.splitlines()[-1]
+    assert said.startswith(f"stomper: error: {repo / '.git' / 'index.lock'} is held by "), said
+    assert f" {paused_git}" in said
+    assert said.endswith(
+        f", and stomper run {_run_id(repo)} was applying {files[0]} when it stopped;"
+        " once no git runs in this repository, remove the lock and resume"
+    )
+    assert (repo / ".git" / "index.lock").exists()
+    stat = Path(f"/proc/{paused_git}/stat").read_text()
+    wrapper = int(stat[stat.rindex(")") + 2 :].split()[1])
+    os.kill(wrapper, signal.SIGKILL)
+    os.kill(paused_git, signal.SIGKILL)
+    done = stomper(repo, "fix", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_complete(repo, files, base)
+
+
+def _run_id(repo: Path) -> str:
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    return record.parent.name
+
+
+KILLS = 20
+KILLS_PER_RUN = 4
+
+
+def test_twenty_kills_at_random_moments_each_resumed(repo: Path, tmp_path: Path) -> None:
+    """Runs of four files, each killed (with all its children) at random moments and resumed until it completes.
+
+    The moments are random, so a failure says its seed; STOMPER_CRASH_SEED=<seed> replays its choices.
+    """
+    seed = int(os.environ.get("STOMPER_CRASH_SEED") or random.randrange(2**32))
+    chance = random.Random(seed)
+    try:
+        kills = 0
+        rounds = 0
+        while kills < KILLS:
+            rounds += 1
+            checkout = repo if rounds == 1 else _fresh_repo(tmp_path / f"round{rounds}")
+            budget = min(KILLS_PER_RUN, KILLS - kills)
+            kills += _kill_until_complete(checkout, tmp_path / f"agent{rounds}", chance, budget)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n(seed {seed}; replay its choices with STOMPER_CRASH_SEED={seed})") from exc
+
+
+def _fresh_repo(path: Path) -> Path:
+    path.mkdir()
+    git(path, "init", "--quiet", "--initial-branch=main")
+    return path
+
+
+def _kill_until_complete(repo: Path, scratch: Path, chance: random.Random, budget: int) -> int:
+    """Start a run, kill it up to `budget` times at random, resume it to its end; the kills made."""
+    scratch.mkdir()
+    files, script = project(repo, scratch, 4)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    lock = repo / ".git" / "stomper" / "lock"
+    runs = repo / ".git" / "stomper" / "runs"
+    kills = 0
+    history = []
+    while True:
+        statuses = [json.loads(p.read_text())["status"] for p in runs.glob("*/run.json")]
+        if statuses and all(status == "completed" for status in statuses):
+            break  # the last kill came after the run had finished its work
+        resuming = bool(statuses)
+        run = start(repo, script, "-j", "2", *(["--resume"] if resuming else []))
+        if kills == budget:
+            out, err = run.communicate(timeout=300)
+            assert run.returncode == 0, f"{history}: {out}{err}"
+            break
+        delay = chance.uniform(0, 1.5)
+        deadline = time.monotonic() + 120
+        while not lock.exists() and run.poll() is None:
+            assert time.monotonic() < deadline, "stomper never took its lock"
+            time.sleep(0.01)
+        time.sleep(delay)
+        if run.poll() is not None:
+            out, err = run.communicate()
+            assert run.returncode == 0, f"{history}: {out}{err}"
+            break
+        kill_tree(run)
+        kills += 1
+        history.append(f"{'resume' if resuming else 'run'} killed {delay:.2f}s after taking the lock")
+    assert_complete(repo, files, base)
+    return kills
