@@ -169,3 +169,25 @@ async def test_a_suppression_is_no_fix_unless_its_code_is_allowed(tmp_path: Path
     assert "m.py: noqa[F401]" in refused.feedback()
     assert allowed.accepted
     assert [str(s) for s in allowed.suppressions] == ["m.py: noqa[F401]"]
+
+
+async def test_pytest_runs_only_the_tests_that_import_the_changed_module(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "calc.py": "import os\n\n\ndef double(x: int) -> int:\n    return x * 2\n",
+            "helpers.py": "from calc import double\n",
+            "test_calc.py": "from helpers import double\n\n\ndef test_double() -> None:\n    assert double(2) == 4\n",
+            # Unrelated to calc.py: it leaves a mark when it runs.
+            "test_other.py": "from pathlib import Path\n\n\ndef test_other() -> None:\n    Path('ran').touch()\n",
+        },
+    )
+    v = verifier("ruff", "pytest", tree=tmp_path)
+    assert v.scope("calc.py").tests == ("test_calc.py",)
+    before = await found(tmp_path, v, "calc.py")
+
+    write(tmp_path, {"calc.py": "def double(x: int) -> int:\n    return x * 3\n"})
+    verdict = await v.verify(tmp_path, before)
+
+    assert [(d.path, d.code) for d in verdict.new] == [("test_calc.py", "failed")]
+    assert not (tmp_path / "ran").exists()
