@@ -7,6 +7,7 @@ into one line and a documented exit code.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,7 +66,12 @@ ParallelOpt = Annotated[
 FixerOpt = Annotated[str | None, _opt("--fixer", help="auto, ruff, agent or llm (default from config, auto).")]
 AgentOpt = Annotated[
     str | None,
-    _opt("--agent", metavar="CMD", help="Agent command, split like a shell would, e.g. 'claude -p {prompt_file}'."),
+    _opt(
+        "--agent",
+        metavar="NAME|CMD",
+        help="The coding agent: claude, codex, aider, gemini, cursor or opencode, run with edit permission "
+        "in the worktree only; or any command, split like a shell would, e.g. 'my-agent --fix {file}'.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
@@ -135,10 +141,40 @@ def _selection(
     )
 
 
+def _agent_option(value: str) -> dict[str, Any]:
+    """`--agent`: a preset's name (the whole value) picks the preset, anything else is a command."""
+    import shlex
+    from typing import get_args
+
+    from stomper.config import AgentPreset
+
+    if value in get_args(AgentPreset):
+        return {"preset": value, "command": []}
+    try:
+        command = shlex.split(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agent") from None
+    if not command:
+        raise typer.BadParameter("an agent's name or command, e.g. --agent claude", param_hint="--agent")
+    return {"preset": None, "command": command}
+
+
 def _project(overrides: dict[str, Any]) -> Any:
     from stomper.project import open_project
 
-    return open_project(Path.cwd(), overrides)
+    project = open_project(Path.cwd(), overrides)
+    # Under pre-commit (which sets PRE_COMMIT=1), a tool the hook's environment lacks is left out, said in one line,
+    # unless --tools asked for it by name.
+    if os.environ.get("PRE_COMMIT") == "1" and overrides.get("tools") is None:
+        project, missing = project.available_only()
+        if missing:
+            names = " and ".join(missing)
+            typer.echo(
+                f"stomper: {names} not installed in this hook's environment, skipped; "
+                f"add {names} to the hook's additional_dependencies",
+                err=True,
+            )
+    return project
 
 
 @app.command()
@@ -209,8 +245,6 @@ def fix(
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
-    import shlex
-
     from stomper.commands import fix as command
 
     if no_commit and diff:
@@ -230,10 +264,7 @@ def fix(
         "max_attempts": max_attempts,
     }
     if agent is not None:
-        try:
-            overrides["agent"] = {"command": shlex.split(agent)}
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--agent") from None
+        overrides["agent"] = _agent_option(agent)
     project = _project(overrides)
     options = command.FixOptions(
         mode="diff" if diff or branch else "no-commit" if no_commit or hook else "commit",

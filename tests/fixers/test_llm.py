@@ -334,7 +334,7 @@ async def test_file_that_leads_outside_the_worktree_is_left_alone(worktree: Path
 def test_missing_provider_package_names_the_extra() -> None:
     config = StomperSettings.model_validate({"model": "anthropic:claude-haiku-4-5"})
 
-    with pytest.raises(FixerError, match=r"pip install 'stomper\[anthropic\]'"):
+    with pytest.raises(FixerError, match=r"pip install 'stomper-fix\[anthropic\]'"):
         LlmFixer(config)
 
 

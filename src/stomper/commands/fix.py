@@ -28,7 +28,7 @@ from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers
+from stomper.fixers.registry import build_fixers, check_agent
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
@@ -84,6 +84,7 @@ async def fix(
     repo = _checked_repo(project, options)
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
+    check_agent(project.settings, project.root)
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:

@@ -23,9 +23,11 @@ class AgentFixer:
     name: ClassVar[str] = "agent"
     ai: ClassVar[bool] = True
 
-    def __init__(self, command: Sequence[str], *, timeout: float) -> None:
+    def __init__(self, command: Sequence[str], *, timeout: float, stdin: bool = True) -> None:
         self.command = list(command)
         self.timeout = timeout
+        # False: the prompt is in the argv ({prompt}), and stdin is /dev/null rather than a second copy.
+        self.stdin = stdin
 
     def handles(self, diagnostic: Diagnostic) -> bool:
         return True
@@ -36,8 +38,12 @@ class AgentFixer:
         with tempfile.TemporaryDirectory(prefix="stomper-prompt-") as scratch:
             prompt_file = Path(scratch) / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
+            # {prompt} last: the prompt's own text is never substituted into.
             argv = [
-                arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command
+                arg.replace("{file}", request.path)
+                .replace("{prompt_file}", str(prompt_file))
+                .replace("{prompt}", prompt)
+                for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
             try:
@@ -45,7 +51,7 @@ class AgentFixer:
                     argv,
                     cwd=request.worktree,
                     env=env,
-                    stdin=prompt.encode(),
+                    stdin=prompt.encode() if self.stdin else None,
                     timeout=self.timeout,
                     max_output=MAX_OUTPUT,
                 )

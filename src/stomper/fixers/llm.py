@@ -133,7 +133,7 @@ def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
         model: BaseChatModel = init_chat_model(spec, **options)
     except ImportError:
         extra = EXTRAS.get(provider)
-        hint = f"pip install 'stomper[{extra}]'" if extra else f"pip install langchain-{provider.replace('_', '-')}"
+        hint = f"pip install 'stomper-fix[{extra}]'" if extra else f"pip install langchain-{provider.replace('_', '-')}"
         raise FixerError(f"the model {spec} needs LangChain's {provider} package: {hint}") from None
     except Exception as exc:  # a provider refuses a missing API key or a bad option when constructed
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

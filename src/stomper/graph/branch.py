@@ -23,6 +23,8 @@ from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
 NEEDS_AI = "needs an AI fixer"
+UNCHANGED_LIMIT = 2
+"""An AI fixer that changed nothing this often on one file will not change it on the next try either."""
 
 
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
@@ -76,7 +78,7 @@ async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
             todo = tuple(d for d in work.remaining if fixer.handles(d))
-            if not todo or work.stopped:
+            if not todo or work.stopped or work.unchanged >= UNCHANGED_LIMIT:
                 break
             emit({"path": job.path, "step": "fixing", "fixer": fixer.name, "attempt": attempt, "of": tries})
             request = FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback)
@@ -95,10 +97,14 @@ async def _attempt(
 ) -> Baseline:
     work.attempts += 1
     work.fixers.add(fixer.name)
+    before = await wt.read(request.path)
     outcome = await fixer.fix(request)
     # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
     await seal.check()
     work.usage += outcome.usage
+    if fixer.ai and not (outcome.stop or outcome.error) and await _unchanged(wt, request.path, before):
+        work.unchanged += 1
+        outcome = replace(outcome, error=f"the {fixer.name} changed nothing: does it have permission to edit?")
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
         work.trouble = outcome.error or work.trouble
@@ -130,12 +136,21 @@ async def _attempt(
     return verdict.after
 
 
+async def _unchanged(wt: Worktree, path: str, before: bytes) -> bool:
+    try:
+        return await wt.read(path) == before
+    except FileNotFoundError:
+        return False
+
+
 @dataclass
 class _Work:
     """What the attempts on one file have come to so far."""
 
     remaining: tuple[Diagnostic, ...]
     attempts: int = 0
+    unchanged: int = 0
+    """AI attempts that left the file as it was: after UNCHANGED_LIMIT, more attempts are not made."""
     accepted: int = 0
     by_ai: bool = False
     """An AI fixer made some of the accepted change; ruff's own fixes may empty a file, an AI's may not."""
