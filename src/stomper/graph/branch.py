@@ -132,7 +132,9 @@ async def _attempt(
     work.remaining = tuple(d for d in verdict.after.diagnostics if d.path == request.path)
     work.suppressions += verdict.suppressions
     codes = {code for s in verdict.suppressions for code in s.codes}
-    work.suppressed += tuple(d for d in verdict.gone if d.path == request.path and d.code in codes)
+    # One allowed by its kind (a marker, say) names no code: what it removed, it silenced.
+    every = any(not s.codes for s in verdict.suppressions)
+    work.suppressed += tuple(d for d in verdict.gone if d.path == request.path and (every or d.code in codes))
     return verdict.after
 
 
