@@ -266,15 +266,12 @@ def test_an_allowed_suppression_is_reported_as_suppressed_not_fixed(repo: Path, 
     commit_all(repo)
     before = check(repo, "--tools", "mypy")
     suppressed = 'def value() -> int:\n    return "1"  # type: ignore[return-value]\n'
-    sarif = tmp_path / "out.sarif"
 
     status, data = fix(
         repo,
         tmp_path,
         "--tools",
         "mypy",
-        "--sarif",
-        str(sarif),
         *agent_args(tmp_path, {"m.py": {"content": suppressed}}),
     )
 
@@ -286,8 +283,6 @@ def test_an_allowed_suppression_is_reported_as_suppressed_not_fixed(repo: Path, 
     assert data["summary"]["files_suppressed"] == 1
     assert data["summary"]["diagnostics_suppressed"] == 1
     assert data["summary"]["diagnostics_fixed"] == 0
-    results = json.loads(sarif.read_text())["runs"][0]["results"]
-    assert [(r["ruleId"], r["suppressions"]) for r in results] == [("mypy/return-value", [{"kind": "inSource"}])]
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy")
 
 

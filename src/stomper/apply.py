@@ -142,6 +142,11 @@ class Applier:
                     }
                 )
                 index = ["--index"] if self.mode == "commit" else []
+                if index:
+                    # Our git status runs without optional locks and so never refreshes the index: a
+                    # checkout whose files were touched (copied, restored by a CI cache) would have
+                    # `apply --index` refuse with "does not match index". Refreshing is part of the apply.
+                    await git("update-index", "-q", "--refresh", cwd=self.root, check=False)
                 try:
                     # git apply is all or nothing: a refused patch leaves no trace.
                     await git("apply", "--binary", *index, handle.name, cwd=self.root)

@@ -98,6 +98,18 @@ def identity(diag: Diagnostic) -> Identity:
     return (diag.tool, diag.code, message)
 
 
+def fingerprint(diag: Diagnostic, source_lines: Sequence[str]) -> tuple[str, str, str, str]:
+    """A diagnostic's stable id across analyses: tool, code, message (positions blanked), flagged line's text.
+
+    For ids that must not move when lines do (SARIF's fingerprints, `--baseline`);
+    the verifier matches through the edit's diff instead (`match`), which a fix
+    that rewrites the flagged line does not fool.
+    """
+    message = diag.symbol or _SPACE.sub(" ", _NUMBERS.sub("#", diag.message)).strip()
+    text = source_lines[diag.line - 1].strip() if 0 < diag.line <= len(source_lines) else ""
+    return (diag.tool, diag.code, message, text)
+
+
 @dataclass(frozen=True)
 class LineMap:
     """Where the lines of one file went through an edit, from the edit's own diff."""

@@ -36,9 +36,12 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "allow_other_files": "honour",
     "allow_suppressions": "honour",
     "max_patch_bytes": "honour",
+    "ci_exit": "honour",
     "agent": "honour",
     "model": "honour",
     "llm": "honour",
+    # Chosen for every run, resumed or not, from the configuration as it is now (stomper.sandbox).
+    "sandbox": "honour",
 }
 """Every setting, and what a resumed run does when it differs. A setting missing here is refused."""
 

@@ -17,18 +17,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, imports, progress, render, resume, worktree
+from stomper import annotate, baseline, ci, gitops, hook, imports, progress, redact, render, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers, check_agent
+from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph.build import build_graph, open_checkpointer
 from stomper.graph.state import FileResult, RunContext
 from stomper.project import Project
@@ -36,6 +36,7 @@ from stomper.repair import repair
 from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
+from stomper.shard import Shard, pick
 from stomper.signals import cancelled_by_signals
 from stomper.tools import TOOLS
 from stomper.tools.config import pytest_testpaths
@@ -43,6 +44,7 @@ from stomper.verify import Verifier
 
 T = TypeVar("T")
 Event = dict[str, Any]
+OutputFormat = Literal["full", "github", "gitlab"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class FixOptions:
     hook: bool = False
     """Run as a pre-commit hook: no commits, exit 1 when a file changed (see `stomper.hook`)."""
     ci: bool = False
-    """No live display, plain lines."""
+    """No live display, plain lines; the exit status of the analysed commit (`stomper.ci.exit_status`)."""
     quiet: bool = False
     """Nothing while the run goes on; the summary at the end."""
     sarif: Path | None = None
@@ -65,6 +67,14 @@ class FixOptions:
     """Write every verified fix as one patch of the original tree."""
     branch: str | None = None
     """Commit the fixes onto this new branch from HEAD, the checkout untouched (see `stomper.ci`)."""
+    output_format: OutputFormat = "full"
+    """full: the summary table on stdout; github, gitlab: annotations on stdout, the summary on stderr."""
+    new_only_base: str | None = None
+    """Leave alone what the merge base with this ref already had (see `stomper.baseline`)."""
+    baseline: Path | None = None
+    """Leave alone what this baseline file records."""
+    shard: Shard | None = None
+    """Work on this shard's part of the selected files only (see `stomper.shard`)."""
     told: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """The settings given on the command line: all `--resume` is told (see `stomper.resume`)."""
 
@@ -85,6 +95,11 @@ async def fix(
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
     check_agent(project.settings, project.root)
+    confine = sandbox.UNCONFINED
+    if uses_agent(project.settings) or options.resume is not None:
+        confine = await sandbox.choose(project.settings.sandbox)
+        if confine.note is not None:
+            on_event({"note": confine.note})
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -97,9 +112,11 @@ async def fix(
         async with open_checkpointer(rundir.checkpoints) as saver:
             if options.resume is not None:
                 record, settings = await _resumed(project, selection, options, rundir, on_event)
+                known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
             else:
                 record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
                 settings = project.settings
+                known = await _known(project, record.files, options)
             settled = settings.model_dump(mode="json")
             record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
             # The record first: a ref without one is what a kill right here would otherwise leave.
@@ -109,7 +126,7 @@ async def fix(
                 project = dataclasses.replace(project, settings=settings)
                 # A resumed run's collect is done (checkpointed); were it not, the record's files are named.
                 whole = options.resume is None and selection.whole
-                return await _run_graph(project, record, rundir, journal, saver, on_event, whole=whole)
+                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known, whole=whole)
 
 
 async def _resumed(
@@ -134,12 +151,25 @@ def _mode(options: FixOptions) -> Mode:
     return "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
 
 
+async def _known(project: Project, files: tuple[str, ...], options: FixOptions) -> frozenset[str]:
+    """Ids of the diagnostics `--new-only` and `--baseline` say to leave alone."""
+    known = baseline.read(options.baseline) if options.baseline is not None else frozenset()
+    if options.new_only_base is not None:
+        known |= await baseline.known_at(project, options.new_only_base, files)
+    return known
+
+
 async def _new_run(
     project: Project, selection: Selection, options: FixOptions, *, cwd: Path, on_event: Callable[[Event], None]
 ) -> RunRecord:
     files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
     for note in notes:
         on_event({"note": note})
+    if options.shard is not None:
+        sizes = await asyncio.to_thread(lambda: {f: (project.root / f).stat().st_size for f in files})
+        mine = pick(files, sizes, options.shard)
+        on_event({"note": f"shard {options.shard}: {len(mine)} of {len(files)} file(s)"})
+        files = mine
     mode = _mode(options)
     if mode == "commit":
         await _require_clean(project.root, except_paths=set())
@@ -162,8 +192,10 @@ async def _run_graph(
     journal: EventLog,
     saver: AsyncSqliteSaver,
     on_event: Callable[[Event], None],
+    confine: sandbox.Sandbox,
+    known: frozenset[str] = frozenset(),
     *,
-    whole: bool,
+    whole: bool = False,
 ) -> RunReport:
     started = time.monotonic()
     settings = project.settings
@@ -171,7 +203,9 @@ async def _run_graph(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"])),
+        fixers=tuple(
+            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", confine)
+        ),
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
@@ -192,6 +226,7 @@ async def _run_graph(
             await _identity(project.root),
             applied_before(read_events(journal.path)),
         ),
+        known=known,
         whole_project=whole,
     )
     status: Status = "failed"
@@ -206,7 +241,8 @@ async def _run_graph(
             context=ctx,
             stream_mode=["custom", "updates"],
         ):
-            update: dict[str, Any] = chunk  # type: ignore[assignment]
+            # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
+            update: dict[str, Any] = redact.scrub_data(chunk)  # type: ignore[arg-type]
             if kind == "custom":
                 on_event(update)
             elif "report" in update:
@@ -313,6 +349,10 @@ def run(
         project = asyncio.run(hook.without_unreachable_model(project, say))
     if options.branch is not None:
         asyncio.run(ci.check_new_branch(project.root, options.branch))
+    if options.ci and not options.hook:
+        project = dataclasses.replace(project, settings=ci.without_missing_key(project.settings, say))
+    # With annotations on stdout, the people's summary goes to stderr.
+    summary = console if options.output_format == "full" else log
     display = progress.Display.choose(log, ci=options.ci, quiet=options.quiet, verbose=verbose)
     try:
         with display:
@@ -321,19 +361,28 @@ def run(
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path)))
-        render.run_summary(partial, console)
+        render.run_summary(partial, summary)
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
-    render.run_summary(report, console)
-    if report.mode == "diff" and options.branch is None:
+    render.run_summary(report, summary)
+    if report.mode == "diff" and options.branch is None and options.output_format == "full":
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
         _write_report(options.report, report)
     if (options.sarif or options.patch or options.branch) and project.repo is not None:
         base = RunDir(project.repo.state_dir).load(report.run_id).base
-        asyncio.run(ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say))
+        ruff = project.executables([TOOLS["ruff"]])["ruff"]
+        outputs = ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say, ruff)
+        asyncio.run(outputs)
+    if options.output_format != "full" and project.repo is not None:
+        base = RunDir(project.repo.state_dir).load(report.run_id).base
+        found = asyncio.run(ci.analysis(project.root, base, report))
+        text = annotate.render(options.output_format, found.diagnostics, found.ids, found.fixes)
+        console.out(text, end="", highlight=False)
     if options.hook:
         return hook.exit_code(report, say)
+    if options.ci:
+        return ci.exit_status(report, project.settings.ci_exit)
     if report.tool_errors:
         return ExitCode.USAGE
     return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS
@@ -344,7 +393,7 @@ def _write_report(path: Path, report: RunReport) -> None:
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        path.write_text(json.dumps(redact.scrub_data(report.to_json()), indent=2) + "\n")
     except OSError as exc:
         raise StomperError(f"cannot write the report to {path}: {exc.strerror}") from None
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stomper import redact
 from stomper.apply import Fix, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
@@ -99,6 +100,9 @@ async def _attempt(
     work.fixers.add(fixer.name)
     before = await wt.read(request.path)
     outcome = await fixer.fix(request)
+    if outcome.log is not None:
+        work.logs.append(outcome.log)
+        emit({"path": request.path, "step": "output kept", "log": outcome.log})
     # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
     await seal.check()
     work.usage += outcome.usage
@@ -158,6 +162,7 @@ class _Work:
     """An AI fixer made some of the accepted change; ruff's own fixes may empty a file, an AI's may not."""
     fixers: set[str] = field(default_factory=set)
     usage: Usage = field(default_factory=Usage)
+    logs: list[str] = field(default_factory=list)
     feedback: str | None = None
     stopped: str | None = None
     trouble: str | None = None
@@ -181,6 +186,7 @@ class _Work:
             seconds=time.monotonic() - started,
             usage=self.usage,
             suppressed=self.suppressed if applied else (),
+            agent_output=tuple(self.logs),
         )
 
     def outcome(self) -> Outcome:
@@ -213,4 +219,5 @@ def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:
             left.remove(same)
     codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in fixed}))
     body = "\n".join(f"- line {d.line}: {d.tool} {d.code}: {d.message}" for d in fixed)
-    return f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n"
+    # A tool's message may quote what it saw; a commit is forever.
+    return redact.scrub(f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n")

@@ -26,6 +26,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from stomper import redact
+from stomper.baseline import without_known
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Usage
@@ -47,6 +49,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         timeout=project.settings.tool_timeout,
         whole=ctx.whole_project,
     )
+    result = await without_known(result, project.root, ctx.known)
     grouped = result.by_path()
     tests = tuple(d for d in result.diagnostics if d.tool == "pytest")
     jobs = [
@@ -57,7 +60,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     return {
         "jobs": jobs,
         "clean": [f for f in state["files"] if f not in grouped],
-        "tool_errors": [f"{run.tool}: {run.error}" for run in result.errors],
+        "tool_errors": [redact.scrub(f"{run.tool}: {run.error}") for run in result.errors],
     }
 
 
@@ -70,7 +73,8 @@ def fan_out(state: RunState) -> list[Send] | str:
 
 async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     write = get_stream_writer()
-    result = await fix_file(state["job"], runtime.context, write)
+    # Scrubbed before LangGraph checkpoints it in state.sqlite, as well as on its way out.
+    result = redact.scrub_data(await fix_file(state["job"], runtime.context, write))
     return {"results": [result], "attempts": result.attempts}
 
 

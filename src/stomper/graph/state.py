@@ -52,6 +52,8 @@ class FileResult:
     """The applied (or, with --diff, proposed) change as git wrote it."""
     kept_patch: str | None = None
     """Where a verified patch that could not be applied was saved."""
+    agent_output: tuple[str, ...] = ()
+    """Where each agent attempt's output was kept, in attempt order."""
     suppressed: tuple[Diagnostic, ...] = ()
     """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
 
@@ -92,5 +94,7 @@ class RunContext:
     verifier: Verifier
     worktrees: Worktrees
     applier: Applier
+    known: frozenset[str] = frozenset()
+    """Stable ids of diagnostics the base already had (`--new-only`, `--baseline`): left alone."""
     whole_project: bool = False
     """No files were named: each tool checks the project's own selection (see `tools.run_tool`)."""
