@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from stomper import annotate, baseline, ci, gitops, hook, imports, progress, redact, render, resume, sandbox, worktree
-from stomper.apply import Applier, Mode, applied_before
+from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
@@ -117,6 +117,8 @@ async def fix(
                 record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
                 settings = project.settings
                 known = await _known(project, record.files, options)
+            if record.mode == "commit":
+                await check_commits(project.root, await gitops.fallback_identity(project.root))
             settled = settings.model_dump(mode="json")
             record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
             # The record first: a ref without one is what a kill right here would otherwise leave.
@@ -134,6 +136,8 @@ async def _resumed(
 ) -> tuple[RunRecord, StomperSettings]:
     """The run `--resume` names, with the settings it goes on with; refuses what it cannot change."""
     record = rundir.resumable(None if options.resume == "last" else options.resume)
+    if record.checkout not in (None, str(project.root)):
+        raise StomperError(f"run {record.run_id} started in {record.checkout}; resume it there")
     named = selection.paths or selection.files or selection.uses_git
     resume.check_selection(record, bool(named) or selection.exclude != tuple(project.settings.exclude))
     asked = None if options.mode == "commit" and not options.allow_dirty else _mode(options)
@@ -182,6 +186,8 @@ async def _new_run(
         base=await worktree.snapshot(project.root),
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
+        branch=await gitops.head_ref(project.root),
+        checkout=str(project.root),
     )
 
 
@@ -223,8 +229,9 @@ async def _run_graph(
             record.mode,  # type: ignore[arg-type]
             rundir.patches(run_id),
             journal,
-            await _identity(project.root),
+            await gitops.fallback_identity(project.root),
             applied_before(read_events(journal.path)),
+            branch=record.branch or await gitops.head_ref(project.root),
         ),
         known=known,
         whole_project=whole,
@@ -310,14 +317,6 @@ async def _require_clean(root: Path, except_paths: set[str]) -> None:
             "your working tree has uncommitted changes; commit or stash them, "
             "or use --allow-dirty (fixes are then left uncommitted) or --no-commit"
         )
-
-
-async def _identity(root: Path) -> tuple[str, ...]:
-    """git's `-c` options for an author when the user has configured none."""
-    done = await gitops.git("var", "GIT_COMMITTER_IDENT", cwd=root, check=False)
-    if done.returncode == 0:
-        return ()
-    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
 
 
 def run(
