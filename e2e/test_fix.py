@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import STOMPER, commit_all, git, process_gone, stomper, write
+from invariant import assert_gate_kept, check
 
 import stomper as stomper_package
 
@@ -64,6 +65,7 @@ def test_fixes_eight_files_four_at_a_time_one_commit_each(repo: Path, tmp_path: 
     paths = make_project(repo, 8)
     plan = script(tmp_path, {p: {"content": FIXED.format(n=n), "delay": 0.3} for n, p in enumerate(paths)})
     report = tmp_path / "report.json"
+    before = check(repo, "--tools", "ruff,mypy")
 
     done = stomper(repo, "fix", "--parallel", "4", "--tools", "ruff,mypy", *agent_args(plan), "--report", str(report))
 
@@ -85,6 +87,7 @@ def test_fixes_eight_files_four_at_a_time_one_commit_each(repo: Path, tmp_path: 
     prompts = [c["prompt"] for c in calls(plan)]
     assert all("[mypy return-value] Incompatible return value type" in p for p in prompts)
     assert {c["env_file"] for c in calls(plan)} == set(paths)
+    assert_gate_kept(repo, before, report, "--tools", "ruff,mypy")
 
 
 @pytest.mark.parametrize(("parallel", "delay"), [(1, 0.3), (4, 1.0)])

@@ -193,6 +193,12 @@ class StomperSettings(BaseSettings):
     allow_other_files: bool = False
     """Accept a fix that also changes files other than the one being fixed."""
 
+    allow_suppressions: Annotated[list[str], NoDecode] = ["import-untyped"]
+    """Codes a fix may silence rather than fix (e.g. `# type: ignore[import-untyped]` for a library
+    without type hints); the file is then reported as suppressed, not fixed. Any other added
+    `# noqa`, `# type: ignore`, `# pyright: ignore`, `# mypy: ignore-errors`, skip or xfail
+    marker, deleted test or deleted assert makes a fix no fix."""
+
     max_patch_bytes: int = Field(1024 * 1024, ge=1)
     """Largest change, in bytes of patch, a fix may make to be applied; a fixer that
     rewrites far more than the file's diagnostics call for is refused."""
@@ -216,7 +222,7 @@ class StomperSettings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     """How the llm fixer calls its model: endpoint, edit format, budgets, rate limit (see [llm])."""
 
-    _split = field_validator("tools", "exclude", mode="before")(_split_commas)
+    _split = field_validator("tools", "exclude", "allow_suppressions", mode="before")(_split_commas)
 
     @classmethod
     def settings_customise_sources(

@@ -107,8 +107,10 @@ class RunProgress:
 
     def outcomes(self) -> str:
         finished = self.finished.copy()  # the refresh thread reads while the loop appends
-        counts = {o: sum(f.outcome == o for f in finished) for o in ("fixed", "partial", "failed", "skipped")}
-        return " · ".join(f"{n} {o}" for o, n in counts.items())
+        counts = {
+            o: sum(f.outcome == o for f in finished) for o in ("fixed", "partial", "suppressed", "failed", "skipped")
+        }
+        return " · ".join(f"{n} {o}" for o, n in counts.items() if n or o != "suppressed")
 
     def render(self) -> RenderableType:
         """The live panel: headline, one row per running file, the outcomes so far."""

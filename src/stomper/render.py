@@ -68,7 +68,7 @@ def check_table(result: CheckResult, console: Console) -> None:
         )
 
 
-_OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+_OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "suppressed": "magenta", "failed": "red", "skipped": "dim"}
 
 
 def file_line(result: FileResult, console: Console) -> None:
@@ -125,6 +125,7 @@ def run_summary(
         if usage.calls
         else ""
     )
+    silenced = f", {report.suppressed} suppressed" if report.suppressed else ""
     if interrupted:
         done = len(report.files)
         console.print(
@@ -137,7 +138,8 @@ def run_summary(
         )
         return
     console.print(
-        f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining, in {len(report.files)} failing file(s); "
+        f"{report.fixed} diagnostic(s) fixed{silenced}, {report.remaining} remaining, "
+        f"in {len(report.files)} failing file(s); "
         f"{report.seconds:.1f}s{cost}",
         highlight=False,
     )

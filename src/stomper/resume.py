@@ -35,6 +35,7 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "unsafe_fixes": "honour",
     "ruff_format": "honour",
     "allow_other_files": "honour",
+    "allow_suppressions": "honour",
     "max_patch_bytes": "honour",
     "ci_exit": "honour",
     "agent": "honour",

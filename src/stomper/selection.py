@@ -34,6 +34,11 @@ class Selection:
     def uses_git(self) -> bool:
         return self.staged or self.changed or self.since is not None
 
+    @property
+    def whole(self) -> bool:
+        """No files named: the whole project, as each tool's own configuration selects it."""
+        return not (self.paths or self.files or self.uses_git)
+
 
 async def select_files(selection: Selection, root: Path, *, in_git: bool, cwd: Path) -> list[str]:
     """Python files to check, relative to `root`, sorted.

@@ -23,7 +23,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import annotate, baseline, ci, gitops, hook, progress, redact, render, resume, sandbox, worktree
+from stomper import annotate, baseline, ci, gitops, hook, imports, progress, redact, render, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, FixerError, GitError, NotAGitRepository, StomperError
@@ -38,7 +38,8 @@ from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
 from stomper.shard import Shard, pick
 from stomper.signals import cancelled_by_signals
-from stomper.tools import TOOLS, paths
+from stomper.tools import TOOLS
+from stomper.tools.config import pytest_testpaths
 from stomper.verify import Verifier
 
 T = TypeVar("T")
@@ -131,7 +132,9 @@ async def fix(
             await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
             with EventLog(rundir.events(record.run_id)) as journal:
                 project = dataclasses.replace(project, settings=settings)
-                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known)
+                # A resumed run's collect is done (checkpointed); were it not, the record's files are named.
+                whole = options.resume is None and selection.whole
+                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known, whole=whole)
 
 
 async def _resumed(
@@ -203,6 +206,8 @@ async def _run_graph(
     on_event: Callable[[Event], None],
     confine: sandbox.Sandbox,
     known: frozenset[str] = frozenset(),
+    *,
+    whole: bool = False,
 ) -> RunReport:
     started = time.monotonic()
     settings = project.settings
@@ -216,8 +221,10 @@ async def _run_graph(
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
-            test_paths=tuple(paths.test_files(record.files)),
             timeout=settings.tool_timeout,
+            graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
+            test_roots=tuple(pytest_testpaths(project.root)),
+            allow_suppressions=tuple(settings.allow_suppressions),
         ),
         worktrees=worktree.Worktrees(
             project.root, rundir.root, run_id, record.base, caches=(".mypy_cache",) if "mypy" in settings.tools else ()
@@ -233,6 +240,7 @@ async def _run_graph(
             branch=record.branch or await gitops.head_ref(project.root),
         ),
         known=known,
+        whole_project=whole,
     )
     status: Status = "failed"
     final: RunReport | None = None

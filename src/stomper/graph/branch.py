@@ -19,6 +19,7 @@ from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
 from stomper.guard import Seal, check_change
+from stomper.suppressions import Suppression
 from stomper.verify import Baseline
 from stomper.worktree import Worktree
 
@@ -74,8 +75,10 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
             emit({"path": job.path, "step": "waiting"})
             applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
-        outcome = "partial" if work.remaining else "fixed"
+        outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
+        if work.suppressions:
+            detail = "; ".join(["suppressed: " + ", ".join(map(str, work.suppressions)), *filter(None, [detail])])
         return replace(
             work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace")
         )
@@ -95,7 +98,7 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
-    baseline = await ctx.verifier.baseline(wt.path, job.path, (*job.diagnostics, *job.failing_tests))
+    baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
     for fixer in ctx.fixers:
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
@@ -148,7 +151,7 @@ async def _attempt(
     )
     # The record of what the tools are about to check; what they check must still be it afterwards.
     record = await wt.record()
-    verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
+    verdict = await ctx.verifier.verify(wt.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.why, work.verified = verdict.reason(), True
@@ -161,6 +164,11 @@ async def _attempt(
     work.by_ai = work.by_ai or fixer.ai
     work.feedback = None
     work.remaining = tuple(d for d in verdict.after.diagnostics if d.path == request.path)
+    work.suppressions += verdict.suppressions
+    codes = {code for s in verdict.suppressions for code in s.codes}
+    # One allowed by its kind (a marker, say) names no code: what it removed, it silenced.
+    every = any(not s.codes for s in verdict.suppressions)
+    work.suppressed += tuple(d for d in verdict.gone if d.path == request.path and (every or d.code in codes))
     return verdict.after
 
 
@@ -195,9 +203,13 @@ class _Work:
     stopped: str | None = None
     trouble: str | None = None
     """The last fixer or tool that could not run at all: worth saying even when no AI could help."""
+    suppressions: tuple[Suppression, ...] = ()
+    """Suppressions the accepted change added, all of them allowed by `allow_suppressions`."""
+    suppressed: tuple[Diagnostic, ...] = ()
+    """The diagnostics they silenced."""
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
-        applied = outcome in ("fixed", "partial")
+        applied = outcome in ("fixed", "partial", "suppressed")
         return FileResult(
             path=job.path,
             outcome=outcome,
@@ -209,8 +221,15 @@ class _Work:
             detail=detail,
             seconds=time.monotonic() - started,
             usage=self.usage,
+            suppressed=self.suppressed if applied else (),
             agent_output=tuple(self.logs),
         )
+
+    def outcome(self) -> Outcome:
+        """How an applied change is reported: a suppression is not a fix."""
+        if self.suppressions:
+            return "suppressed"
+        return "partial" if self.remaining else "fixed"
 
 
 def _why_not(ctx: RunContext, work: _Work) -> str:
@@ -218,7 +237,10 @@ def _why_not(ctx: RunContext, work: _Work) -> str:
     if work.stopped:
         return work.stopped
     if not any(f.ai for f in ctx.fixers):
-        return work.trouble or NEEDS_AI
+        if work.trouble:
+            return work.trouble
+        # Why ruff's own fix was refused matters more than that no AI was there to try.
+        return f"{work.why} ({NEEDS_AI} for the rest)" if work.why else NEEDS_AI
     return explain.rejected(work.ai_attempts, work.why, verified=work.verified)
 
 
