@@ -22,7 +22,7 @@ async def wt(repo: Path) -> AsyncIterator[Worktree]:
     write(repo, {"pkg/__init__.py": "", TARGET: ORIGINAL})
     base = commit_all(repo)
     worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base)
-    async with worktrees.checkout("0") as worktree:
+    async with worktrees.checkout() as worktree:
         yield worktree
     await worktrees.close()
 

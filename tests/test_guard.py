@@ -24,7 +24,7 @@ async def wt(repo: Path) -> AsyncIterator[Worktree]:
     write(repo, {"pkg/__init__.py": "", TARGET: ORIGINAL.decode(), "pkg/data.bin": "text\n"})
     base = commit_all(repo)
     worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base)
-    async with worktrees.checkout("0") as worktree:
+    async with worktrees.checkout() as worktree:
         yield worktree
     await worktrees.close()
 
@@ -173,7 +173,7 @@ async def test_refs_changed_through_a_worktree_are_put_back(repo: Path) -> None:
     git(repo, "stash", "push", "--quiet")
     refs, stash = git(repo, "for-each-ref"), git(repo, "stash", "list")
     worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base)
-    async with worktrees.checkout("0") as wt:
+    async with worktrees.checkout() as wt:
         seal = await Seal.take(wt)
 
         git(wt.path, "branch", "-D", "kept")

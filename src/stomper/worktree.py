@@ -1,10 +1,11 @@
-"""Snapshots, per-file worktrees, and putting verified changes back.
+"""Snapshots, the run's pool of worktrees, and putting verified changes back.
 
 A run starts from a *snapshot*: a commit whose tree is the user's working
 tree as it was (tracked and untracked files, ignored ones left out), made
 through a temporary index so the user's own index is never touched. Each file
 is fixed in a detached worktree of that snapshot under the git directory, so
-nothing stomper does shows up in `git status`. Inside a worktree, git's index
+nothing stomper does shows up in `git status`; a run keeps a pool of them,
+reset between files (`Worktrees`). Inside a worktree, git's index
 holds the last *verified* state of the fix, whose tree is also remembered: an
 attempt that verification rejects is thrown away by restoring the index and
 the files from that tree.
@@ -167,12 +168,19 @@ the moment `git worktree add` begins it, so that a half-made one left by a kill 
 
 
 class Worktrees:
-    """The worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/`.
+    """The pool of worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/<n>`.
+
+    At most `size` of them (the run's `--parallel`), made when first needed
+    and reused file after file: `checkout` hands out an idle one reset to the
+    base (`_Pooled.reset`), as clean as a new one, so that the per-file cost is
+    an index-driven update of what the last fixer changed, not a full
+    checkout and removal. Tool caches (`caches`) stay in each worktree across
+    files; everything else a fixer left, in the files or in the worktree's own
+    git directory, is gone before the next file is handed out.
 
     git's own bookkeeping of worktrees is not safe against concurrent
     `worktree add`/`remove` (one reads another's half-written entry), so
-    registering and unregistering take turns; checking the files out and
-    deleting them, the slow part, runs in parallel.
+    registering takes turns; it happens at most `size` times a run.
 
     Each worktree is added locked, with the run named as the reason: git
     then never prunes it behind our back, and one that a kill left half
@@ -180,21 +188,47 @@ class Worktrees:
     value) is recognised by `remove_leftovers` as stomper's, to unlock and prune.
     """
 
-    def __init__(self, root: Path, state_dir: Path, run_id: str, base: str, caches: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: Path, state_dir: Path, run_id: str, base: str, caches: tuple[str, ...] = (), size: int = 1
+    ) -> None:
         self.root = root
         self.state_dir = state_dir
         self.home = state_dir / "worktrees" / run_id
         self.run_id = run_id
         self.base = base
         self.caches = caches
-        """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree: a warm
-        mypy checks a file in a fraction of the time a cold one takes."""
+        """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree when it is made and
+        kept there across files: a warm mypy checks a file in a fraction of the time a cold one takes."""
         self._registry = asyncio.Lock()
+        self._turns = asyncio.Semaphore(max(1, size))
+        self._idle: list[_Pooled] = []
+        self._made = 0
         self.refs: RefState | None = None
 
     @contextlib.asynccontextmanager
-    async def checkout(self, name: str) -> AsyncIterator[Worktree]:
-        path = self.home / name
+    async def checkout(self) -> AsyncIterator[Worktree]:
+        """A worktree of the base for one file: an idle one of the pool, reset, or a new one."""
+        async with self._turns:
+            pooled = await self._take()
+            try:
+                yield Worktree(path=pooled.path, base=self.base, refs=self.refs)
+            finally:
+                self._idle.append(pooled)  # reset when next taken, not here: a cancelled run just removes it
+
+    async def _take(self) -> _Pooled:
+        if self._idle:
+            pooled = self._idle.pop()
+            try:
+                await asyncio.shield(pooled.reset(self.base, self.caches))
+                return pooled
+            except (StomperError, OSError):
+                # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
+                await asyncio.shield(self._remove(pooled.path))
+        return await self._add()
+
+    async def _add(self) -> _Pooled:
+        path = self.home / str(self._made)
+        self._made += 1
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         try:
             async with self._registry:
@@ -215,9 +249,10 @@ class Worktrees:
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
             await asyncio.to_thread(self._seed, path)
-            yield Worktree(path=path, base=self.base, refs=self.refs)
-        finally:
+            return await asyncio.to_thread(_Pooled.of, path)
+        except BaseException:
             await asyncio.shield(self._remove(path))
+            raise
 
     async def _refs(self) -> RefState:
         common = (await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self.root)).out.strip()
@@ -236,11 +271,65 @@ class Worktrees:
         await asyncio.to_thread(shutil.rmtree, path, True)
 
     async def close(self) -> None:
-        """Remove the run's directory once every worktree is gone, and git's records of them."""
+        """Remove the run's directory and every worktree in it, and git's records of them."""
+        self._idle.clear()
         await asyncio.to_thread(shutil.rmtree, self.home, True)
         async with self._registry:
             await asyncio.to_thread(_unlock, self.state_dir, self.run_id)
             await git("worktree", "prune", cwd=self.root, check=False)
+
+
+@dataclass(frozen=True)
+class _Pooled:
+    """One worktree of the pool, and the files that tie it to the repository as git first wrote them."""
+
+    path: Path
+    admin: Path
+    """Its own git directory, `.git/worktrees/<n>`."""
+    dot_git: bytes
+    """Its `.git` file."""
+    admin_files: tuple[tuple[str, bytes], ...]
+    """Every file of its git directory but the index, as they were when it was new (HEAD, `locked`, ...)."""
+
+    @classmethod
+    def of(cls, path: Path) -> _Pooled:
+        dot_git = (path / ".git").read_bytes()
+        admin = (path / dot_git.decode().removeprefix("gitdir:").strip()).resolve()
+        files = sorted(p for p in admin.rglob("*") if p.is_file() and p.name != "index")
+        return cls(path, admin, dot_git, tuple((p.relative_to(admin).as_posix(), p.read_bytes()) for p in files))
+
+    async def reset(self, base: str, caches: tuple[str, ...]) -> None:
+        """Make the worktree as a new one of `base` would be, its caches kept.
+
+        The git directory is rewritten first, before any git runs here, and
+        the index is rebuilt from the base rather than trusted: a fixer could
+        have marked an entry skip-worktree or given it stats that hide an
+        edit. Re-reading the files' stats (one hash each of what is there)
+        lets the checkout write only what the last fixer changed.
+        """
+        await asyncio.to_thread(self._restore_git_dir)
+        await git("read-tree", base, cwd=self.path)
+        keep = [arg for name in caches for arg in ("-e", f"/{name}")]
+        await git("clean", "-d", "-ff", "-x", "--quiet", *keep, cwd=self.path)
+        await git("update-index", "-q", "--refresh", cwd=self.path, check=False)
+        await git("read-tree", "--reset", "-u", base, cwd=self.path)
+
+    def _restore_git_dir(self) -> None:
+        if not self.admin.is_dir() or self.admin.is_symlink():
+            raise OSError(f"{self.admin} is no longer a directory")
+        dot_git = self.path / ".git"
+        if dot_git.is_dir() and not dot_git.is_symlink():
+            shutil.rmtree(dot_git)
+        dot_git.unlink(missing_ok=True)
+        dot_git.write_bytes(self.dot_git)
+        for entry in self.admin.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        for name, data in self.admin_files:
+            (self.admin / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.admin / name).write_bytes(data)
 
 
 async def remove_leftovers(root: Path, state_dir: Path) -> list[str]:

@@ -227,7 +227,12 @@ async def _run_graph(
             allow_suppressions=tuple(settings.allow_suppressions),
         ),
         worktrees=worktree.Worktrees(
-            project.root, rundir.root, run_id, record.base, caches=(".mypy_cache",) if "mypy" in settings.tools else ()
+            project.root,
+            rundir.root,
+            run_id,
+            record.base,
+            caches=(".mypy_cache",) if "mypy" in settings.tools else (),
+            size=settings.parallel,
         ),
         applier=Applier(
             project.root,

@@ -56,7 +56,7 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         return work.result(job, "skipped", started, _why_not(ctx, work))
     try:
         emit({"path": job.path, "step": "worktree"})
-        async with ctx.worktrees.checkout(str(job.index)) as wt:
+        async with ctx.worktrees.checkout() as wt:
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
             limit = ctx.project.settings.file_timeout

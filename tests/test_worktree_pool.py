@@ -1,0 +1,202 @@
+"""The run's pool of worktrees: reused file after file, and each reuse as clean as a new worktree."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from conftest import commit_all, git, write
+
+from stomper.worktree import Worktree, Worktrees
+
+FILES = {
+    "pkg/__init__.py": "",
+    "pkg/a.py": "a = 1\n",
+    "pkg/b.py": "b = 2\n",
+    "untouched.py": "c = 3\n",
+    ".gitignore": "*.log\nbuild/\n",
+}
+
+
+def pool(repo: Path, base: str, size: int = 1, caches: tuple[str, ...] = ()) -> Worktrees:
+    return Worktrees(repo, repo / ".git" / "stomper", "run", base, caches=caches, size=size)
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (symbolic links as their target), `.git` and `.mypy_cache` left out."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        if name.split("/")[0] in (".git", ".mypy_cache") or (path.is_dir() and not path.is_symlink()):
+            continue
+        found[name] = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+    return found
+
+
+def git_dir_of(wt: Worktree) -> dict[str, bytes]:
+    """The worktree's own git directory, file by file (the index by what it lists, not its stats)."""
+    admin = Path(git(wt.path, "rev-parse", "--path-format=absolute", "--git-dir").strip())
+    found = {p.relative_to(admin).as_posix(): p.read_bytes() for p in sorted(admin.rglob("*")) if p.is_file()}
+    found["index"] = git(wt.path, "ls-files", "--stage", "-v", "--debug").encode()
+    for stat in ("ctime", "mtime", "dev", "uid", "size"):  # stats differ between any two checkouts
+        found["index"] = b"\n".join(
+            line for line in found["index"].splitlines() if not line.strip().startswith(stat.encode())
+        )
+    return found
+
+
+def state(wt: Worktree) -> tuple[dict[str, bytes], dict[str, bytes], str, str, str]:
+    return (
+        files_of(wt.path),
+        git_dir_of(wt),
+        (wt.path / ".git").read_text(),
+        git(wt.path, "status", "--porcelain", "--ignored", "--untracked-files=all"),
+        git(wt.path, "rev-parse", "HEAD").strip(),
+    )
+
+
+def leave_a_mess(wt: Worktree) -> None:
+    """What an agent may leave behind in a worktree and in its own git directory."""
+    admin = Path(git(wt.path, "rev-parse", "--path-format=absolute", "--git-dir").strip())
+    write(wt.path, {"stray.py": "import os\n", "pkg/new/deep.py": "x = 1\n", "debug.log": "ignored\n"})
+    write(wt.path, {"build/out.txt": "ignored too\n"})
+    (wt.path / "pkg" / "a.py").write_text("a = 'staged'\n")
+    git(wt.path, "add", "pkg/a.py")
+    (wt.path / "pkg" / "b.py").write_text("b = 'hidden by skip-worktree'\n")
+    git(wt.path, "update-index", "--skip-worktree", "pkg/b.py")
+    (wt.path / "pkg" / "__init__.py").unlink()
+    (admin / "info").mkdir(exist_ok=True)
+    (admin / "info" / "exclude").write_text("*.py\n")
+    (admin / "info" / "sparse-checkout").write_text("/pkg/\n")
+    (admin / "config.worktree").write_text("[core]\n\tsparseCheckout = true\n")
+    (admin / "MERGE_HEAD").write_text(wt.base + "\n")
+    git(wt.path, "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-qm", "agent's commit")
+    (wt.path / ".git").write_text("gitdir: /nowhere\n")
+
+
+async def test_the_next_file_sees_nothing_the_last_fixer_left(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    fresh = pool(repo, base, size=2)
+    async with fresh.checkout() as first, fresh.checkout() as second:
+        new = state(second)
+        leave_a_mess(first)
+        used = first.path
+    async with fresh.checkout() as again:
+        assert again.path in (used, second.path)
+    async with fresh.checkout() as wt, fresh.checkout() as other:
+        for reused in (wt, other):
+            got = state(reused)
+            assert got[0] == new[0] == {name: text.encode() for name, text in FILES.items()}
+            assert got[1].keys() == new[1].keys()
+            assert got[1]["index"] == new[1]["index"]
+            assert got[3] == new[3] == ""
+            assert got[4] == base
+            assert got[2] == new[2].removesuffix(f"{second.path.name}\n") + f"{reused.path.name}\n"
+            assert "info/exclude" not in got[1]
+            assert "config.worktree" not in got[1]
+    await fresh.close()
+
+
+async def test_reuse_writes_only_what_the_last_fixer_changed_and_keeps_the_cache(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    (repo / ".mypy_cache").mkdir()
+    (repo / ".mypy_cache" / "seed").write_text("from the user's checkout\n")
+    (repo / ".mypy_cache" / ".gitignore").write_text("*\n")  # as mypy writes it
+    worktrees = pool(repo, base, caches=(".mypy_cache",))
+    async with worktrees.checkout() as wt:
+        untouched = (wt.path / "untouched.py").stat()
+        (wt.path / ".mypy_cache" / "written").write_text("by this worktree's mypy\n")
+        (wt.path / "pkg" / "a.py").write_text("a = 'changed'\n")
+    async with worktrees.checkout() as again:
+        assert again.path == wt.path
+        assert (again.path / "untouched.py").stat().st_mtime_ns == untouched.st_mtime_ns
+        assert (again.path / "untouched.py").stat().st_ino == untouched.st_ino
+        assert (again.path / "pkg" / "a.py").read_text() == "a = 1\n"
+        assert sorted(p.name for p in (again.path / ".mypy_cache").iterdir()) == [".gitignore", "seed", "written"]
+        assert git(again.path, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not (repo / ".mypy_cache" / "written").exists()
+    await worktrees.close()
+
+
+async def test_no_more_worktrees_than_the_pool_holds_and_none_after_close(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    worktrees = pool(repo, base, size=2)
+    busy: set[Path] = set()
+    overlaps: list[int] = []
+    used: set[Path] = set()
+
+    async def one(n: int) -> None:
+        async with worktrees.checkout() as wt:
+            assert wt.path not in busy, "a worktree handed out twice at once"
+            busy.add(wt.path)
+            used.add(wt.path)
+            overlaps.append(len(busy))
+            (wt.path / f"left-by-{n}.py").write_text("x = 1\n")
+            await asyncio.sleep(0.01)
+            assert {p.name for p in wt.path.glob("left-by-*")} == {f"left-by-{n}.py"}
+            busy.discard(wt.path)
+
+    await asyncio.gather(*(one(n) for n in range(8)))
+    assert len(used) == 2
+    assert max(overlaps) <= 2
+
+    entered: list[Path] = []
+
+    async def third() -> None:
+        async with worktrees.checkout() as wt:
+            entered.append(wt.path)
+
+    async with worktrees.checkout() as a:
+        async with worktrees.checkout() as b:
+            assert a.path != b.path
+            waiting = asyncio.create_task(third())
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert entered == [], "a third worktree handed out while the pool's two were busy"
+        await waiting
+        assert entered == [b.path]
+    await worktrees.close()
+    assert not worktrees.home.exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not (repo / ".git" / "worktrees").exists() or not any((repo / ".git" / "worktrees").iterdir())
+
+
+async def test_a_worktree_past_resetting_is_replaced_by_a_new_one(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    worktrees = pool(repo, base)
+    async with worktrees.checkout() as wt:
+        admin = Path(git(wt.path, "rev-parse", "--path-format=absolute", "--git-dir").strip())
+        first = wt.path
+    admin.rename(admin.with_name("elsewhere"))
+    admin.symlink_to(admin.with_name("elsewhere"))
+    async with worktrees.checkout() as again:
+        assert again.path != first
+        assert not first.exists()
+        assert files_of(again.path) == {name: text.encode() for name, text in FILES.items()}
+    await worktrees.close()
+    assert not worktrees.home.exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+async def test_a_tracked_file_turned_into_something_else_comes_back(repo: Path, kind: str) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    worktrees = pool(repo, base)
+    async with worktrees.checkout() as wt:
+        target = wt.path / "pkg" / "a.py"
+        target.unlink()
+        if kind == "directory":
+            write(wt.path, {"pkg/a.py/inside.py": "x = 1\n"})
+        else:
+            target.symlink_to(repo / "untouched.py")
+    async with worktrees.checkout() as again:
+        assert again.path == wt.path
+        assert files_of(again.path) == {name: text.encode() for name, text in FILES.items()}
+        assert not (again.path / "pkg" / "a.py").is_symlink()
+    await worktrees.close()
