@@ -200,3 +200,20 @@ async def test_a_tracked_file_turned_into_something_else_comes_back(repo: Path, 
         assert files_of(again.path) == {name: text.encode() for name, text in FILES.items()}
         assert not (again.path / "pkg" / "a.py").is_symlink()
     await worktrees.close()
+
+
+async def test_a_file_written_back_is_never_as_old_as_the_fixers_version(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    (repo / ".mypy_cache").mkdir()
+    worktrees = pool(repo, base, caches=(".mypy_cache",))
+    async with worktrees.checkout() as wt:
+        edited = wt.path / "pkg" / "a.py"
+        edited.write_text("a = 9\n")  # as many bytes as the base's, as mypy's cache would not notice
+        future = int(edited.stat().st_mtime) + 100
+        os.utime(edited, (future, future))
+    async with worktrees.checkout() as again:
+        assert again.path == wt.path
+        assert edited.read_text() == "a = 1\n"
+        assert int(edited.stat().st_mtime) > future
+    await worktrees.close()

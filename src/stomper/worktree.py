@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -305,14 +306,25 @@ class _Pooled:
         the index is rebuilt from the base rather than trusted: a fixer could
         have marked an entry skip-worktree or given it stats that hide an
         edit. Re-reading the files' stats (one hash each of what is there)
-        lets the checkout write only what the last fixer changed.
+        lets the checkout write only what the last fixer changed. With caches
+        kept, each file written back gets a later whole-second mtime than the
+        last fixer's version had: mypy trusts a cached file whose size and
+        mtime are unchanged, and would judge the next file against that version.
         """
         await asyncio.to_thread(self._restore_git_dir)
         await git("read-tree", base, cwd=self.path)
         keep = [arg for name in caches for arg in ("-e", f"/{name}")]
         await git("clean", "-d", "-ff", "-x", "--quiet", *keep, cwd=self.path)
         await git("update-index", "-q", "--refresh", cwd=self.path, check=False)
+        stale = await self._stamps() if caches else {}
         await git("read-tree", "--reset", "-u", base, cwd=self.path)
+        await asyncio.to_thread(_later, self.path, stale)
+
+    async def _stamps(self) -> dict[str, int]:
+        """The whole-second mtimes of the files the reset is about to write back."""
+        listed = await git("diff-files", "--name-only", "-z", cwd=self.path)
+        names = [n for n in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+        return await asyncio.to_thread(_mtimes, self.path, names)
 
     def _restore_git_dir(self) -> None:
         if not self.admin.is_dir() or self.admin.is_symlink():
@@ -330,6 +342,22 @@ class _Pooled:
         for name, data in self.admin_files:
             (self.admin / name).parent.mkdir(parents=True, exist_ok=True)
             (self.admin / name).write_bytes(data)
+
+
+def _mtimes(root: Path, names: list[str]) -> dict[str, int]:
+    found = {}
+    for name in names:
+        with contextlib.suppress(OSError):
+            found[name] = int((root / name).lstat().st_mtime)
+    return found
+
+
+def _later(root: Path, stamps: dict[str, int]) -> None:
+    for name, old in stamps.items():
+        path = root / name
+        with contextlib.suppress(OSError):
+            if not path.is_symlink() and int(path.stat().st_mtime) <= old:
+                os.utime(path, (old + 1, old + 1))
 
 
 async def remove_leftovers(root: Path, state_dir: Path) -> list[str]:
