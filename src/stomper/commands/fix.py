@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
@@ -29,8 +28,8 @@ from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers
-from stomper.graph.build import build_graph, open_checkpointer
-from stomper.graph.state import FileResult, RunContext
+from stomper.graph import checkpoints, jobs
+from stomper.graph.state import FileResult, RunContext, RunState
 from stomper.project import Project
 from stomper.repair import repair
 from stomper.report import RunReport, file_json
@@ -92,20 +91,20 @@ async def fix(
             on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
         for note in repaired:
             on_event({"note": note})
-        async with open_checkpointer(rundir.checkpoints) as saver:
-            if options.resume is not None:
-                record, settings = await _resumed(project, selection, options, rundir, on_event)
-            else:
-                record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
-                settings = project.settings
-            settled = settings.model_dump(mode="json")
-            record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
-            # The record first: a ref without one is what a kill right here would otherwise leave.
-            rundir.save(record)
-            await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
-            with EventLog(rundir.events(record.run_id)) as journal:
-                project = dataclasses.replace(project, settings=settings)
-                return await _run_graph(project, record, rundir, journal, saver, on_event)
+        await asyncio.to_thread(checkpoints.check, rundir.checkpoints)
+        if options.resume is not None:
+            record, settings = await _resumed(project, selection, options, rundir, on_event)
+        else:
+            record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
+            settings = project.settings
+        settled = settings.model_dump(mode="json")
+        record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
+        # The record first: a ref without one is what a kill right here would otherwise leave.
+        rundir.save(record)
+        await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
+        with EventLog(rundir.events(record.run_id)) as journal:
+            project = dataclasses.replace(project, settings=settings)
+            return await _run(project, record, rundir, journal, on_event, resuming=options.resume is not None)
 
 
 async def _resumed(
@@ -151,15 +150,57 @@ async def _new_run(
     )
 
 
-async def _run_graph(
+async def _run(
     project: Project,
     record: RunRecord,
     rundir: RunDir,
     journal: EventLog,
-    saver: AsyncSqliteSaver,
+    on_event: Callable[[Event], None],
+    *,
+    resuming: bool,
+) -> RunReport:
+    """Collect, then fan out when there is something to fix; the run's record says how it ended."""
+    started = time.monotonic()
+    run_id = record.run_id
+    status: Status = "failed"
+    final: RunReport | None = None
+    try:
+        # A resumed run goes on from its checkpoint, which holds what its tools found.
+        state = None if resuming else await _collect(project, record, on_event)
+        if state is not None and jobs.nothing_to_fix(state):
+            final = jobs.run_report(run_id, record.mode, state)
+        else:
+            final = await _fan_out(project, record, rundir, journal, state, on_event)
+        status = "completed"
+    except asyncio.CancelledError:
+        status = "interrupted"
+        raise Interrupted(run_id) from None
+    finally:
+        if status == "completed":
+            await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
+        summary = final.to_json()["summary"] if final is not None else {}
+        rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
+    return dataclasses.replace(final, seconds=time.monotonic() - started)
+
+
+async def _collect(project: Project, record: RunRecord, on_event: Callable[[Event], None]) -> RunState:
+    state = await jobs.collect(project, list(record.files), project.executables())
+    on_event({"collected": len(state.get("jobs", []))})
+    return state
+
+
+async def _fan_out(
+    project: Project,
+    record: RunRecord,
+    rundir: RunDir,
+    journal: EventLog,
+    state: RunState | None,
     on_event: Callable[[Event], None],
 ) -> RunReport:
-    started = time.monotonic()
+    """Run the graph from `state`, or resume it from its checkpoint when `state` is None."""
+    # LangGraph (and LangChain under it) only for a run that has files to fix.
+    from stomper.graph.build import build_graph, open_checkpointer
+
     settings = project.settings
     run_id = record.run_id
     ctx = RunContext(
@@ -185,42 +226,33 @@ async def _run_graph(
             applied_before(read_events(journal.path)),
         ),
     )
-    status: Status = "failed"
     final: RunReport | None = None
     try:
-        graph = build_graph(saver)
-        config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
-        resuming = (await graph.aget_state(config)).created_at is not None
-        async for kind, chunk in graph.astream(
-            None if resuming else {"files": list(record.files)},
-            config=config,
-            context=ctx,
-            stream_mode=["custom", "updates"],
-        ):
-            update: dict[str, Any] = chunk  # type: ignore[assignment]
-            if kind == "custom":
-                on_event(update)
-            elif "report" in update:
-                final = update["report"]["report"]
-            elif "fix_file" in update:
-                result: FileResult = update["fix_file"]["results"][0]
-                journal.append(
-                    {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
-                )
-                on_event({"result": result})
-        status = "completed"
-        await saver.adelete_thread(run_id)
-    except asyncio.CancelledError:
-        status = "interrupted"
-        raise Interrupted(run_id) from None
+        async with open_checkpointer(rundir.checkpoints) as saver:
+            graph = build_graph(saver)
+            config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
+            if state is None and (await graph.aget_state(config)).created_at is None:
+                # Interrupted before its graph started: its tools run again.
+                state = await _collect(project, record, on_event)
+            async for kind, chunk in graph.astream(
+                state, config=config, context=ctx, stream_mode=["custom", "updates"]
+            ):
+                update: dict[str, Any] = chunk  # type: ignore[assignment]
+                if kind == "custom":
+                    on_event(update)
+                elif "report" in update:
+                    final = update["report"]["report"]
+                elif "fix_file" in update:
+                    result: FileResult = update["fix_file"]["results"][0]
+                    journal.append(
+                        {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
+                    )
+                    on_event({"result": result})
+            await saver.adelete_thread(run_id)
     finally:
         await _always(ctx.worktrees.close())
-        if status == "completed":
-            await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
-        summary = final.to_json()["summary"] if final is not None else {}
-        rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
     assert final is not None
-    return dataclasses.replace(final, seconds=time.monotonic() - started)
+    return final
 
 
 async def _always(work: Awaitable[T]) -> T:

@@ -58,10 +58,9 @@ class FileResult:
 
 
 class RunState(TypedDict, total=False):
-    files: list[str]
-    """The selected files (the graph's input)."""
     jobs: list[FileJob]
-    """Every failing file, in path order (set once by `collect`)."""
+    """Every failing file, in path order: with `clean` and `tool_errors`, the graph's input
+    (`stomper.graph.jobs.collect`)."""
     clean: list[str]
     """Selected files with nothing to fix."""
     tool_errors: list[str]
