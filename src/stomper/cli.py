@@ -7,6 +7,7 @@ into one line and a documented exit code.
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -211,8 +212,6 @@ def fix(
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
     import shlex
 
-    from stomper.commands import fix as command
-
     if no_commit and diff:
         raise typer.BadParameter("--no-commit and --diff do not go together", param_hint="--diff")
     if branch is not None and (no_commit or diff or hook):
@@ -222,6 +221,12 @@ def fix(
     if hook and diff:
         raise typer.BadParameter("--hook leaves the fixes in the working tree; no --diff", param_hint="--hook")
     index_file = hook_index_file()
+    named = (*(paths or ()), *(files or ()))
+    in_index = _staged(index_file) if hook and not named else None
+    if in_index == []:
+        raise Exit(ExitCode.OK)  # nothing staged: before any configuration, tool or heavy import
+    from stomper.commands import fix as command
+
     overrides: dict[str, Any] = {
         "tools": tools,
         "parallel": parallel,
@@ -251,7 +256,8 @@ def fix(
     )
     selection = _selection(paths, files, staged, changed, since, exclude, project)
     if hook:
-        selection = _hook_selection(project, (*(paths or ()), *(files or ())), index_file)
+        named = tuple(project.root / p for p in in_index) if in_index else named
+        selection = _hook_selection(project, named, index_file)
         if selection is None:
             raise Exit(ExitCode.OK)
     raise Exit(
@@ -274,6 +280,14 @@ def hook_index_file() -> str | None:
     from stomper.hook import index_file
 
     return index_file(os.environ, Path.cwd())
+
+
+def _staged(index: str | None) -> list[str]:
+    import asyncio
+
+    from stomper.hook import staged
+
+    return asyncio.run(staged(Path.cwd(), index))
 
 
 def _hook_selection(project: Any, named: tuple[Path, ...], index: str | None) -> Any:
@@ -366,12 +380,19 @@ def _optional_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: run a command under the one error handler."""
-    with error_handler():
-        args = _optional_values(argv if argv is not None else sys.argv[1:])
-        code = app(args=args, prog_name="stomper", standalone_mode=False)
-        # Not standalone, typer returns the status it would exit with (typer.Exit,
-        # 0 after --help, 130 for a KeyboardInterrupt it caught) instead of exiting.
-        if code == ExitCode.INTERRUPTED:
-            raise KeyboardInterrupt
-        if isinstance(code, int) and code != ExitCode.OK:
-            raise Exit(code)
+    try:
+        with error_handler():
+            args = _optional_values(argv if argv is not None else sys.argv[1:])
+            code = app(args=args, prog_name="stomper", standalone_mode=False)
+            # Not standalone, typer returns the status it would exit with (typer.Exit,
+            # 0 after --help, 130 for a KeyboardInterrupt it caught) instead of exiting.
+            if code == ExitCode.INTERRUPTED:
+                raise KeyboardInterrupt
+            if isinstance(code, int) and code != ExitCode.OK:
+                raise Exit(code)
+    finally:
+        # The interpreter's collection at exit walks every object the imports made, to free
+        # memory the process is about to give back anyway: about 0.1 CPU-s, a fifth of a
+        # `stomper fix` with nothing to fix. Frozen objects are left out of it; output is
+        # flushed, and files closed, as before.
+        gc.freeze()
