@@ -33,6 +33,10 @@ def setup() -> None:
     print("installing stomper and its dev tools into .venv", flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    # The distribution was "stomper" before it became "stomper-fix": its install and its metadata in src/
+    # would still be found, two distributions of one package.
+    subprocess.run([str(BIN / "python"), "-m", "pip", "uninstall", "--quiet", "--yes", "stomper"], capture_output=True)
+    shutil.rmtree(HERE / "src" / "stomper.egg-info", ignore_errors=True)
     subprocess.run([*pip, "-e", f"{HERE}[dev]"], check=True)
     MARKER.write_text(stamp)
 

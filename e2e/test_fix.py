@@ -239,7 +239,7 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
     assert (repo / "a.py").read_text() == "import sys\n\nprint(sys.argv)\n"
     assert git(repo, "log", "-1", "--format=%s") == "fix(stomper): resolve ruff F401 in a.py\n"
     assert "skipped b.py: 0/1 fixed in" in done.stderr and "needs an AI fixer" in done.stderr
-    assert "To fix what ruff cannot, set agent.command" in done.stdout
+    assert "To fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert_no_leftovers(repo)
 
 
@@ -305,5 +305,5 @@ def test_configured_excludes_hold_for_fix(repo: Path) -> None:
 def test_version() -> None:
     done = subprocess.run([str(STOMPER), "--version"], capture_output=True, text=True)
     assert done.returncode == 0
-    assert done.stdout == f"stomper {importlib.metadata.version('stomper')}\n"
-    assert importlib.metadata.version("stomper") == stomper_package.__version__
+    assert done.stdout == f"stomper {importlib.metadata.version('stomper-fix')}\n"
+    assert importlib.metadata.version("stomper-fix") == stomper_package.__version__

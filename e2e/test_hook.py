@@ -200,3 +200,41 @@ def test_the_first_commit_of_a_repository_goes_through(repo: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "no commit yet to fix against" in done.stderr
     assert git(repo, "log", "--format=%s") == "change\n"
+
+
+@pytest.mark.slow
+def test_the_real_pre_commit_passes_args_and_stubs_and_skips_tools_the_hook_lacks(repo: Path, tmp_path: Path) -> None:
+    hooks, rev = hook_repository(tmp_path)
+
+    def configure(args: str) -> None:
+        config = f"repos:\n- repo: {hooks}\n  rev: {rev}\n  hooks:\n  - id: stomper-check\n{args}"
+        write(repo, {".pre-commit-config.yaml": config})
+        git(repo, "add", ".pre-commit-config.yaml")
+
+    write(repo, {"app.py": CLEAN})
+    configure("    args: [--tools, ruff]\n")
+    commit_all(repo, "project")
+    subprocess.run([str(BIN / "pre-commit"), "install"], cwd=repo, check=True, capture_output=True)
+    # No stomper.toml: every tool is configured. The hook's environment has stomper and ruff only, and PATH
+    # holds no other mypy or pytest (this test's own virtualenv is left out of it).
+    env = {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    write(repo, {"stub.pyi": "import os\n"})
+    git(repo, "add", "stub.pyi")
+
+    with_args = attempt_commit(repo, env=env)
+
+    said = with_args.stdout + with_args.stderr
+    assert with_args.returncode == 1, said
+    assert "stub.pyi" in said and "F401" in said  # a staged stub reaches the hook
+    assert "no such file" not in said and "not found" not in said  # `--tools ruff` is an option, not two files
+    assert "skipped" not in said
+
+    configure("")
+    without_args = attempt_commit(repo, env=env)
+
+    said = without_args.stdout + without_args.stderr
+    assert without_args.returncode == 1, said
+    assert "stomper: mypy and pytest not installed in this hook's environment, skipped; " in said
+    assert "add mypy and pytest to the hook's additional_dependencies" in said
+    assert "stub.pyi" in said and "F401" in said
+    assert git(repo, "log", "--format=%s") == "project\n"

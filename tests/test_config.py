@@ -215,3 +215,19 @@ def test_cli_reports_bad_configuration_in_one_line_with_exit_2(
     assert err.startswith("stomper: error: ")
     assert "Traceback" not in err
     assert not (repo / ".git" / "stomper" / "logs").exists()
+
+
+def test_every_agent_preset_name_has_a_preset_and_the_reverse() -> None:
+    from typing import get_args
+
+    from stomper.config import AgentPreset
+    from stomper.fixers.presets import PRESETS
+
+    assert sorted(PRESETS) == sorted(get_args(AgentPreset))
+
+
+def test_an_unknown_agent_preset_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    write(tmp_path, {"stomper.toml": '[agent]\npreset = "clade"\n'})
+
+    with pytest.raises(ConfigError, match=r"agent\.preset: Input should be 'claude', 'codex'.*\(got 'clade'\)"):
+        load_settings(tmp_path)

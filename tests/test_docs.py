@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -29,7 +30,9 @@ def test_every_fix_option_the_docs_use_exists() -> None:
     for path in DOCS:
         for line in path.read_text().splitlines():
             if "stomper fix" in line:
-                used.update(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line.split("stomper fix", 1)[1]))
+                # Not what is quoted: an agent's own options in --agent '...'.
+                options = re.sub(r"'[^']*'", "", line.split("stomper fix", 1)[1])
+                used.update(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", options))
     assert {"--hook", "--ci", "--sarif", "--patch", "--branch"} <= used
     assert used - known == set()
 
@@ -45,3 +48,20 @@ def test_the_github_workflow_runs_stomper_uploads_sarif_and_opens_a_pull_request
     assert "gh pr create" in runs
     upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
     assert upload["with"]["sarif_file"] in runs
+
+
+def test_every_install_line_installs_this_project_by_its_distribution_name() -> None:
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == "stomper-fix"
+    files = [*DOCS, ROOT / "tasks.py", *sorted((ROOT / "src").rglob("*.py"))]
+    # What is installed: after `pip install`, before a comment.
+    installs = [
+        (path.name, line.split("pip install", 1)[1].split("#")[0])
+        for path in files
+        for line in path.read_text().splitlines()
+        if "pip install" in line
+    ]
+    # `stomper` on PyPI is an unrelated STOMP client: never `pip install stomper` nor `stomper[extra]`;
+    # a path to a checkout (`/path/to/stomper`) is fine.
+    wrong = [(name, what) for name, what in installs if re.search(r"(?<![\w/.-])stomper(?![\w-])", what)]
+    assert not wrong
+    assert sum("stomper-fix" in what for _, what in installs) >= 4

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from stomper.edits import EditError, Replace, WholeFile, apply, edit_text, parse
+from stomper.edits import EditError, Replace, WholeFile, _same_lines, apply, edit_text, line_texts, parse, split_lines
 
 ORIGINAL = """\
 import os
@@ -140,3 +143,114 @@ def test_a_file_without_final_newline_keeps_it_that_way() -> None:
 
 def test_empty_search_fills_an_empty_file() -> None:
     assert edit_text("", block("", "x = 1\n"), "new.py") == "x = 1\n"
+
+
+# Each: (original, SEARCH, REPLACE, expected). The model writes "\n" only; the file keeps its own bytes.
+FIDELITY = {
+    "form feed line": (
+        "import os\n\x0c\ndef f() -> int:\n    return 1\n",
+        "import os\n",
+        "",
+        "\x0c\ndef f() -> int:\n    return 1\n",
+    ),
+    "mixed line endings": (
+        "a = 1\r\nb = 2\nc = 3\r\nd = 4\n",
+        "b = 2\n",
+        "b = 20\n",
+        "a = 1\r\nb = 20\nc = 3\r\nd = 4\n",
+    ),
+    "lone carriage returns": ("a = 1\rb = 2\rc = 3\r", "b = 2\n", "b = 20\nb2 = 0\n", "a = 1\rb = 20\rb2 = 0\rc = 3\r"),
+    "no final newline, CRLF": ("a = 1\r\nb = 2", "a = 1\n", "a = 10\n", "a = 10\r\nb = 2"),
+    "edit of the unterminated last line": ("a = 1\nb = 2", "b = 2\n", "b = 20\nc = 3\n", "a = 1\nb = 20\nc = 3"),
+    "tabs and trailing whitespace": (
+        "x = '''\ttab  \n'''  \ny = 1\n",
+        "y = 1\n",
+        "y = 2\n",
+        "x = '''\ttab  \n'''  \ny = 2\n",
+    ),
+    "byte order mark": ("\ufeffimport os\r\nx = 1\r\n", "import os\n", "", "\ufeffx = 1\r\n"),
+    "separators str.splitlines breaks at": (
+        "s = 'a\x1cb\x0bc\u2028d\x85e'\nt = 1\n",
+        "t = 1\n",
+        "t = 2\n",
+        "s = 'a\x1cb\x0bc\u2028d\x85e'\nt = 2\n",
+    ),
+    "insertion between CRLF lines of a mixed file": (
+        "a = 1\nb = 2\r\nc = 3\r\n",
+        "b = 2\nc = 3\n",
+        "b = 2\nbb = 2\nc = 3\n",
+        "a = 1\nb = 2\r\nbb = 2\r\nc = 3\r\n",
+    ),
+}
+
+
+@pytest.mark.parametrize(("original", "search", "replace", "expected"), FIDELITY.values(), ids=FIDELITY.keys())
+def test_a_search_replace_edit_changes_only_the_lines_it_replaces(
+    original: str, search: str, replace: str, expected: str
+) -> None:
+    assert edit_text(original, block(search, replace), "mod.py") == expected
+
+
+@pytest.mark.parametrize(("original", "search", "replace", "expected"), FIDELITY.values(), ids=FIDELITY.keys())
+def test_a_whole_file_reply_changes_only_the_lines_it_changes(
+    original: str, search: str, replace: str, expected: str
+) -> None:
+    # A perfect model: the expected file, as it would write it (with "\n" line ends, no BOM).
+    text = re.sub(r"\r\n?", "\n", expected.removeprefix("\ufeff")).removesuffix("\n") + "\n"
+
+    assert edit_text(original, f"```python\n{text}```\n", "mod.py") == expected
+
+
+def test_lines_the_model_repeats_with_lost_whitespace_keep_the_files_bytes() -> None:
+    original = "def f() -> int:\n    x = 1   \r\n\x0c\n    return x\t\r\n"
+    # The model lost the trailing spaces, the tab and the form feed in SEARCH and REPLACE alike.
+    reply = block("    x = 1\n\n    return x\n", "    x = 2\n\n    return x\n")
+
+    assert edit_text(original, reply, "mod.py") == "def f() -> int:\n    x = 2\r\n\x0c\n    return x\t\r\n"
+
+
+def test_lines_break_only_where_python_and_git_break_them() -> None:
+    text = "a\r\nb\x0c\nc\rd\x1ce\u2028f"
+
+    assert split_lines(text) == [("a", "\r\n"), ("b\x0c", "\n"), ("c", "\r"), ("d\x1ce\u2028f", "")]
+    assert "".join(line + end for line, end in split_lines(text)) == text
+    assert line_texts("") == [] and line_texts("\n\n") == ["", ""]
+
+
+def test_a_long_repetitive_mixed_file_keeps_every_untouched_ending() -> None:
+    # Blank lines are common enough for difflib to treat them as junk; they still keep their endings.
+    original = "".join("pass\r\n" if n % 2 else "\n" if n % 3 else "\r\n" for n in range(3000))
+    lines = original.splitlines(keepends=True)
+    expected = "first = 1\r\n" + "".join(lines[1:1500]) + "middle = 2\r\n" + "".join(lines[1500:-1]) + "last = 3\r\n"
+    reply = "```python\n" + re.sub(r"\r\n?", "\n", expected) + "```\n"
+
+    assert edit_text(original, reply, "mod.py") == expected
+
+
+def test_the_line_diff_keeps_as_many_lines_as_any_diff_could() -> None:
+    rng = random.Random(20261126)
+    for case in range(500):
+        a = [rng.choice(["", "pass", "x = 1"]) for _ in range(rng.randint(0, 14))]
+        b = [rng.choice(["", "pass", "y = 2"]) for _ in range(rng.randint(0, 14))]
+        runs = _same_lines(a, b)
+        kept, i0, j0 = 0, 0, 0
+        for i, j, n in runs:
+            assert i >= i0 and j >= j0 and a[i : i + n] == b[j : j + n], (case, a, b, runs)
+            kept, i0, j0 = kept + n, i + n, j + n
+        assert runs[-1] == (len(a), len(b), 0)
+        assert kept == _longest_common(a, b), (case, a, b, runs)
+
+
+def _longest_common(a: list[str], b: list[str]) -> int:
+    best = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            best[i][j] = best[i + 1][j + 1] + 1 if a[i] == b[j] else max(best[i + 1][j], best[i][j + 1])
+    return best[0][0]
+
+
+def test_a_byte_order_mark_the_model_copied_into_its_block_is_no_part_of_the_line() -> None:
+    original = "\ufeffimport os\nx = 1\n"
+
+    assert edit_text(original, block("\ufeffimport os\nx = 1\n", "\ufeffx = 1\n"), "mod.py") == "\ufeffx = 1\n"
+    assert edit_text(original, "```python\n\ufeffx = 1\n```\n", "mod.py") == "\ufeffx = 1\n"

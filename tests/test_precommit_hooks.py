@@ -25,18 +25,21 @@ def test_pre_commit_accepts_the_manifest() -> None:
 def test_hooks_run_stomper_serially_on_python_files() -> None:
     found = hooks()
     assert list(found) == ["stomper", "stomper-check"]
-    assert found["stomper"]["entry"] == "stomper fix --hook --"
-    assert found["stomper-check"]["entry"] == "stomper check --"
+    # No `--` in the entry: pre-commit puts a user's `args:` after it, and they must stay options.
+    assert found["stomper"]["entry"] == "stomper fix --hook"
+    assert found["stomper-check"]["entry"] == "stomper check"
     for hook in found.values():
         assert hook["language"] == "python"
-        assert hook["types"] == ["python"]
+        assert hook["types_or"] == ["python", "pyi"]
+        assert "types" not in hook
+        assert hook["args"] == ["--"]
         assert hook["require_serial"] is True
         assert hook.get("pass_filenames", True) is True
 
 
 def test_check_hook_entry_works_as_pre_commit_calls_it(repo: Path) -> None:
-    # pre-commit runs the entry, split like a shell would, with the file names after it.
-    entry = shlex.split(hooks()["stomper-check"]["entry"])
+    # pre-commit runs the entry, split like a shell would, then the hook's args, then the file names.
+    entry = [*shlex.split(hooks()["stomper-check"]["entry"]), *hooks()["stomper-check"]["args"]]
     write(repo, {"stomper.toml": 'tools = ["ruff"]\n', "good.py": "X = 1\n", "-bad.py": "import os\n"})
     commit_all(repo)
 
@@ -49,3 +52,18 @@ def test_check_hook_entry_works_as_pre_commit_calls_it(repo: Path) -> None:
     assert dirty.returncode == 1, dirty.stdout + dirty.stderr
     assert "-bad.py" in dirty.stdout
     assert "F401" in dirty.stdout
+
+
+def test_check_hook_entry_takes_args_as_options_as_pre_commit_passes_them(repo: Path) -> None:
+    # A user's `args: [--tools, ruff]` replace the default args; without a stomper.toml every tool is configured.
+    entry = [*shlex.split(hooks()["stomper-check"]["entry"]), "--tools", "ruff"]
+    write(repo, {"good.py": "X = 1\n", "stub.pyi": "import os\n"})
+    commit_all(repo)
+
+    done = subprocess.run(
+        [str(BIN / entry[0]), *entry[1:], "good.py", "stub.pyi"], cwd=repo, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "stub.pyi" in done.stdout and "F401" in done.stdout
+    assert "mypy" not in done.stdout + done.stderr

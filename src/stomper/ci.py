@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper import sarif
+from stomper import redact, sarif
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.gitops import git, split_z
@@ -48,7 +48,8 @@ def remaining(report: RunReport) -> list[Diagnostic]:
 
 def write_sarif(path: Path, report: RunReport, root: Path) -> None:
     """The remaining diagnostics as SARIF at `path`; raises `StomperError` if it cannot be written."""
-    _write(path, sarif.dumps(remaining(report), root=root, tool_errors=report.tool_errors).encode("utf-8"), "SARIF log")
+    text = redact.scrub(sarif.dumps(remaining(report), root=root, tool_errors=report.tool_errors))
+    _write(path, text.encode("utf-8"), "SARIF log")
 
 
 @dataclass(frozen=True)

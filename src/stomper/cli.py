@@ -8,6 +8,7 @@ into one line and a documented exit code.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 
+from stomper import redact
 from stomper.error_handler import Exit, error_handler
 from stomper.errors import ExitCode
 
@@ -66,7 +68,12 @@ ParallelOpt = Annotated[
 FixerOpt = Annotated[str | None, _opt("--fixer", help="auto, ruff, agent or llm (default from config, auto).")]
 AgentOpt = Annotated[
     str | None,
-    _opt("--agent", metavar="CMD", help="Agent command, split like a shell would, e.g. 'claude -p {prompt_file}'."),
+    _opt(
+        "--agent",
+        metavar="NAME|CMD",
+        help="The coding agent: claude, codex, aider, gemini, cursor or opencode, run with edit permission "
+        "in the worktree only; or any command, split like a shell would, e.g. 'my-agent --fix {file}'.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
@@ -136,10 +143,40 @@ def _selection(
     )
 
 
+def _agent_option(value: str) -> dict[str, Any]:
+    """`--agent`: a preset's name (the whole value) picks the preset, anything else is a command."""
+    import shlex
+    from typing import get_args
+
+    from stomper.config import AgentPreset
+
+    if value in get_args(AgentPreset):
+        return {"preset": value, "command": []}
+    try:
+        command = shlex.split(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agent") from None
+    if not command:
+        raise typer.BadParameter("an agent's name or command, e.g. --agent claude", param_hint="--agent")
+    return {"preset": None, "command": command}
+
+
 def _project(overrides: dict[str, Any]) -> Any:
     from stomper.project import open_project
 
-    return open_project(Path.cwd(), overrides)
+    project = open_project(Path.cwd(), overrides)
+    # Under pre-commit (which sets PRE_COMMIT=1), a tool the hook's environment lacks is left out, said in one line,
+    # unless --tools asked for it by name.
+    if os.environ.get("PRE_COMMIT") == "1" and overrides.get("tools") is None:
+        project, missing = project.available_only()
+        if missing:
+            names = " and ".join(missing)
+            typer.echo(
+                f"stomper: {names} not installed in this hook's environment, skipped; "
+                f"add {names} to the hook's additional_dependencies",
+                err=True,
+            )
+    return project
 
 
 @app.command()
@@ -210,8 +247,6 @@ def fix(
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
-    import shlex
-
     if no_commit and diff:
         raise typer.BadParameter("--no-commit and --diff do not go together", param_hint="--diff")
     if branch is not None and (no_commit or diff or hook):
@@ -235,10 +270,7 @@ def fix(
         "max_attempts": max_attempts,
     }
     if agent is not None:
-        try:
-            overrides["agent"] = {"command": shlex.split(agent)}
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--agent") from None
+        overrides["agent"] = _agent_option(agent)
     project = _project(overrides)
     options = command.FixOptions(
         mode="diff" if diff or branch else "no-commit" if no_commit or hook else "commit",
@@ -379,9 +411,9 @@ def _optional_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console script: run a command under the one error handler."""
+    """The console script: run a command under the one error handler, its output scrubbed of credentials."""
     try:
-        with error_handler():
+        with redact.scrubbed_output(), error_handler():
             args = _optional_values(argv if argv is not None else sys.argv[1:])
             code = app(args=args, prog_name="stomper", standalone_mode=False)
             # Not standalone, typer returns the status it would exit with (typer.Exit,

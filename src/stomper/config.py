@@ -28,6 +28,7 @@ from stomper.errors import ConfigError
 
 ToolName = Literal["ruff", "mypy", "pytest"]
 FixerName = Literal["auto", "ruff", "agent", "llm"]
+AgentPreset = Literal["claude", "codex", "aider", "gemini", "cursor", "opencode"]
 ALL_TOOLS: tuple[ToolName, ...] = ("ruff", "mypy", "pytest")
 
 
@@ -45,9 +46,13 @@ class AgentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
+    preset: AgentPreset | None = None
+    """A known agent CLI run unattended with edit permission in the worktree only:
+    claude, codex, aider, gemini, cursor or opencode (see docs/fixers.md)."""
+
     command: list[str] = []
-    """Argument template of the agent, e.g. ["claude", "-p", "Fix {file} as {prompt_file} says"];
-    {file} and {prompt_file} are substituted."""
+    """Argument template of any other agent, e.g. ["my-agent", "--fix", "{file}"]; {file},
+    {prompt_file} and {prompt} are substituted, the prompt is also on stdin. Wins over preset."""
 
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""

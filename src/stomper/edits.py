@@ -16,12 +16,22 @@ Everything here is pure text in, text out: the caller reads and writes the
 one file it means to edit, so no reply can reach another file. A reply that
 names another file anyway (in a block's header) is refused rather than half
 applied. All blocks apply, or none do.
+
+An edit changes only the lines it replaces. Lines end only at "\r\n", "\n"
+or "\r" (as Python's tokenizer and git read them, not `str.splitlines`,
+which also breaks at form feeds and other separators); every line an edit
+leaves alone keeps its bytes, its own line ending included, so mixed line
+endings, a form feed, trailing whitespace, a missing final newline and a
+byte order mark all survive. A new line takes the ending of the line it
+replaces (or of the line before it).
 """
 
 from __future__ import annotations
 
+import collections
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -31,6 +41,13 @@ _REPLACE = re.compile(r"^>{5,9} ?REPLACE\s*$")
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _NUMBERED = re.compile(r"^\s*\d+\s?[|:]")
 _PATHLIKE = re.compile(r"^[\w.\-/\\]+$")
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\n|\r)")
+_BOM = "\ufeff"
+
+Line = tuple[str, str]
+"""One line of a file: its text, and its ending ("\r\n", "\n", "\r", or "" for a last line without one)."""
+_New = tuple[str, str | None]
+"""A line of the edited file; a None ending is decided when the lines are joined."""
 
 
 class EditError(Exception):
@@ -58,6 +75,23 @@ class WholeFile:
 Edit = tuple[Replace, ...] | WholeFile
 
 
+def split_lines(text: str) -> list[Line]:
+    """`text` as lines, broken only at "\r\n", "\n" and "\r"; joining them gives `text` back."""
+    lines: list[Line] = []
+    end = 0
+    for match in _LINE.finditer(text):
+        lines.append((match[1], match[2]))
+        end = match.end()
+    if end < len(text):
+        lines.append((text[end:], ""))
+    return lines
+
+
+def line_texts(text: str) -> list[str]:
+    """The lines of `text` without their endings, numbered as ruff, mypy and git number them."""
+    return [line for line, _ in split_lines(text)]
+
+
 def edit_text(original: str, reply: str, path: str) -> str:
     """`original` (the text of `path`) as `reply` edits it; raises `EditError`."""
     return apply(original, parse(reply, path))
@@ -67,7 +101,7 @@ def parse(reply: str, path: str) -> Edit:
     """Read `reply` as edits of the file `path`; raises `EditError`."""
     if not reply.strip():
         raise EditError("the reply was empty; nothing was changed")
-    lines = reply.splitlines()
+    lines = line_texts(reply)
     if any(_SEARCH.match(line) for line in lines):
         return _parse_blocks(lines, path)
     blocks = _fenced_blocks(lines)
@@ -81,18 +115,23 @@ def parse(reply: str, path: str) -> Edit:
 
 
 def apply(original: str, edit: Edit) -> str:
-    """The text `edit` makes of `original`; raises `EditError` if it misfits or changes nothing."""
+    """The text `edit` makes of `original`; raises `EditError` if it misfits or changes nothing.
+
+    Only the lines the edit replaces change: see the module's docstring.
+    """
+    bom = _BOM if original.startswith(_BOM) else ""
+    old = split_lines(original.removeprefix(bom))
+    new: list[_New]
     if isinstance(edit, WholeFile):
-        new = _whole_file(original, edit.text)
+        new = _whole_file(old, edit.text)
     else:
-        new = original if original.endswith("\n") or not original else original + "\n"
+        new = list(old)
         for number, block in enumerate(edit, 1):
             new = _replace_once(new, block, f"SEARCH/REPLACE block {number} of {len(edit)}")
-        if original and not original.endswith("\n") and new.endswith("\n"):
-            new = new[:-1]
-    if new == original:
+    text = bom + _join(new, old)
+    if text == original:
         raise EditError("the reply leaves the file unchanged")
-    return new
+    return text
 
 
 def _parse_blocks(lines: list[str], path: str) -> tuple[Replace, ...]:
@@ -186,48 +225,154 @@ def _same_file(named: str, path: str) -> bool:
     return named == path or path.endswith("/" + named)
 
 
-def _whole_file(original: str, text: str) -> str:
+def _whole_file(old: list[Line], text: str) -> list[_New]:
     if not text.strip():
         raise EditError("the code block is empty; give the whole new file")
-    body = [line for line in text.splitlines() if line.strip()]
+    new = line_texts(text.removeprefix(_BOM))
+    body = [line for line in new if line.strip()]
     if len(body) > 1 and all(_NUMBERED.match(line) for line in body):
         raise EditError("the code block kept the line numbers of the prompt; give the file without them")
-    if not original.endswith("\n") and original:
-        return text.removesuffix("\n")
-    return text
+    # The model rewrote every line; the lines it wrote as they were are kept as they were, byte for byte.
+    return _merge(old, [line for line, _ in old], new)
 
 
-def _replace_once(text: str, block: Replace, name: str) -> str:
-    if not block.search.strip():
-        if text.strip():
+def _replace_once(lines: list[_New], block: Replace, name: str) -> list[_New]:
+    have = [line for line, _ in lines]
+    # The byte order mark is not part of the first line (`apply` sets it aside), whatever the model copied.
+    search, replacement = line_texts(block.search.removeprefix(_BOM)), line_texts(block.replace.removeprefix(_BOM))
+    if not "".join(search).strip():
+        if "".join(have).strip():
             raise EditError(f"{name} has an empty SEARCH part; copy the lines to replace into it")
-        return block.replace
-    count = text.count(block.search)
-    if count == 1:
-        return text.replace(block.search, block.replace, 1)
-    if count > 1:
-        raise EditError(f"{name} matches {count} places in the file; add surrounding lines so it matches one")
-    return _replace_loosely(text, block, name)
+        return [(line, None) for line in replacement]
+    found = _find(have, search)
+    if len(found) == 1:
+        start = found[0]
+        return [
+            *lines[:start],
+            *_merge(lines[start : start + len(search)], search, replacement),
+            *lines[start + len(search) :],
+        ]
+    if len(found) > 1:
+        raise EditError(f"{name} matches {len(found)} places in the file; add surrounding lines so it matches one")
+    return _replace_loosely(lines, search, replacement, name)
 
 
-def _replace_loosely(text: str, block: Replace, name: str) -> str:
+def _find(have: list[str], search: list[str]) -> list[int]:
+    return [start for start in range(len(have) - len(search) + 1) if have[start : start + len(search)] == search]
+
+
+def _replace_loosely(lines: list[_New], search: list[str], replacement: list[str], name: str) -> list[_New]:
     """Second try: ignore trailing spaces, blank lines around the block, a uniform indent shift."""
-    lines = text.splitlines()
-    search = _trim_blank(block.search.splitlines())
+    have = [line for line, _ in lines]
+    search = _trim_blank(search)
     found = [
         (start, shift)
-        for start in range(len(lines) - len(search) + 1)
-        if (shift := _indent_shift(lines[start : start + len(search)], search)) is not None
+        for start in range(len(have) - len(search) + 1)
+        if (shift := _indent_shift(have[start : start + len(search)], search)) is not None
     ]
     if not found:
-        raise EditError(f"{name} does not match the file: {_closest(lines, search)}")
+        raise EditError(f"{name} does not match the file: {_closest(have, search)}")
     if len(found) > 1:
         where = ", ".join(str(start + 1) for start, _ in found[:5])
         raise EditError(f"{name} matches {len(found)} places (lines {where}); add lines so it matches one")
     start, (add, remove) = found[0]
-    replacement = [line if not line.strip() else add + line.removeprefix(remove) for line in block.replace.splitlines()]
-    new = [*lines[:start], *replacement, *lines[start + len(search) :]]
-    return "".join(f"{line}\n" for line in new)
+
+    def shifted(line: str) -> str:
+        return line if not line.strip() else add + line.removeprefix(remove)
+
+    region = lines[start : start + len(search)]
+    merged = _merge(region, [shifted(line) for line in search], [shifted(line) for line in replacement])
+    return [*lines[:start], *merged, *lines[start + len(search) :]]
+
+
+def _merge(old: Sequence[_New], seen: list[str], new: list[str]) -> list[_New]:
+    """`new` in place of the lines `old`, which the model saw as `seen`.
+
+    A line `new` repeats from `seen` is the old line itself, with its exact bytes
+    (the model may have lost a form feed or trailing spaces in both); a changed
+    line takes the ending of the line it replaces.
+    """
+    merged: list[_New] = []
+    i = j = 0
+    for a, b, size in _same_lines(seen, new):
+        # Between two runs of unchanged lines: new lines in place of old ones, endings taken in order.
+        replaced = old[i:a]
+        for k, line in enumerate(new[j:b]):
+            merged.append((line, replaced[min(k, len(replaced) - 1)][1] if replaced else None))
+        merged += old[a : a + size]
+        i, j = a + size, b + size
+    return merged
+
+
+MAX_EDITS = 1000
+"""Lines added plus lines removed beyond which the exact diff gives way to difflib's faster, rougher
+one (a whole rewrite of a 200-line file, the largest `auto` asks for whole, stays under it)."""
+
+
+def _same_lines(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, int]]:
+    """Runs (i, j, n), `a[i:i+n] == b[j:j+n]`, that a shortest edit from `a` to `b` keeps; last (len(a), len(b), 0).
+
+    Myers' diff: its time grows with the number of lines changed, not with how repetitive the
+    file is (difflib without its junk heuristic took two minutes on 20,000 alternating lines,
+    and with it shifted every blank line after an insertion onto its neighbour's ending).
+    """
+    n, m = len(a), len(b)
+    frontier: dict[int, int] = {1: 0}
+    trace: list[dict[int, int]] = []
+    for d in range(min(n + m, MAX_EDITS) + 1):
+        trace.append(dict(frontier))
+        for k in range(-d, d + 1, 2):
+            x = frontier[k + 1] if k == -d or (k != d and frontier[k - 1] < frontier[k + 1]) else frontier[k - 1] + 1
+            y = x - k
+            while x < n and y < m and a[x] == b[y]:
+                x, y = x + 1, y + 1
+            frontier[k] = x
+            if x >= n and y >= m:
+                return _runs(_backtrack(trace, n, m), n, m)
+    blocks = difflib.SequenceMatcher(None, a, b).get_matching_blocks()
+    return [(block.a, block.b, block.size) for block in blocks]
+
+
+def _backtrack(trace: list[dict[int, int]], x: int, y: int) -> list[tuple[int, int]]:
+    """The pairs of equal lines on the path Myers' search found, first to last."""
+    pairs: list[tuple[int, int]] = []
+    for d in range(len(trace) - 1, -1, -1):
+        v, k = trace[d], x - y
+        back = k + 1 if k == -d or (k != d and v[k - 1] < v[k + 1]) else k - 1
+        before_x = v[back]
+        before_y = before_x - back
+        while x > before_x and y > before_y:
+            x, y = x - 1, y - 1
+            pairs.append((x, y))
+        x, y = before_x, before_y
+    return pairs[::-1]
+
+
+def _runs(pairs: list[tuple[int, int]], n: int, m: int) -> list[tuple[int, int, int]]:
+    runs: list[tuple[int, int, int]] = []
+    for i, j in pairs:
+        if runs and runs[-1][0] + runs[-1][2] == i and runs[-1][1] + runs[-1][2] == j:
+            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((i, j, 1))
+    return [*runs, (n, m, 0)]
+
+
+def _join(lines: list[_New], old: list[Line]) -> str:
+    """The text of `lines`: each gets an ending, and the last one ends as the original's last did."""
+    endings = collections.Counter(ending for _, ending in old if ending)
+    usual = endings.most_common(1)[0][0] if endings else "\n"
+    unterminated = bool(old) and not old[-1][1]
+    parts: list[str] = []
+    previous: str | None = None
+    for number, (line, ending) in enumerate(lines, 1):
+        if number == len(lines) and unterminated:
+            ending = ""
+        elif not ending:
+            ending = previous or usual
+        parts += (line, ending)
+        previous = ending or previous
+    return "".join(parts)
 
 
 def _trim_blank(lines: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from typer.exceptions import TyperException
 
+from stomper import redact
 from stomper.errors import ExitCode, StomperError
 
 
@@ -80,8 +81,8 @@ def _write_log(exc: BaseException) -> Path:
         path = log_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as log:
-            log.write(f"--- {datetime.datetime.now().isoformat()} stomper {' '.join(sys.argv[1:])}\n")
-            log.write("".join(traceback.format_exception(exc)))
+            header = f"--- {datetime.datetime.now().isoformat()} stomper {' '.join(sys.argv[1:])}\n"
+            log.write(redact.scrub(header + "".join(traceback.format_exception(exc))))
         return path
     except Exception:  # a failing log must not hide the error
         return Path("(log could not be written)")

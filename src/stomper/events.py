@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from stomper import redact
 from stomper.errors import EventLogError
 
 _TAIL_CHUNK = 64 * 1024
@@ -50,9 +51,11 @@ class EventLog:
         direct call keeps the lines in the order the events happened, which
         concurrent `to_thread` calls would not promise.
 
+        Credentials are scrubbed from the record (see `stomper.redact`).
         Raises `TypeError` (before writing anything) for a value JSON cannot hold.
         """
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        text = json.dumps(redact.scrub_data(dict(record)), ensure_ascii=False, separators=(",", ":"))
+        line = (text + "\n").encode("utf-8")
         with self._lock:
             if self._fd is None:
                 raise ValueError(f"event log {self.path} is closed")

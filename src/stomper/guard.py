@@ -12,7 +12,8 @@ fixer's reaches the user's checkout:
   stays inside the repository, out of `.git`, adds no symbolic link that
   leads out nor a nested repository, keeps the target a text file by that
   name (and, from an AI, not an empty one), touches no other file (unless
-  `allow_other_files`), and is no larger than `max_patch_bytes`.
+  `allow_other_files`), adds no credential value from the environment
+  (`stomper.redact`), and is no larger than `max_patch_bytes`.
 
 Both raise `UnsafeChange`, which fails the file with its message.
 """
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stomper import redact
 from stomper.config import StomperSettings
 from stomper.errors import StomperError
 from stomper.gitops import git
@@ -154,6 +156,8 @@ async def check_change(
     others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
     if others and not settings.allow_other_files:
         raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
+    if (holder := redact.introduced(patch)) is not None:
+        raise UnsafeChange(f"the fix writes the value of {holder}, a credential, into the code; not applied")
     if len(patch) > settings.max_patch_bytes:
         raise UnsafeChange(
             f"the fix is a {len(patch)}-byte patch, more than max_patch_bytes ({settings.max_patch_bytes}); not applied"

@@ -84,6 +84,8 @@ def event_line(event: dict[str, Any]) -> str:
     step = event.get("step", "")
     if "attempt" in event:
         step += f" ({event['fixer']} attempt {event['attempt']}/{event['of']})"
+    if "log" in event:
+        step += f" in {event['log']}"
     return f"        {event.get('path', '')}: {step}"
 
 

@@ -72,7 +72,10 @@ class RunReport:
             "run": {
                 "id": self.run_id,
                 "seconds": round(self.seconds, 3),
-                "files": {f.path: {"seconds": round(f.seconds, 3), "commit": f.commit} for f in self.files},
+                "files": {
+                    f.path: {"seconds": round(f.seconds, 3), "commit": f.commit, "agent_output": list(f.agent_output)}
+                    for f in self.files
+                },
             },
         }
 

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -139,3 +143,53 @@ def test_written_config_with_everything_switched_on_loads(tmp_path: Path, pyproj
     settings = load_settings(tmp_path)
     assert settings.tools == ["ruff"]
     assert settings.model is not None
+
+
+def _without_tools(tmp_path: Path, *programs: str) -> tuple[list[str], dict[str, str]]:
+    """`python -m stomper` from a virtualenv with no tools beside it, and a PATH holding only `programs`."""
+    view = tmp_path / "view"
+    (view / "bin").mkdir(parents=True)
+    (view / "bin" / "python").symlink_to(sys.executable)
+    (view / "lib").symlink_to(Path(sys.prefix) / "lib")
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", view / "pyvenv.cfg")
+    path = tmp_path / "path"
+    path.mkdir()
+    for name in programs:
+        found = shutil.which(name)
+        assert found is not None
+        (path / name).symlink_to(found)
+    return [str(view / "bin" / "python"), "-m", "stomper"], {**os.environ, "PATH": str(path)}
+
+
+def test_init_leaves_out_tools_that_are_not_installed_so_the_next_check_runs(repo: Path, tmp_path: Path) -> None:
+    write(
+        repo,
+        {"pyproject.toml": "[tool.ruff]\n\n[tool.mypy]\nstrict = true\n", "tests/test_a.py": "", "a.py": "X = 1\n"},
+    )
+    argv, env = _without_tools(tmp_path, "git", "ruff")
+
+    done = subprocess.run([*argv, "init"], cwd=repo, capture_output=True, text=True, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"wrote {repo / 'stomper.toml'}: tools = ruff",
+        "Found: ruff ([tool.ruff] in pyproject.toml); mypy ([tool.mypy] in pyproject.toml); pytest (a tests/ "
+        "directory). Not installed, so left out of tools: mypy and pytest; to run them, pip install mypy pytest "
+        "and add them to tools.",
+    ]
+    assert load_settings(repo).tools == ["ruff"]
+    checked = subprocess.run([*argv, "check"], cwd=repo, capture_output=True, text=True, env=env)
+    assert (checked.returncode, checked.stderr) == (0, "")
+
+
+def test_a_tool_that_is_not_installed_says_how_to_install_it_or_leave_it_out(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"stomper.toml": 'tools = ["ruff", "mypy", "pytest"]\n', "a.py": "X = 1\n"})
+    argv, env = _without_tools(tmp_path, "git", "ruff")
+
+    done = subprocess.run([*argv, "check"], cwd=repo, capture_output=True, text=True, env=env)
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"stomper: error: mypy: not found in {repo / '.venv'}, on PATH, or beside stomper; install it "
+        '(pip install mypy) or leave it out: tools = ["ruff", "pytest"] in stomper.toml, or --tools ruff,pytest'
+    ]

@@ -168,7 +168,11 @@ def test_a_tool_that_is_not_installed(repo: Path, tmp_path: Path, missing: str) 
 
     done = stomper(repo, "--tools", "ruff,mypy", env={"PATH": path}, argv=_stomper_without_tools(tmp_path))
 
-    one_error(done, f"{missing}: not found in {repo / '.venv'}, on PATH, or beside stomper")
+    remedy = {
+        "ruff": "install it (pip install ruff)",
+        "mypy": 'install it (pip install mypy) or leave it out: tools = ["ruff"] in stomper.toml, or --tools ruff',
+    }[missing]
+    one_error(done, f"{missing}: not found in {repo / '.venv'}, on PATH, or beside stomper; {remedy}")
     assert_only_fixed(repo, before)
     assert not (repo / ".git" / "stomper" / "runs").exists()
 

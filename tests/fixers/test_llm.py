@@ -334,7 +334,7 @@ async def test_file_that_leads_outside_the_worktree_is_left_alone(worktree: Path
 def test_missing_provider_package_names_the_extra() -> None:
     config = StomperSettings.model_validate({"model": "anthropic:claude-haiku-4-5"})
 
-    with pytest.raises(FixerError, match=r"pip install 'stomper\[anthropic\]'"):
+    with pytest.raises(FixerError, match=r"pip install 'stomper-fix\[anthropic\]'"):
         LlmFixer(config)
 
 
@@ -428,3 +428,21 @@ async def test_server_errors_after_the_retries_fail_the_attempt(worktree: Path, 
     assert outcome.stop is None and outcome.usage == Usage(calls=1)
     assert len(server.received) == 2
     assert os.environ["OPENAI_API_KEY"] not in outcome.error
+
+
+async def test_no_credential_reaches_the_provider_in_feedback_or_diagnostics(
+    worktree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "glpat-Xy7Zq2Wv9Ku4Ts1R"
+    monkeypatch.setenv("CI_DEPLOY_TOKEN", token)
+    model = scripted(reply(whole_file(FIXED)))
+    fixer = LlmFixer(settings(), model=model)
+    said = f"test_deploy failed: 401 for token {token}"
+    failing = (*DIAGNOSTICS, Diagnostic(PATH, 1, 1, "pytest", "failed", said))
+
+    await fixer.fix(FixRequest(worktree, PATH, failing, 2, 3, f"Your change broke a test: {said}"))
+
+    sent = "\n".join(str(m.text) for m in model.prompts[0])
+    assert "test_deploy failed: 401 for token [redacted]" in sent
+    assert "Your change broke a test: test_deploy failed: 401 for token [redacted]" in sent
+    assert token not in sent and token.removeprefix("glpat-") not in sent

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, progress, render, resume, worktree
+from stomper import ci, gitops, hook, progress, redact, render, resume, worktree
 from stomper.apply import Applier, Mode, applied_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers
+from stomper.fixers.registry import build_fixers, check_agent
 from stomper.graph import checkpoints, jobs
 from stomper.graph.state import FileResult, RunContext, RunState
 from stomper.project import Project
@@ -82,6 +82,7 @@ async def fix(
     repo = _checked_repo(project, options)
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
+    check_agent(project.settings, project.root)
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -206,7 +207,9 @@ async def _fan_out(
     ctx = RunContext(
         project=project,
         run_id=run_id,
-        fixers=tuple(build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"])),
+        fixers=tuple(
+            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent")
+        ),
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
@@ -237,7 +240,8 @@ async def _fan_out(
             async for kind, chunk in graph.astream(
                 state, config=config, context=ctx, stream_mode=["custom", "updates"]
             ):
-                update: dict[str, Any] = chunk  # type: ignore[assignment]
+                # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
+                update: dict[str, Any] = redact.scrub_data(chunk)  # type: ignore[arg-type]
                 if kind == "custom":
                     on_event(update)
                 elif "report" in update:
@@ -367,7 +371,7 @@ def _write_report(path: Path, report: RunReport) -> None:
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        path.write_text(json.dumps(redact.scrub_data(report.to_json()), indent=2) + "\n")
     except OSError as exc:
         raise StomperError(f"cannot write the report to {path}: {exc.strerror}") from None
 

@@ -2,14 +2,16 @@
 
 The tools are the ones the project has configured: ruff, mypy and pytest
 each leave a trace (a table in pyproject.toml, a file of their own, a
-tests/ directory). Everything else is written commented out at its default.
+tests/ directory). A configured tool that is not installed is left out, and
+said so, so that the next `stomper check` runs. Everything else is written
+commented out at its default.
 """
 
 from __future__ import annotations
 
 import configparser
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from rich.markup import escape
 from stomper import gitops
 from stomper.config import ALL_TOOLS, StomperSettings, ToolName
 from stomper.configdoc import settings_lines
-from stomper.errors import ConfigError, ExitCode, NotAGitRepository
+from stomper.errors import ConfigError, ExecutableNotFound, ExitCode, NotAGitRepository
+from stomper.tools import TOOLS, find_executable
 
 HEADER = [
     "# stomper's configuration, written by `stomper init`. Every key is listed, commented",
@@ -33,17 +36,30 @@ class Detected:
     """The tools a project has configured, each with where it was seen."""
 
     evidence: dict[ToolName, str]
+    missing: tuple[ToolName, ...] = ()
+    """Configured but not installed: left out of `tools`, or the first `stomper check` would fail on them."""
 
     @property
     def tools(self) -> list[ToolName]:
-        found = [tool for tool in ALL_TOOLS if tool in self.evidence]
-        # Nothing configured: ruff still has something to say with its defaults.
+        found = [tool for tool in ALL_TOOLS if tool in self.evidence and tool not in self.missing]
+        # Nothing configured: ruff still has something to say with its defaults (and comes with stomper).
         return found or ["ruff"]
 
     def note(self) -> str:
         if not self.evidence:
             return "No tool configuration found; ruff runs with its own defaults."
-        return "Found: " + "; ".join(f"{tool} ({where})" for tool, where in self.evidence.items()) + "."
+        found = "Found: " + "; ".join(f"{tool} ({where})" for tool, where in self.evidence.items()) + "."
+        if not self.missing:
+            return found
+        names, them = " and ".join(self.missing), "them" if len(self.missing) > 1 else "it"
+        return (
+            f"{found} Not installed, so left out of tools: {names}; "
+            f"to run {them}, pip install {' '.join(self.missing)} and add {them} to tools."
+        )
+
+    def installed_only(self, root: Path) -> Detected:
+        """These tools less the ones not installed where stomper would look for them from `root`."""
+        return replace(self, missing=tuple(tool for tool in self.evidence if not _installed(tool, root)))
 
 
 def project_root(cwd: Path) -> Path:
@@ -104,7 +120,7 @@ def render(detected: Detected, *, pyproject: bool) -> str:
 def run(cwd: Path, *, pyproject: bool, force: bool, console: Console) -> int:
     """Write the configuration for the project around `cwd`; raises `ConfigError` rather than overwrite one."""
     root = project_root(cwd)
-    detected = detect_tools(root)
+    detected = detect_tools(root).installed_only(root)
     text = render(detected, pyproject=pyproject)
     if pyproject:
         target = root / "pyproject.toml"
@@ -115,7 +131,7 @@ def run(cwd: Path, *, pyproject: bool, force: bool, console: Console) -> int:
             raise ConfigError(f"{target} already exists; use --force to replace it")
         target.write_text(text, encoding="utf-8")
     console.print(f"wrote {escape(str(target))}: tools = {', '.join(detected.tools)}", highlight=False)
-    console.print(escape(detected.note()), highlight=False)
+    console.print(escape(detected.note()), highlight=False, soft_wrap=True)
     return ExitCode.OK
 
 
@@ -160,6 +176,14 @@ def _without_stomper_tables(text: str, path: Path, parsed: dict[str, Any]) -> st
     if not same:
         raise ConfigError(f"{path}: cannot take out the [tool.stomper] section safely; remove it by hand")
     return result
+
+
+def _installed(tool: ToolName, root: Path) -> bool:
+    try:
+        find_executable(TOOLS[tool].executable, root)
+    except ExecutableNotFound:
+        return False
+    return True
 
 
 def _toml(path: Path) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class FixOutcome:
     stop: str | None = None
     """No further attempt should be made (e.g. a budget is spent), and why."""
     usage: Usage = field(default_factory=Usage)
+    log: str | None = None
+    """Where the attempt's output was kept (an agent's stdout and stderr), if it was."""
 
 
 class Fixer(Protocol):

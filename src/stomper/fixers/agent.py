@@ -11,7 +11,7 @@ from typing import ClassVar
 from stomper import proc
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ProcTimeout
-from stomper.fixers import FixOutcome, FixRequest
+from stomper.fixers import FixOutcome, FixRequest, transcript
 from stomper.fixers.prompt import agent_prompt
 from stomper.gitops import git_env
 
@@ -23,9 +23,15 @@ class AgentFixer:
     name: ClassVar[str] = "agent"
     ai: ClassVar[bool] = True
 
-    def __init__(self, command: Sequence[str], *, timeout: float) -> None:
+    def __init__(
+        self, command: Sequence[str], *, timeout: float, stdin: bool = True, output_dir: Path | None = None
+    ) -> None:
         self.command = list(command)
         self.timeout = timeout
+        # False: the prompt is in the argv ({prompt}), and stdin is /dev/null rather than a second copy.
+        self.stdin = stdin
+        self.output_dir = output_dir
+        """Where each attempt's output is kept (`stomper.fixers.transcript`); None keeps none."""
 
     def handles(self, diagnostic: Diagnostic) -> bool:
         return True
@@ -36,8 +42,12 @@ class AgentFixer:
         with tempfile.TemporaryDirectory(prefix="stomper-prompt-") as scratch:
             prompt_file = Path(scratch) / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
+            # {prompt} last: the prompt's own text is never substituted into.
             argv = [
-                arg.replace("{file}", request.path).replace("{prompt_file}", str(prompt_file)) for arg in self.command
+                arg.replace("{file}", request.path)
+                .replace("{prompt_file}", str(prompt_file))
+                .replace("{prompt}", prompt)
+                for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
             try:
@@ -45,13 +55,23 @@ class AgentFixer:
                     argv,
                     cwd=request.worktree,
                     env=env,
-                    stdin=prompt.encode(),
+                    stdin=prompt.encode() if self.stdin else None,
                     timeout=self.timeout,
                     max_output=MAX_OUTPUT,
                 )
             except ProcTimeout as exc:
-                return FixOutcome(error=str(exc))
+                return FixOutcome(error=str(exc), log=await self._keep(request, argv, None, str(exc)))
+        log = await self._keep(request, argv, done, f"exited with status {done.returncode}")
         if done.returncode != 0:
             said = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]
-            return FixOutcome(error=f"the agent exited with status {done.returncode}: {said[0][:300]}")
-        return FixOutcome()
+            return FixOutcome(error=f"the agent exited with status {done.returncode}: {said[0][:300]}", log=log)
+        return FixOutcome(log=log)
+
+    async def _keep(self, request: FixRequest, argv: list[str], done: proc.Completed | None, ended: str) -> str | None:
+        if self.output_dir is None:
+            return None
+        args = (self.output_dir, request.path, request.attempt, argv, done, ended)
+        try:
+            return str(await asyncio.to_thread(transcript.keep, *args))
+        except OSError:  # what the agent said is worth keeping, not worth failing its fix over
+            return None

@@ -16,7 +16,6 @@ them nowhere, and scrubs anything that looks like one from the errors it reports
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
+from stomper import redact
 from stomper.budget import Budget, price_of
 from stomper.config import LlmSettings, StomperSettings
 from stomper.diagnostics import Diagnostic
@@ -133,7 +133,7 @@ def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
         model: BaseChatModel = init_chat_model(spec, **options)
     except ImportError:
         extra = EXTRAS.get(provider)
-        hint = f"pip install 'stomper[{extra}]'" if extra else f"pip install langchain-{provider.replace('_', '-')}"
+        hint = f"pip install 'stomper-fix[{extra}]'" if extra else f"pip install langchain-{provider.replace('_', '-')}"
         raise FixerError(f"the model {spec} needs LangChain's {provider} package: {hint}") from None
     except Exception as exc:  # a provider refuses a missing API key or a bad option when constructed
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -142,11 +142,8 @@ def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
 
 
 def scrub(text: str) -> str:
-    """`text` without API keys: the values of *_API_KEY/*_TOKEN variables, and key-like strings."""
-    for name, value in os.environ.items():
-        if name.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and len(value) >= 8:
-            text = text.replace(value, "[redacted]")
-    return _SECRET.sub("[redacted]", text)
+    """`text` without API keys: credential values (`stomper.redact`), and key-like strings a provider echoes."""
+    return _SECRET.sub(redact.REDACTED, redact.scrub(text))
 
 
 def _tokens(reply: AIMessage) -> tuple[int, int]:
@@ -162,11 +159,10 @@ class _Unusable(Exception):
 
 @dataclass(frozen=True)
 class _Source:
-    """The one file a fix may write, and its text with newlines as "\\n"."""
+    """The one file a fix may write, and its text exactly as it is (line endings, BOM and all)."""
 
     path: Path
     text: str
-    crlf: bool
 
     @classmethod
     def read(cls, request: FixRequest) -> _Source:
@@ -181,7 +177,7 @@ class _Source:
             raise _Unusable(f"{request.path} does not exist in the worktree") from None
         except UnicodeDecodeError:
             raise _Unusable(f"{request.path} is not UTF-8 text; the llm fixer leaves it alone") from None
-        return cls(path, text.replace("\r\n", "\n"), "\r\n" in text)
+        return cls(path, text)
 
     def write(self, text: str) -> None:
-        self.path.write_bytes((text.replace("\n", "\r\n") if self.crlf else text).encode("utf-8"))
+        self.path.write_bytes(text.encode("utf-8"))

@@ -19,7 +19,9 @@ from pathlib import Path
 from string import Template
 from typing import Literal
 
+from stomper import redact
 from stomper.diagnostics import Diagnostic
+from stomper.edits import line_texts
 from stomper.fixers import FixRequest
 
 WHOLE_FILE_MAX_LINES = 200
@@ -45,7 +47,7 @@ class Prompt:
 
 def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> Prompt:
     """The prompt for `request`, whose file reads `source`; reads configuration in the worktree."""
-    lines = source.splitlines()
+    lines = line_texts(source.removeprefix("\ufeff"))  # a byte order mark is no part of line 1
     chosen: Literal["search-replace", "whole-file"]
     if edit_format == "auto":
         chosen = "search-replace" if len(lines) > WHOLE_FILE_MAX_LINES else "whole-file"
@@ -56,11 +58,14 @@ def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> P
     retry = ""
     if request.feedback:
         retry = _template("retry.md").substitute(
-            attempt=request.attempt, max_attempts=request.max_attempts, feedback=request.feedback.strip()
+            attempt=request.attempt,
+            max_attempts=request.max_attempts,
+            # The tools' and the last attempt's words may quote the environment; the provider gets no credential.
+            feedback=redact.scrub(request.feedback.strip()),
         )
     user = _template("request.md").substitute(
         path=request.path,
-        diagnostics="\n".join(_describe(d) for d in sorted(request.diagnostics)),
+        diagnostics=redact.scrub("\n".join(_describe(d) for d in sorted(request.diagnostics))),
         advice=_advice_section(request.diagnostics),
         config=project_config(request.worktree, {d.tool for d in request.diagnostics}),
         line_count=len(lines),

@@ -2,41 +2,64 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stomper.config import StomperSettings
 from stomper.errors import FixerError
 from stomper.fixers import Fixer
 from stomper.fixers.agent import AgentFixer
+from stomper.fixers.presets import agent_command, check_runnable
 from stomper.fixers.ruff import RuffFixer
 
 ENABLE_AI_HINT = (
-    'set agent.command (e.g. agent.command = ["claude", "-p", "{prompt_file}"]) '
-    'or model = "openai:gpt-4o-mini" in stomper.toml'
+    "give it an agent, stomper fix --agent claude (or codex, aider, gemini, cursor, opencode), "
+    "or a model, stomper fix --model openai:gpt-4o-mini"
 )
 
 
-def build_fixers(settings: StomperSettings, ruff_executable: str) -> list[Fixer]:
-    """The fixer chain for `settings.fixer`; one instance per run, shared by all files."""
+def build_fixers(settings: StomperSettings, ruff_executable: str, agent_output: Path | None = None) -> list[Fixer]:
+    """The fixer chain for `settings.fixer`; one instance per run, shared by all files.
+
+    `agent_output`: the directory where the agent fixer keeps each attempt's output.
+    """
     ruff = RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
     if settings.fixer == "ruff":
         return [ruff]
     if settings.fixer == "agent":
-        return [_agent(settings)]
+        return [_agent(settings, agent_output)]
     if settings.fixer == "llm":
         return [_llm(settings)]
     chain: list[Fixer] = [ruff]
     if settings.model is not None:
         chain.append(_llm(settings))
-    elif settings.agent.command:
-        chain.append(_agent(settings))
+    elif agent_command(settings.agent) is not None:
+        chain.append(_agent(settings, agent_output))
     return chain
 
 
-def _agent(settings: StomperSettings) -> Fixer:
-    if not settings.agent.command:
-        raise FixerError(
-            "the agent fixer needs agent.command, e.g. --agent 'claude -p' or agent.command in stomper.toml"
-        )
-    return AgentFixer(settings.agent.command, timeout=settings.agent.timeout)
+def uses_agent(settings: StomperSettings) -> bool:
+    """Whether a run with `settings` would start the agent."""
+    if settings.fixer == "agent":
+        return True
+    return settings.fixer == "auto" and settings.model is None and agent_command(settings.agent) is not None
+
+
+def check_agent(settings: StomperSettings, root: Path) -> None:
+    """Raise `FixerError` before a run if it would start an agent that is missing or cannot run."""
+    if not uses_agent(settings):
+        return
+    agent = agent_command(settings.agent)
+    if agent is None:
+        _agent(settings)  # says what is missing
+    else:
+        check_runnable(agent, root)
+
+
+def _agent(settings: StomperSettings, output_dir: Path | None = None) -> Fixer:
+    agent = agent_command(settings.agent)
+    if agent is None:
+        raise FixerError("the agent fixer needs an agent: --agent claude (or codex, aider, gemini, cursor, opencode)")
+    return AgentFixer(agent.command, timeout=settings.agent.timeout, stdin=agent.stdin, output_dir=output_dir)
 
 
 def _llm(settings: StomperSettings) -> Fixer:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stomper import redact
 from stomper.apply import Fix, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
@@ -22,6 +23,8 @@ from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
 NEEDS_AI = "needs an AI fixer"
+UNCHANGED_LIMIT = 2
+"""An AI fixer that changed nothing this often on one file will not change it on the next try either."""
 
 
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
@@ -73,7 +76,7 @@ async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
             todo = tuple(d for d in work.remaining if fixer.handles(d))
-            if not todo or work.stopped:
+            if not todo or work.stopped or work.unchanged >= UNCHANGED_LIMIT:
                 break
             emit({"path": job.path, "step": "fixing", "fixer": fixer.name, "attempt": attempt, "of": tries})
             request = FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback)
@@ -92,10 +95,17 @@ async def _attempt(
 ) -> Baseline:
     work.attempts += 1
     work.fixers.add(fixer.name)
+    before = await wt.read(request.path)
     outcome = await fixer.fix(request)
+    if outcome.log is not None:
+        work.logs.append(outcome.log)
+        emit({"path": request.path, "step": "output kept", "log": outcome.log})
     # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
     await seal.check()
     work.usage += outcome.usage
+    if fixer.ai and not (outcome.stop or outcome.error) and await _unchanged(wt, request.path, before):
+        work.unchanged += 1
+        outcome = replace(outcome, error=f"the {fixer.name} changed nothing: does it have permission to edit?")
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
         work.trouble = outcome.error or work.trouble
@@ -124,17 +134,27 @@ async def _attempt(
     return verdict.after
 
 
+async def _unchanged(wt: Worktree, path: str, before: bytes) -> bool:
+    try:
+        return await wt.read(path) == before
+    except FileNotFoundError:
+        return False
+
+
 @dataclass
 class _Work:
     """What the attempts on one file have come to so far."""
 
     remaining: tuple[Diagnostic, ...]
     attempts: int = 0
+    unchanged: int = 0
+    """AI attempts that left the file as it was: after UNCHANGED_LIMIT, more attempts are not made."""
     accepted: int = 0
     by_ai: bool = False
     """An AI fixer made some of the accepted change; ruff's own fixes may empty a file, an AI's may not."""
     fixers: set[str] = field(default_factory=set)
     usage: Usage = field(default_factory=Usage)
+    logs: list[str] = field(default_factory=list)
     feedback: str | None = None
     stopped: str | None = None
     trouble: str | None = None
@@ -153,6 +173,7 @@ class _Work:
             detail=detail,
             seconds=time.monotonic() - started,
             usage=self.usage,
+            agent_output=tuple(self.logs),
         )
 
 
@@ -176,4 +197,5 @@ def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:
             left.remove(same)
     codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in fixed}))
     body = "\n".join(f"- line {d.line}: {d.tool} {d.code}: {d.message}" for d in fixed)
-    return f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n"
+    # A tool's message may quote what it saw; a commit is forever.
+    return redact.scrub(f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n")

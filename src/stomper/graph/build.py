@@ -28,6 +28,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from stomper import redact
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Usage
 from stomper.graph.branch import fix_file
@@ -46,7 +47,8 @@ def fan_out(state: RunState) -> list[Send] | str:
 
 async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     write = get_stream_writer()
-    result = await fix_file(state["job"], runtime.context, write)
+    # Scrubbed before LangGraph checkpoints it in state.sqlite, as well as on its way out.
+    result = redact.scrub_data(await fix_file(state["job"], runtime.context, write))
     return {"results": [result], "attempts": result.attempts}
 
 

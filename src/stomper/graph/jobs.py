@@ -9,6 +9,7 @@ and never pays for the graph (about half a CPU-second of imports, see
 
 from __future__ import annotations
 
+from stomper import redact
 from stomper.graph.state import FileJob, RunState
 from stomper.project import Project
 from stomper.report import RunReport
@@ -29,7 +30,7 @@ async def collect(project: Project, files: list[str], executables: dict[str, str
     return {
         "jobs": jobs,
         "clean": [f for f in files if f not in grouped],
-        "tool_errors": [f"{run.tool}: {run.error}" for run in result.errors],
+        "tool_errors": [redact.scrub(f"{run.tool}: {run.error}") for run in result.errors],
     }
 
 

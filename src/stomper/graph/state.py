@@ -51,6 +51,8 @@ class FileResult:
     """The applied (or, with --diff, proposed) change as git wrote it."""
     kept_patch: str | None = None
     """Where a verified patch that could not be applied was saved."""
+    agent_output: tuple[str, ...] = ()
+    """Where each agent attempt's output was kept, in attempt order."""
 
     @property
     def fixed(self) -> int:
