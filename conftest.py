@@ -36,6 +36,9 @@ def _pinned_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("STOMPER_") or key in ("CI", "GITHUB_ACTIONS"):
             monkeypatch.delenv(key, raising=False)
+    # The fake agent reports to its test through files outside its worktree, which
+    # the sandbox forbids; the sandbox's own tests ask for it (tests/faults/test_sandbox.py).
+    monkeypatch.setenv("STOMPER_SANDBOX", "off")
     # Tools come from the test environment, not from whatever the machine has first on PATH.
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("NO_COLOR", "1")

@@ -24,6 +24,7 @@ MARKER = VENV / ".stomper-installed"
 
 def setup() -> None:
     """Create .venv and install stomper with its dev extras, once per pyproject.toml."""
+    install_bubblewrap()
     stamp = hashlib.sha256((HERE / "pyproject.toml").read_bytes()).hexdigest()
     if MARKER.exists() and MARKER.read_text() == stamp:
         return
@@ -39,6 +40,24 @@ def setup() -> None:
     shutil.rmtree(HERE / "src" / "stomper.egg-info", ignore_errors=True)
     subprocess.run([*pip, "-e", f"{HERE}[dev]"], check=True)
     MARKER.write_text(stamp)
+
+
+def install_bubblewrap() -> None:
+    """Install bubblewrap, the sandbox stomper runs agents in, where this machine allows it.
+
+    Only on Linux, as root, with apt-get; anywhere else this does nothing, and
+    the sandbox's tests say what is missing (tests/faults/test_sandbox.py).
+    """
+    if sys.platform != "linux" or shutil.which("bwrap") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    print("installing bubblewrap (apt-get install bubblewrap), the sandbox for agents", flush=True)
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "--yes", "--quiet", "--quiet", "--no-install-recommends", "bubblewrap"]
+    if subprocess.run(install, env=apt).returncode != 0:
+        # Package lists may be missing (a fresh container); fetch them once and try again.
+        subprocess.run(["apt-get", "update", "--quiet", "--quiet"], env=apt)
+        if subprocess.run(install, env=apt).returncode != 0:
+            print("could not install bubblewrap; agents run unconfined here (docs/safety.md)", flush=True)
 
 
 def env() -> dict[str, str]:

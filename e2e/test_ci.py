@@ -6,10 +6,12 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 from conftest import commit_all, git, stomper, write
+from tests.test_sarif import github_problems
 
 from stomper.ci import is_ci
 
@@ -47,20 +49,146 @@ def files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.py"))}
 
 
-def test_sarif_holds_what_remains_and_validates(project: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out" / "stomper.sarif"
+def where(result: dict[str, Any]) -> tuple[str, str, int]:
+    location = result["locations"][0]["physicalLocation"]
+    return (location["artifactLocation"]["uri"], result["ruleId"], location["region"]["startLine"])
 
-    done = ci_stomper(project, "fix", "--sarif", str(out))
+
+def apply_fix(text: str, fix: dict[str, Any]) -> str:
+    """What a SARIF consumer makes of a fix: its replacements on the analysed file, last first."""
+    (change,) = fix["artifactChanges"]
+    for r in sorted(change["replacements"], key=lambda r: -r["deletedRegion"]["charOffset"]):
+        at, length = r["deletedRegion"]["charOffset"], r["deletedRegion"]["charLength"]
+        text = text[:at] + r["insertedContent"]["text"] + text[at + length :]
+    return text
+
+
+def test_sarif_is_of_the_analysed_commit_with_its_verified_fixes(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "stomper.sarif"
+    original = files(project)
+
+    done = ci_stomper(project, "fix", "--branch", "stomper/fixes", "--sarif", str(out))
 
     assert done.returncode == 1, done.stderr
     log = json.loads(out.read_text())
     jsonschema.validate(log, json.loads(SCHEMA.read_text()))
+    assert github_problems(log) == []
     results = log["runs"][0]["results"]
-    where = [(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"]) for r in results]
-    assert where == [("pkg/c.py", "ruff/F821"), ("pkg/d.py", "ruff/F821")]
-    # c.py lost its unused import: the undefined name is where it is now, one line up.
-    assert results[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
-    assert log["runs"][0]["invocations"] == [{"executionSuccessful": True}]
+    # Everything the analysed commit has, fixed or not, where it is in that commit:
+    # c.py's undefined name is on line 6 there (line 5 only once the import is gone).
+    assert [where(r) for r in results] == [
+        ("pkg/a.py", "ruff/F401", 1),
+        ("pkg/b.py", "ruff/F401", 1),
+        ("pkg/c.py", "ruff/F401", 1),
+        ("pkg/c.py", "ruff/F821", 6),
+        ("pkg/d.py", "ruff/F821", 2),
+    ]
+    assert original["pkg/c.py"].decode().splitlines()[5] == "    return missing"
+    fixed = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r for r in results if "fixes" in r}
+    assert sorted(fixed) == ["pkg/a.py", "pkg/b.py", "pkg/c.py"]
+    assert fixed["pkg/c.py"]["ruleId"] == "ruff/F401"  # the undefined name has no fix
+    for path, result in fixed.items():
+        (fix,) = result["fixes"]
+        assert apply_fix(original[path].decode(), fix) == git(project, "show", f"stomper/fixes:{path}")
+    prints = [r["partialFingerprints"]["stomper/v1"] for r in results]
+    assert len(set(prints)) == len(prints)
+    assert prints == [r["partialFingerprints"]["primaryLocationLineHash"] for r in results]
+    rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["ruff/F401"]["fullDescription"]["text"] == "Checks for unused imports."
+    assert rules["ruff/F821"]["help"]["markdown"].startswith("## What it does")
+    assert rules["ruff/F821"]["helpUri"] == "https://docs.astral.sh/ruff/rules/undefined-name"
+
+
+def test_fingerprints_survive_a_line_shift_and_regions_follow_it(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"stomper.toml": 'tools = ["ruff"]\n', "a.py": UNDEFINED, "b.py": UNDEFINED})
+    commit_all(repo)
+    first = tmp_path / "first.sarif"
+    assert ci_stomper(repo, "fix", "--diff", "--sarif", str(first)).returncode == 1
+    write(repo, {"a.py": '"""Now with a docstring."""\n\nLIMIT = 3\n\n\n' + UNDEFINED})
+    commit_all(repo)
+    second = tmp_path / "second.sarif"
+    assert ci_stomper(repo, "fix", "--diff", "--sarif", str(second)).returncode == 1
+
+    def prints(path: Path) -> dict[tuple[str, int], str]:
+        results = json.loads(path.read_text())["runs"][0]["results"]
+        return {where(r)[::2]: r["partialFingerprints"]["stomper/v1"] for r in results}
+
+    before, after = prints(first), prints(second)
+    assert list(before) == [("a.py", 2), ("b.py", 2)]
+    assert list(after) == [("a.py", 7), ("b.py", 2)]
+    assert after[("a.py", 7)] == before[("a.py", 2)]
+    assert after[("b.py", 2)] == before[("b.py", 2)]
+    # The same problem in another file is another alert.
+    assert before[("a.py", 2)] != before[("b.py", 2)]
+
+
+def test_ci_exit_status_is_the_analysed_commits_even_when_everything_was_fixed(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"stomper.toml": 'tools = ["ruff"]\n', "a.py": UNUSED})
+    commit_all(repo)
+
+    done = ci_stomper(repo, "fix", "--branch", "fixes")
+    assert done.returncode == 1, done.stderr
+    assert "0 remaining" in done.stdout
+    assert git(repo, "show", "fixes:a.py") == CLEAN
+
+    # The team whose gate is the fix branch says so.
+    gate = stomper(repo, "fix", "--branch", "fixes-2", env={"CI": "true", "STOMPER_CI_EXIT": "fixed"})
+    assert gate.returncode == 0, gate.stderr
+    # Outside CI the exit status is the fixed tree's, as it always was.
+    assert stomper(repo, "fix", "--diff").returncode == 0
+
+
+def test_fix_prints_github_annotations_of_the_analysed_commit(project: Path) -> None:
+    done = ci_stomper(project, "fix", "--diff", "--output-format", "github")
+
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines == [
+        "::error file=pkg/a.py,line=1,col=8,endLine=1,endColumn=10,title=ruff F401::"
+        "pkg/a.py:1:8: F401 `os` imported but unused (stomper has a verified fix)",
+        "::error file=pkg/b.py,line=1,col=8,endLine=1,endColumn=12,title=ruff F401::"
+        "pkg/b.py:1:8: F401 `json` imported but unused (stomper has a verified fix)",
+        "::error file=pkg/c.py,line=1,col=8,endLine=1,endColumn=10,title=ruff F401::"
+        "pkg/c.py:1:8: F401 `os` imported but unused (stomper has a verified fix)",
+        "::error file=pkg/c.py,line=6,col=12,endLine=6,endColumn=19,title=ruff F821::"
+        "pkg/c.py:6:12: F821 Undefined name `missing`",
+        "::error file=pkg/d.py,line=2,col=12,endLine=2,endColumn=19,title=ruff F821::"
+        "pkg/d.py:2:12: F821 Undefined name `missing`",
+    ]
+    assert "diagnostic(s) fixed" in done.stderr  # the summary moved out of the way
+
+
+def test_fix_writes_a_gitlab_code_quality_report(project: Path) -> None:
+    done = ci_stomper(project, "fix", "--diff", "--output-format", "gitlab")
+
+    assert done.returncode == 1, done.stderr
+    issues = json.loads(done.stdout)
+    assert [(i["location"]["path"], i["check_name"], i["location"]["lines"]["begin"]) for i in issues] == [
+        ("pkg/a.py", "ruff/F401", 1),
+        ("pkg/b.py", "ruff/F401", 1),
+        ("pkg/c.py", "ruff/F401", 1),
+        ("pkg/c.py", "ruff/F821", 6),
+        ("pkg/d.py", "ruff/F821", 2),
+    ]
+    assert len({i["fingerprint"] for i in issues}) == len(issues)
+    assert {i["severity"] for i in issues} == {"major"}
+    assert issues[0]["description"].endswith("(stomper has a verified fix)")
+
+
+def test_without_the_models_key_ci_falls_back_to_ruff_in_one_line(project: Path) -> None:
+    (project / "stomper.toml").write_text('tools = ["ruff"]\nmodel = "openai:gpt-4o-mini"\nfixer = "llm"\n')
+    commit_all(project, "use a model")
+    env = {"CI": "true", "OPENAI_API_KEY": ""}
+
+    done = stomper(project, "fix", "--branch", "fixes", env=env)
+
+    assert done.returncode == 1, done.stderr
+    said = [line for line in done.stderr.splitlines() if "OPENAI_API_KEY" in line]
+    assert said == [
+        "stomper: no OPENAI_API_KEY in the environment (pull requests from forks get no secrets); "
+        "fixing without the model openai:gpt-4o-mini"
+    ]
+    assert git(project, "show", "fixes:pkg/a.py") == CLEAN  # ruff's fixes are still made
 
 
 def test_branch_holds_one_commit_per_fixed_file_and_the_checkout_is_untouched(project: Path) -> None:

@@ -183,7 +183,7 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     assert_no_leftovers(repo)
 
 
-def test_a_patch_git_no_longer_applies_is_kept_and_nothing_is_half_applied(repo: Path, tmp_path: Path) -> None:
+def test_a_fix_of_a_file_the_user_staged_meanwhile_is_kept_not_half_applied(repo: Path, tmp_path: Path) -> None:
     (path,) = make_project(repo, 1)
     # Mid-run, "the user" stages another version of the file: the working tree still matches the
     # snapshot, but `git apply --index` must refuse the patch.
@@ -204,9 +204,7 @@ def test_a_patch_git_no_longer_applies_is_kept_and_nothing_is_half_applied(repo:
     assert done.returncode == 1
     (result,) = json.loads(report.read_text())["files"]
     assert result["outcome"] == "failed"
-    assert result["detail"].startswith(
-        f"{path}: the fix no longer applies (git apply: error: {path}: does not match index"
-    )
+    assert result["detail"] == f"{path} changed in your index since the run started; fix not applied"
     assert f"+++ b/{path}" in Path(result["kept_patch"]).read_text()
     assert (repo / path).read_text() == BROKEN.format(n=0)
     assert git(repo, "show", f":{path}") == "# staged by the user\n"

@@ -12,7 +12,8 @@ from stomper.config import StomperSettings, load_settings
 from stomper.errors import ConfigError
 
 
-def test_defaults_without_any_configuration(tmp_path: Path) -> None:
+def test_defaults_without_any_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STOMPER_SANDBOX")  # the tests' own default (conftest.py)
     settings = load_settings(tmp_path)
 
     assert settings == StomperSettings()
@@ -97,6 +98,15 @@ def test_lists_from_the_environment_and_command_line_are_comma_separated(
             "{root}/stomper.toml: unknown key 'agent.timout'",
         ),
         (
+            {"stomper.toml": "sandbox = 'on'\n"},
+            "{root}/stomper.toml: sandbox: Input should be 'auto', 'required' or 'off' (got 'on')",
+        ),
+        (
+            {"stomper.toml": "[agent]\nhome_paths = ['.claude', '../.ssh']\n"},
+            "{root}/stomper.toml: agent.home_paths: Value error, '../.ssh' is not a path inside your home"
+            " directory (e.g. .claude) (got ['.claude', '../.ssh'])",
+        ),
+        (
             {"stomper.toml": "parallel = \n"},
             "{root}/stomper.toml: not valid TOML: Invalid value (at line 1, column 12)",
         ),
@@ -106,7 +116,17 @@ def test_lists_from_the_environment_and_command_line_are_comma_separated(
             " Expected ']' at the end of a table declaration (at line 1, column 14)",
         ),
     ],
-    ids=["bad-value", "bad-list-item", "empty-list", "unknown-key", "unknown-nested-key", "bad-toml", "bad-pyproject"],
+    ids=[
+        "bad-value",
+        "bad-list-item",
+        "empty-list",
+        "unknown-key",
+        "unknown-nested-key",
+        "bad-sandbox",
+        "home-path-outside-home",
+        "bad-toml",
+        "bad-pyproject",
+    ],
 )
 def test_bad_file_names_the_key_and_the_file(tmp_path: Path, files: dict[str, str], message: str) -> None:
     write(tmp_path, files)

@@ -46,7 +46,10 @@ def test_every_key_is_documented_with_its_environment_variable() -> None:
     assert "`STOMPER_AGENT__COMMAND`" in markdown
 
 
-def test_example_uncommented_sets_every_key_and_loads_at_the_defaults(tmp_path: Path) -> None:
+def test_example_uncommented_sets_every_key_and_loads_at_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STOMPER_SANDBOX")  # the tests' own default (conftest.py)
     text = configdoc.uncomment((ROOT / configdoc.EXAMPLE_PATH).read_text(encoding="utf-8"))
     document = tomllib.loads(text)
     for path in every_key(StomperSettings):

@@ -13,7 +13,7 @@ from stomper.cli import app
 from stomper.graph.build import build_graph
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "github-actions.yml"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").glob("*.yml"))]
 
 
 def test_architecture_shows_the_graph_stomper_draws() -> None:
@@ -37,17 +37,27 @@ def test_every_fix_option_the_docs_use_exists() -> None:
     assert used - known == set()
 
 
-def test_the_github_workflow_runs_stomper_uploads_sarif_and_opens_a_pull_request() -> None:
-    workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
+def test_the_pull_request_workflow_splits_the_run_from_the_push() -> None:
+    workflow = yaml.safe_load((ROOT / "examples" / "github-pull-request.yml").read_text())
     assert set(workflow[True]) == {"pull_request"}  # YAML 1.1 reads the key `on` as True
-    steps = workflow["jobs"]["stomper"]["steps"]
-    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
-    assert "github/codeql-action/upload-sarif" in uses
-    runs = "\n".join(s.get("run", "") for s in steps)
-    assert "stomper fix --ci" in runs
-    assert "gh pr create" in runs
-    upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
-    assert upload["with"]["sarif_file"] in runs
+    run, push = workflow["jobs"]["stomper"], workflow["jobs"]["push"]
+    assert run["permissions"] == {"contents": "read", "security-events": "write"}
+    assert push["permissions"] == {"contents": "write"}
+    assert push["needs"] == "stomper"
+    assert "head.repo.full_name == github.repository" in push["if"]
+    action = [s for s in run["steps"] if s.get("uses", "").startswith("OWNER/stomper@")]
+    assert [s["with"]["deliver"] for s in action] == ["push"]
+    pushing = [s for s in push["steps"] if s.get("uses", "").startswith("OWNER/stomper@")]
+    assert [s["with"]["step"] for s in pushing] == ["push"]
+
+
+def test_every_action_input_the_examples_use_exists() -> None:
+    inputs = set(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
+    for path in sorted((ROOT / "examples").glob("*.yml")):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                if step.get("uses", "").startswith("OWNER/stomper@"):
+                    assert set(step.get("with", {})) <= inputs, path.name
 
 
 def test_every_install_line_installs_this_project_by_its_distribution_name() -> None:

@@ -17,6 +17,49 @@ from stomper.sarif import SARIF_SCHEMA, dumps, to_sarif
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
 
+def github_problems(log: dict[str, Any]) -> list[str]:
+    """What GitHub's "SARIF support for code scanning" page requires and stomper's log lacks.
+
+    Required there: `$schema`, `version` 2.1.0, `runs`; `tool.driver.name` and
+    `rules`; per rule `id`, `shortDescription.text`, `fullDescription.text`
+    (at most 1000 characters) and `help.text`; per result `message.text`,
+    1 to 10 `locations`, `partialFingerprints`; per location
+    `artifactLocation.uri` (relative to the repository) and a region with
+    `startLine`, `startColumn`, `endLine`, `endColumn`.
+    """
+    problems = []
+    if log.get("version") != "2.1.0" or not log.get("$schema") or not log.get("runs"):
+        problems.append("log: $schema, version 2.1.0 and runs are required")
+    for run in log.get("runs", []):
+        driver = run["tool"]["driver"]
+        if not driver.get("name") or "rules" not in driver:
+            problems.append("run: tool.driver.name and rules are required")
+        for rule in driver.get("rules", []):
+            for key in ("shortDescription", "fullDescription", "help"):
+                if not rule.get(key, {}).get("text"):
+                    problems.append(f"rule {rule.get('id')}: {key}.text is required")
+            if len(rule.get("fullDescription", {}).get("text", "")) > 1000:
+                problems.append(f"rule {rule['id']}: fullDescription over 1000 characters")
+        for result in run.get("results", []):
+            if not result.get("message", {}).get("text"):
+                problems.append("result: message.text is required")
+            if not result.get("partialFingerprints", {}).get("primaryLocationLineHash"):
+                problems.append(f"result {result['message']['text']}: partialFingerprints are required")
+            if not 1 <= len(result.get("locations", [])) <= 10:
+                problems.append("result: 1 to 10 locations")
+            for location in result.get("locations", []):
+                where = location["physicalLocation"]
+                uri = where["artifactLocation"]["uri"]
+                if uri.startswith("/") or "://" in uri:
+                    problems.append(f"{uri}: not relative to the repository")
+                region = where.get("region", {})
+                if not {"startLine", "startColumn", "endLine", "endColumn"} <= set(region):
+                    problems.append(f"{uri}: region {region} lacks a start or an end")
+                elif (region["endLine"], region["endColumn"]) <= (region["startLine"], region["startColumn"]):
+                    problems.append(f"{uri}: region {region} ends before it starts")
+    return problems
+
+
 def validate(log: dict[str, Any]) -> None:
     """Fail with the schema's own complaint if `log` is not valid SARIF 2.1.0."""
     validator = jsonschema.Draft4Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -97,13 +140,16 @@ def test_results_carry_relative_locations_and_valid_regions() -> None:
         "region": {"startLine": 1, "startColumn": 8, "endLine": 1, "endColumn": 10},
     }
     module = results["bad module"]["locations"][0]["physicalLocation"]
-    # No line to point at: the result is about the whole file; the space is escaped.
-    assert module == {"artifactLocation": {"uri": "pkg/b%20c.py", "uriBaseId": "%SRCROOT%"}}
+    # No line to point at: the file's first character (GitHub wants a region); the space is escaped.
+    assert module == {
+        "artifactLocation": {"uri": "pkg/b%20c.py", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 2},
+    }
     backwards = results["long"]["locations"][0]["physicalLocation"]["region"]
-    # An end before the start is dropped rather than passed on.
-    assert backwards == {"startLine": 4, "startColumn": 9}
+    # An end before the start is dropped rather than passed on: the character at the start.
+    assert backwards == {"startLine": 4, "startColumn": 9, "endLine": 4, "endColumn": 10}
     failed = results["test_x: assert 1 == 2"]["locations"][0]["physicalLocation"]["region"]
-    assert failed == {"startLine": 7, "startColumn": 1}
+    assert failed == {"startLine": 7, "startColumn": 1, "endLine": 7, "endColumn": 2}
 
 
 def test_output_is_the_same_whatever_order_diagnostics_come_in() -> None:
@@ -159,6 +205,7 @@ def test_check_writes_sarif_of_what_real_ruff_found(repo: Path) -> None:
     assert done.returncode == 1, done.stderr
     log = json.loads((repo / "out" / "check.sarif").read_text())
     validate(log)
+    assert github_problems(log) == []
     (run,) = log["runs"]
     found = {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in run["results"]}
     assert found == {("ruff/F401", 1), ("ruff/F841", 5)}
@@ -189,3 +236,13 @@ def test_check_writes_an_empty_sarif_log_when_clean(repo: Path) -> None:
 def test_the_vendored_schema_rejects_what_is_not_sarif(bad: dict[str, Any]) -> None:
     with pytest.raises(AssertionError):
         validate(bad)
+
+
+def test_the_checker_of_githubs_requirements_is_no_rubber_stamp() -> None:
+    problems = github_problems(to_sarif([UNUSED]))
+    assert problems == ["result `os` imported but unused: partialFingerprints are required"]
+    log = to_sarif([UNUSED], fingerprints={UNUSED: "abc:1"})
+    assert github_problems(log) == []
+    del log["runs"][0]["tool"]["driver"]["rules"][0]["help"]
+    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].pop("endColumn")
+    assert len(github_problems(log)) == 2

@@ -1,6 +1,7 @@
-"""What a CI job takes away from a fix run: SARIF, one patch, a branch of commits.
+"""What a CI job takes away from a fix run: SARIF, one patch, a branch of commits, an honest status.
 
-    --sarif PATH   the diagnostics that remain after the run, as SARIF 2.1.0
+    --sarif PATH   the diagnostics of the analysed commit, as SARIF 2.1.0,
+                   with the verified fixes attached
     --patch PATH   every verified fix as one patch for `git apply` on the original tree
     --branch NAME  one commit per fixed file on a new branch from HEAD
 
@@ -20,9 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper import redact, sarif
+from stomper import findings, redact, ruledocs, sarif
+from stomper.config import CiExit, StomperSettings
 from stomper.diagnostics import Diagnostic
-from stomper.errors import StomperError
+from stomper.errors import ExitCode, StomperError
 from stomper.gitops import git, split_z
 from stomper.graph.branch import commit_message
 from stomper.graph.state import FileJob, FileResult
@@ -46,10 +48,68 @@ def remaining(report: RunReport) -> list[Diagnostic]:
     return sorted(left)
 
 
-def write_sarif(path: Path, report: RunReport, root: Path) -> None:
-    """The remaining diagnostics as SARIF at `path`; raises `StomperError` if it cannot be written."""
-    text = redact.scrub(sarif.dumps(remaining(report), root=root, tool_errors=report.tool_errors))
-    _write(path, text.encode("utf-8"), "SARIF log")
+def analysed(report: RunReport) -> list[Diagnostic]:
+    """The diagnostics of the commit the run analysed, sorted: what the job reports on."""
+    return sorted({d for f in report.files for d in f.before})
+
+
+def exit_status(report: RunReport, gate: CiExit) -> int:
+    """A CI job's exit status: by default the analysed commit's, whatever the run fixed.
+
+    The commit under review keeps its problems until the fixes are merged
+    into it; a green check would close its alerts while they are still
+    there. `gate = "fixed"` makes the fixed tree the gate instead.
+    """
+    if report.tool_errors:
+        return ExitCode.USAGE
+    if gate == "analysed":
+        return ExitCode.DIAGNOSTICS if report.files else ExitCode.OK
+    return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analysed commit's diagnostics with their stable ids and verified fixes."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    ids: Mapping[Diagnostic, str]
+    fixes: Mapping[Diagnostic, sarif.FileFix]
+    tool_errors: tuple[str, ...] = ()
+
+
+async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
+    """What `report` says about the analysed tree (`base`, or the working tree when None)."""
+    diags = analysed(report)
+    texts = await findings.sources(root, base, {d.path for d in diags})
+    fixes: dict[Diagnostic, sarif.FileFix] = {}
+    for f in report.files:
+        gone = findings.resolved(f)
+        if not gone or f.path not in texts:
+            continue
+        what = ", ".join(sorted({f"{d.tool} {d.code}" for d in gone}))
+        fix = findings.file_fix(f.patch or "", f.path, texts[f.path], f"stomper's verified fix of {what}")
+        if fix is not None:
+            fixes.update(dict.fromkeys(gone, fix))
+    return Analysis(tuple(diags), findings.stable_ids(diags, texts), fixes, report.tool_errors)
+
+
+async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
+    """The SARIF log of `found`, its rules documented (one `ruff rule --all` for the lot)."""
+    docs = await ruledocs.rule_docs(found.diagnostics, ruff, root)
+    text = sarif.dumps(
+        found.diagnostics,
+        root=root,
+        tool_errors=found.tool_errors,
+        fingerprints=found.ids,
+        docs=docs,
+        fixes=found.fixes,
+    )
+    return redact.scrub(text)
+
+
+def write(path: Path, data: bytes, what: str) -> None:
+    """Write `data` to `path`, its directory made; raises `StomperError` naming `what` if it cannot."""
+    _write(path, data, what)
 
 
 @dataclass(frozen=True)
@@ -152,10 +212,12 @@ async def write_outputs(
     patch_path: Path | None,
     branch: str | None,
     say: Callable[[str], None],
+    ruff: str | None = None,
 ) -> None:
     """Write what `--sarif`, `--patch` and `--branch` ask for; `say` gets one line per thing done."""
     if sarif_path is not None:
-        write_sarif(sarif_path, report, root)
+        text = await sarif_text(root, await analysis(root, base, report), ruff)
+        _write(sarif_path, text.encode("utf-8"), "SARIF log")
     if patch_path is None and branch is None:
         return
     who = await identity(root)
@@ -171,3 +233,48 @@ async def write_outputs(
             say(f"branch {branch}: {len(made.commits)} commit(s) on {made.start[:12]}, one per fixed file")
         else:
             say(f"branch {branch}: not created, there is no fix to commit")
+
+
+# The variable each provider's LangChain package reads its key from.
+_KEYS = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "azure_openai": "AZURE_OPENAI_API_KEY",
+    "google_genai": "GOOGLE_API_KEY",
+    "mistralai": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "xai": "XAI_API_KEY",
+    "fireworks": "FIREWORKS_API_KEY",
+    "together": "TOGETHER_API_KEY",
+}
+
+
+def missing_key(settings: StomperSettings, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The API key variable the configured model needs and the environment lacks, if any."""
+    if settings.model is None or settings.fixer not in ("auto", "llm"):
+        return None
+    variable = _KEYS.get(settings.model.split(":", 1)[0])
+    if variable is None or environ.get(variable, "").strip():
+        return None
+    return variable
+
+
+def without_missing_key(
+    settings: StomperSettings, say: Callable[[str], None], environ: Mapping[str, str] = os.environ
+) -> StomperSettings:
+    """`settings` minus a model whose key is missing, said in one line: a fork's pull request gets no secrets.
+
+    What is left is the deterministic fixers (and an agent, if one is
+    configured), so the job still delivers ruff's fixes and an honest status
+    instead of failing on "missing credentials".
+    """
+    variable = missing_key(settings, environ)
+    if variable is None:
+        return settings
+    fixer = "ruff" if settings.fixer == "llm" else settings.fixer
+    say(
+        f"stomper: no {variable} in the environment (pull requests from forks get no secrets); "
+        f"fixing without the model {settings.model}"
+    )
+    return settings.model_copy(update={"model": None, "fixer": fixer})

@@ -102,7 +102,14 @@ HookOpt = Annotated[
         "leave the fixes uncommitted, exit 1 when a file changed or diagnostics remain.",
     ),
 ]
-CiOpt = Annotated[bool, _opt("--ci", help="No live display, plain log lines (the default when CI=true).")]
+CiOpt = Annotated[
+    bool,
+    _opt(
+        "--ci",
+        help="No live display, plain log lines; exit 1 while the analysed commit has diagnostics "
+        "(see ci_exit). The default when CI=true.",
+    ),
+]
 QuietOpt = Annotated[bool, _opt("-q", "--quiet", help="Show nothing while the run goes on, only the summary.")]
 SarifOpt = Annotated[
     Path | None, _opt("--sarif", metavar="PATH", help="Write the diagnostics that remain after the run as SARIF 2.1.0.")
@@ -119,6 +126,37 @@ BranchOpt = Annotated[
         help="Commit the fixes onto a new branch NAME from HEAD, one commit per file; leave the checkout untouched.",
     ),
 ]
+
+NewOnlyOpt = Annotated[
+    bool, _opt("--new-only", help="Only the diagnostics the merge base with --base REF does not have.")
+]
+BaseOpt = Annotated[
+    str | None, _opt("--base", metavar="REF", help="The ref --new-only compares with, e.g. origin/main.")
+]
+BaselineOpt = Annotated[
+    Path | None, _opt("--baseline", metavar="PATH", help="Leave alone the diagnostics recorded by `stomper baseline`.")
+]
+ShardOpt = Annotated[
+    str | None,
+    _opt("--shard", metavar="I/N", help="Work on part I of N of the files (a CI matrix); see stomper merge."),
+]
+OutputFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--output-format",
+        help="full (the summary table), or annotations of the analysed commit on stdout: "
+        "github (workflow commands) or gitlab (Code Quality JSON).",
+    ),
+]
+
+
+def _known_options(new_only: bool, base: str | None, baseline: Path | None) -> tuple[str | None, Path | None]:
+    """`--new-only --base REF` go together."""
+    if new_only and base is None:
+        raise typer.BadParameter("--new-only needs --base REF, the ref to compare with", param_hint="--new-only")
+    if base is not None and not new_only:
+        raise typer.BadParameter("--base is the ref of --new-only; add --new-only", param_hint="--base")
+    return base, baseline
 
 
 def _selection(
@@ -188,21 +226,27 @@ def check(
     since: SinceOpt = None,
     exclude: ExcludeOpt = None,
     tools: ToolsOpt = None,
-    output: Annotated[str, typer.Option("--format", help="Output format: table or json.")] = "table",
+    output: Annotated[
+        str, typer.Option("--format", "--output-format", help="Output format: table, json, github or gitlab.")
+    ] = "table",
     sarif: Annotated[
         Path | None,
         typer.Option(
             "--sarif", metavar="PATH", help="Also write the findings to PATH as SARIF 2.1.0.", show_default=False
         ),
     ] = None,
+    new_only: NewOnlyOpt = False,
+    base: BaseOpt = None,
+    baseline: BaselineOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the quality tools and report what they find. Exit 0 when clean, 1 when diagnostics remain."""
     from stomper.commands import check as command
 
-    if output not in ("table", "json"):
-        raise typer.BadParameter(f"{output!r} is not one of table, json", param_hint="--format")
-    fmt: Literal["table", "json"] = "json" if output == "json" else "table"
+    if output not in ("table", "json", "github", "gitlab"):
+        raise typer.BadParameter(f"{output!r} is not one of table, json, github, gitlab", param_hint="--format")
+    fmt: Literal["table", "json", "github", "gitlab"] = output  # type: ignore[assignment]
+    new_only_base, baseline_path = _known_options(new_only, base, baseline)
     project = _project({"tools": tools})
     raise Exit(
         command.run(
@@ -211,6 +255,8 @@ def check(
             cwd=Path.cwd(),
             output=fmt,
             sarif_path=sarif,
+            new_only_base=new_only_base,
+            baseline_path=baseline_path,
             console=Console(),
             log=Console(stderr=True, soft_wrap=True),
             verbose=verbose,
@@ -244,9 +290,22 @@ def fix(
     sarif: SarifOpt = None,
     patch: PatchOpt = None,
     branch: BranchOpt = None,
+    output_format: OutputFormatOpt = "full",
+    new_only: NewOnlyOpt = False,
+    base: BaseOpt = None,
+    baseline: BaselineOpt = None,
+    shard: ShardOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
+    from stomper.shard import Shard
+
+    if output_format not in ("full", "github", "gitlab"):
+        raise typer.BadParameter(f"{output_format!r} is not one of full, github, gitlab", param_hint="--output-format")
+    new_only_base, baseline_path = _known_options(new_only, base, baseline)
+    if shard is not None and (resume is not None or hook):
+        raise typer.BadParameter("--shard splits a new run: no --resume or --hook", param_hint="--shard")
+
     if no_commit and diff:
         raise typer.BadParameter("--no-commit and --diff do not go together", param_hint="--diff")
     if branch is not None and (no_commit or diff or hook):
@@ -284,6 +343,10 @@ def fix(
         sarif=sarif,
         patch=patch,
         branch=branch,
+        output_format=output_format,  # type: ignore[arg-type]
+        new_only_base=new_only_base,
+        baseline=baseline_path,
+        shard=Shard.parse(shard) if shard is not None else None,
         told={k: v for k, v in overrides.items() if v is not None},
     )
     selection = _selection(paths, files, staged, changed, since, exclude, project)
@@ -398,6 +461,50 @@ def clean(
     from stomper.commands import runs as command
 
     raise Exit(command.clean(_project({}), everything=everything, console=Console()))
+
+
+@app.command()
+def baseline(
+    paths: PathsArg = None,
+    exclude: ExcludeOpt = None,
+    tools: ToolsOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="Where to write the baseline.")] = Path(
+        ".stomper-baseline.json"
+    ),
+) -> None:
+    """Record today's diagnostics, so that --baseline leaves them alone and only new ones count."""
+    from stomper.commands import baseline as command
+
+    project = _project({"tools": tools})
+    selection = _selection(paths, None, False, False, None, exclude, project)
+    raise Exit(command.run(project, selection, cwd=Path.cwd(), output=output, log=Console(stderr=True)))
+
+
+@app.command()
+def merge(
+    shards: Annotated[
+        list[Path], typer.Argument(help="One directory per shard, holding its .patch, .json report and .sarif.")
+    ],
+    patch: Annotated[Path | None, _opt("--patch", metavar="PATH", help="Write the combined patch to PATH.")] = None,
+    report: Annotated[Path | None, _opt("--report", metavar="PATH", help="Write the combined report to PATH.")] = None,
+    sarif: Annotated[Path | None, _opt("--sarif", metavar="PATH", help="Write the combined SARIF to PATH.")] = None,
+) -> None:
+    """Combine the outputs of `stomper fix --shard i/n` runs into one patch, report and SARIF log."""
+    from stomper.commands import merge as command
+
+    raise Exit(command.run(shards, patch=patch, report=report, sarif=sarif, log=Console(stderr=True)))
+
+
+@app.command()
+def github(
+    step: Annotated[str, typer.Argument(help="run (the analysis job) or push (the job that may write).")],
+) -> None:
+    """The steps of stomper's GitHub Action; its inputs come from INPUT_* and GITHUB_* variables."""
+    import os
+
+    from stomper import github as action
+
+    raise Exit(action.main(step, os.environ, Path.cwd()))
 
 
 def _optional_values(argv: list[str]) -> list[str]:

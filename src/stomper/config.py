@@ -28,6 +28,8 @@ from stomper.errors import ConfigError
 
 ToolName = Literal["ruff", "mypy", "pytest"]
 FixerName = Literal["auto", "ruff", "agent", "llm"]
+CiExit = Literal["analysed", "fixed"]
+SandboxMode = Literal["auto", "required", "off"]
 AgentPreset = Literal["claude", "codex", "aider", "gemini", "cursor", "opencode"]
 ALL_TOOLS: tuple[ToolName, ...] = ("ruff", "mypy", "pytest")
 
@@ -56,6 +58,35 @@ class AgentSettings(BaseModel):
 
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
+
+    home_paths: list[str] = [
+        ".claude.json",
+        ".claude/.credentials.json",
+        ".claude/settings.json",
+        ".codex/auth.json",
+        ".codex/config.toml",
+        ".aider.conf.yml",
+        ".gemini/oauth_creds.json",
+        ".gemini/google_accounts.json",
+        ".gemini/settings.json",
+        ".cursor/cli-config.json",
+        ".config/cursor",
+        ".local/share/opencode/auth.json",
+        ".config/opencode",
+        ".gitconfig",
+        ".config/git",
+    ]
+    """Files and directories of your home directory a sandboxed agent needs (its login, its settings),
+    relative to your home; copied for each attempt to the same place in the private HOME it gets,
+    so that it can change its copy but never your files."""
+
+    @field_validator("home_paths")
+    @classmethod
+    def _inside_home(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path or Path(path).is_absolute() or ".." in Path(path).parts:
+                raise ValueError(f"{path!r} is not a path inside your home directory (e.g. .claude)")
+        return value
 
 
 class Price(BaseModel):
@@ -155,8 +186,17 @@ class StomperSettings(BaseSettings):
     """Largest change, in bytes of patch, a fix may make to be applied; a fixer that
     rewrites far more than the file's diagnostics call for is refused."""
 
+    ci_exit: CiExit = "analysed"
+    """What a CI run's exit status (--ci, CI=true) says: analysed (1 while the analysed commit
+    has diagnostics, even when stomper fixed them) or fixed (1 only when diagnostics remain
+    after the fixes, for teams whose gate is the fix branch)."""
+
     agent: AgentSettings = AgentSettings()
     """The external coding agent (see [agent])."""
+
+    sandbox: SandboxMode = "auto"
+    """How agents are confined (see docs/safety.md): auto (with bubblewrap where it works, else
+    unconfined, said once), required (refuse to run agents without it), off (never)."""
 
     model: str | None = None
     """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini; enables the llm fixer."""

@@ -12,6 +12,7 @@ one-line message and an exit code.
      ├── ProcTimeout              a program ran past its time limit
      ├── ToolError                a quality tool crashed or wrote output we cannot read
      ├── FixerError               a fixer could not make an attempt (bad config, missing extra)
+     ├── SandboxUnavailable       sandbox = "required" and agents cannot be confined here
      └── EventLogError            an event log holds a line no writer of ours could have left
 """
 
@@ -69,6 +70,10 @@ class ToolError(StomperError):
 
 class FixerError(StomperError):
     """A fixer cannot make attempts at all (missing extra, bad command template)."""
+
+
+class SandboxUnavailable(StomperError):
+    """`sandbox = "required"`, and no sandbox for agents works on this machine."""
 
 
 class EventLogError(StomperError):

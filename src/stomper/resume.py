@@ -35,9 +35,12 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "ruff_format": "honour",
     "allow_other_files": "honour",
     "max_patch_bytes": "honour",
+    "ci_exit": "honour",
     "agent": "honour",
     "model": "honour",
     "llm": "honour",
+    # Chosen for every run, resumed or not, from the configuration as it is now (stomper.sandbox).
+    "sandbox": "honour",
 }
 """Every setting, and what a resumed run does when it differs. A setting missing here is refused."""
 

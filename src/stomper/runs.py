@@ -64,6 +64,10 @@ class RunRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     finished: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    branch: str | None = None
+    """The branch HEAD was on when the run started (`refs/heads/main`); fixes land there or nowhere."""
+    checkout: str | None = None
+    """The working tree the run started in; it is resumed there only (linked worktrees share the runs)."""
 
 
 class RunDir:

@@ -7,14 +7,22 @@ Paths are relative to the repository root under the `%SRCROOT%` base id.
 The same diagnostics always give the same document, byte for byte, when
 no `root` is given: rules and results are sorted.
 
-Fingerprints (`partialFingerprints`) are left out on purpose: GitHub's
-upload action computes the ones it uses from the source files.
+What a log can carry beyond the diagnostics, each given by the caller:
+
+- `fingerprints`: `partialFingerprints` per result (`stomper/v1`, and as
+  `primaryLocationLineHash`, the one GitHub matches on), made from stomper's
+  content-based fingerprint, so that an alert keeps its identity when lines
+  move (see `stomper.findings`);
+- `docs`: a rule's full description and help, as `ruff rule` and mypy's
+  error-code pages give them (see `stomper.ruledocs`);
+- `fixes`: a verified fix as SARIF `fixes`, replacements on the analysed file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,9 +33,41 @@ from stomper.diagnostics import Diagnostic
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
+FINGERPRINT_KEY = "stomper/v1"
+"""The `partialFingerprints` key of stomper's content-based fingerprint."""
 
 # mypy links its own messages to this page, one anchor per error code.
-_MYPY_HELP = "https://mypy.readthedocs.io/en/stable/_refs.html#code-{code}"
+MYPY_HELP = "https://mypy.readthedocs.io/en/stable/_refs.html#code-{code}"
+
+
+@dataclass(frozen=True)
+class RuleDoc:
+    """What a rule is, for a reader of an alert."""
+
+    summary: str
+    """One sentence: the rule's `fullDescription`."""
+    help: str
+    """Markdown: why it matters and how to fix it."""
+    url: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """Characters `offset` to `offset + length` of the analysed file become `inserted`."""
+
+    offset: int
+    length: int
+    inserted: str
+
+
+@dataclass(frozen=True)
+class FileFix:
+    """A verified fix of one file, as replacements on the analysed file."""
+
+    path: str
+    description: str
+    replacements: tuple[Replacement, ...]
 
 
 def rule_id(diag: Diagnostic) -> str:
@@ -40,43 +80,68 @@ def to_sarif(
     *,
     root: Path | None = None,
     tool_errors: Sequence[str] = (),
+    fingerprints: Mapping[Diagnostic, str] | None = None,
+    docs: Mapping[str, RuleDoc] | None = None,
+    fixes: Mapping[Diagnostic, FileFix] | None = None,
 ) -> dict[str, Any]:
     """The SARIF log of `diagnostics` (paths relative to the repository root).
 
     `root`, when given, is recorded as what `%SRCROOT%` stands for.
     `tool_errors` (a quality tool that could not run) are reported as
     notifications of a failed invocation, so that a reader does not take the
-    missing results for a clean bill.
+    missing results for a clean bill. `docs` is keyed by rule id.
     """
     diags = sorted(set(diagnostics))
-    rules = _rules(diags)
+    rules = _rules(diags, docs or {})
     index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results = []
+    for d in diags:
+        result = _result(d, index[rule_id(d)])
+        if fingerprints and d in fingerprints:
+            # GitHub matches alerts on primaryLocationLineHash alone ("hash:occurrence", as
+            # stomper's id is) and computes its own, from the line only, when it is missing.
+            result["partialFingerprints"] = {
+                "primaryLocationLineHash": fingerprints[d],
+                FINGERPRINT_KEY: fingerprints[d],
+            }
+        if fixes and d in fixes:
+            result["fixes"] = [_fix(fixes[d])]
+        results.append(result)
     run: dict[str, Any] = {
         "tool": {
             "driver": {
                 "name": "stomper",
                 "version": __version__,
                 "semanticVersion": __version__,
+                "informationUri": "https://pypi.org/project/stomper-fix/",
                 "rules": rules,
             }
         },
         "invocations": [_invocation(tool_errors)],
         # ruff and mypy count columns in characters, not UTF-16 units.
         "columnKind": "unicodeCodePoints",
-        "results": [_result(d, index[rule_id(d)]) for d in diags],
+        "results": results,
     }
     if root is not None:
         run["originalUriBaseIds"] = {SRCROOT: {"uri": root.resolve().as_uri() + "/"}}
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def dumps(diagnostics: Iterable[Diagnostic], *, root: Path | None = None, tool_errors: Sequence[str] = ()) -> str:
+def dumps(
+    diagnostics: Iterable[Diagnostic],
+    *,
+    root: Path | None = None,
+    tool_errors: Sequence[str] = (),
+    fingerprints: Mapping[Diagnostic, str] | None = None,
+    docs: Mapping[str, RuleDoc] | None = None,
+    fixes: Mapping[Diagnostic, FileFix] | None = None,
+) -> str:
     """`to_sarif` as JSON text, ending with a newline."""
-    log = to_sarif(diagnostics, root=root, tool_errors=tool_errors)
+    log = to_sarif(diagnostics, root=root, tool_errors=tool_errors, fingerprints=fingerprints, docs=docs, fixes=fixes)
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
-def _rules(diags: Sequence[Diagnostic]) -> list[dict[str, Any]]:
+def _rules(diags: Sequence[Diagnostic], docs: Mapping[str, RuleDoc]) -> list[dict[str, Any]]:
     first: dict[str, Diagnostic] = {}
     for d in diags:
         rid = rule_id(d)
@@ -86,26 +151,42 @@ def _rules(diags: Sequence[Diagnostic]) -> list[dict[str, Any]]:
     rules = []
     for rid in sorted(first):
         d = first[rid]
+        doc = docs.get(rid)
+        short = f"{d.tool} {d.code}"
         rule: dict[str, Any] = {
             "id": rid,
-            "shortDescription": {"text": f"{d.tool} {d.code}"},
-            "properties": {"tags": [d.tool]},
+            "shortDescription": {"text": short},
+            # GitHub requires a full description and help on every rule.
+            "fullDescription": {"text": short},
+            "help": {"text": short, "markdown": short},
+            "properties": {"tags": [d.tool], "precision": "very-high", "problem.severity": "error"},
         }
-        if d.url is not None:
+        name = doc.name if doc is not None and doc.name else None
+        if name is None and d.url is not None:
             # ruff's page for a rule ends with the rule's name, e.g. unused-import.
-            rule["name"] = d.url.rstrip("/").rsplit("/", 1)[-1]
-        help_uri = _help_uri(d)
+            name = d.url.rstrip("/").rsplit("/", 1)[-1]
+        if name is not None:
+            rule["name"] = name
+        help_uri = _help_uri(d) or (doc.url if doc is not None else None)
+        if doc is not None:
+            # GitHub takes at most 1000 characters of a full description.
+            rule["fullDescription"] = {"text": _clip(doc.summary, 1000)}
+            rule["help"] = {"text": doc.help, "markdown": doc.help}
         if help_uri is not None:
             rule["helpUri"] = help_uri
         rules.append(rule)
     return rules
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _help_uri(d: Diagnostic) -> str | None:
     if d.url is not None:
         return d.url
     if d.tool == "mypy" and d.code != "error":
-        return _MYPY_HELP.format(code=d.code)
+        return MYPY_HELP.format(code=d.code)
     return None
 
 
@@ -118,9 +199,12 @@ def _invocation(tool_errors: Sequence[str]) -> dict[str, Any]:
     return invocation
 
 
+def _artifact(path: str) -> dict[str, str]:
+    return {"uri": quote(path), "uriBaseId": SRCROOT}
+
+
 def _result(d: Diagnostic, rule_index: int) -> dict[str, Any]:
-    artifact = {"uri": quote(d.path), "uriBaseId": SRCROOT}
-    location: dict[str, Any] = {"artifactLocation": artifact}
+    location: dict[str, Any] = {"artifactLocation": _artifact(d.path)}
     region = _region(d)
     if region:
         location["region"] = region
@@ -133,22 +217,37 @@ def _result(d: Diagnostic, rule_index: int) -> dict[str, Any]:
     }
 
 
-def _region(d: Diagnostic) -> dict[str, int]:
-    """The region SARIF allows: lines and columns from 1, the end not before the start.
+def _fix(fix: FileFix) -> dict[str, Any]:
+    return {
+        "description": {"text": fix.description},
+        "artifactChanges": [
+            {
+                "artifactLocation": _artifact(fix.path),
+                "replacements": [
+                    {
+                        "deletedRegion": {"charOffset": r.offset, "charLength": r.length},
+                        "insertedContent": {"text": r.inserted},
+                    }
+                    for r in fix.replacements
+                ],
+            }
+        ],
+    }
 
-    A diagnostic without a usable line (mypy reports some against the whole
-    file) gets none, i.e. it applies to the whole file.
+
+def _region(d: Diagnostic) -> dict[str, int]:
+    """The region GitHub asks for: start and end, lines and columns from 1, the end after the start.
+
+    Columns end exclusive, as ruff gives them. A diagnostic without a usable
+    line (mypy reports some against the whole file) points at the file's
+    first character; one without an end, or with an end before its start,
+    covers the character at its start.
     """
-    if d.line < 1:
-        return {}
-    region = {"startLine": d.line}
-    if d.column >= 1:
-        region["startColumn"] = d.column
-    if d.end_line is None or d.end_line < d.line:
+    line = max(d.line, 1)
+    column = max(d.column, 1) if d.line >= 1 else 1
+    region = {"startLine": line, "startColumn": column, "endLine": line, "endColumn": column + 1}
+    if d.line < 1 or d.end_line is None or d.end_column is None or d.end_line < line:
         return region
-    end = {"endLine": d.end_line}
-    if d.end_column is not None and d.end_column >= 1:
-        if d.end_line == d.line and d.end_column < region.get("startColumn", 1):
-            return region  # an end before the start: keep the start alone
-        end["endColumn"] = d.end_column
-    return region | end
+    if d.end_line == line and d.end_column <= column:
+        return region
+    return region | {"endLine": d.end_line, "endColumn": max(d.end_column, 1)}

@@ -16,7 +16,8 @@ the two moments no hook can be relied on for:
 - `index-lock`: the git that lands a fix in the checkout (`git commit`, or
   `git update-index` where the commit is made with plumbing) is stopped
   (SIGSTOP) as soon as `.git/index.lock` exists and, once stopped, still
-  holds it.
+  holds it. An `update-index --index-info` is kept from its entries until
+  then: it takes the lock before it reads them.
 
 Either way the marker file is written, with the paused process's pid, and
 the git waits to be killed.
@@ -49,9 +50,12 @@ at = 0
 while at + 1 < len(args) and args[at] == "-c":
     at += 2
 landing = args[at] in ("commit", "update-index")
-if pause != "index-lock" or not landing or marker.exists() or Path.cwd() != Path({checkout!r}):
+own_index = "GIT_INDEX_FILE" in os.environ  # a temporary index, not the checkout's
+if pause != "index-lock" or not landing or own_index or marker.exists() or Path.cwd() != Path({checkout!r}):
     os.execv(REAL, [REAL, *args])
-child = subprocess.Popen([REAL, *args])
+# `update-index --index-info` takes the lock, then reads its entries: held back, they keep it waiting there.
+data = sys.stdin.buffer.read() if "--index-info" in args else None
+child = subprocess.Popen([REAL, *args], stdin=None if data is None else subprocess.PIPE)
 while child.poll() is None:
     if lock.exists():
         os.kill(child.pid, signal.SIGSTOP)
@@ -60,6 +64,8 @@ while child.poll() is None:
             while True:
                 time.sleep(60)
         os.kill(child.pid, signal.SIGCONT)
+        if data is not None:
+            child.communicate(data)
 sys.exit(child.returncode)
 """
 

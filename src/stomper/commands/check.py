@@ -9,19 +9,26 @@ from typing import Literal, TypeVar
 
 from rich.console import Console
 
-from stomper import render, sarif
-from stomper.diagnostics import CheckResult
+from stomper import annotate, baseline, findings, redact, render, ruledocs, sarif
+from stomper.diagnostics import CheckResult, Diagnostic
 from stomper.errors import ExitCode, StomperError
 from stomper.project import Project
 from stomper.selection import Selection, select_files, text_files
 from stomper.signals import cancelled_by_signals
-from stomper.tools import run_tools
+from stomper.tools import TOOLS, run_tools
 
 T = TypeVar("T")
 
 
-async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[list[str], CheckResult]:
-    """The selected files and what the enabled tools say about them."""
+async def collect(
+    project: Project,
+    selection: Selection,
+    cwd: Path,
+    *,
+    new_only_base: str | None = None,
+    baseline_path: Path | None = None,
+) -> tuple[list[str], CheckResult]:
+    """The selected files and what the enabled tools say about them (less what a base already had)."""
     selected = await select_files(selection, project.root, in_git=project.repo is not None, cwd=cwd)
     files, skipped = await text_files(project.root, selected)
     if not files:
@@ -33,6 +40,10 @@ async def collect(project: Project, selection: Selection, cwd: Path) -> tuple[li
         executables=project.executables(),
         timeout=project.settings.tool_timeout,
     )
+    known = baseline.read(baseline_path) if baseline_path is not None else frozenset()
+    if new_only_base is not None:
+        known |= await baseline.known_at(project, new_only_base, files)
+    result = await baseline.without_known(result, project.root, known)
     return files, dataclasses.replace(result, skipped=tuple(skipped))
 
 
@@ -41,34 +52,48 @@ def run(
     selection: Selection,
     *,
     cwd: Path,
-    output: Literal["table", "json"],
+    output: Literal["table", "json", "github", "gitlab"],
     console: Console,
     log: Console,
     verbose: bool,
     sarif_path: Path | None = None,
+    new_only_base: str | None = None,
+    baseline_path: Path | None = None,
 ) -> int:
     if verbose:
         for name, exe in project.executables().items():
             log.print(f"{name}: {exe}", highlight=False)
-    files, result = asyncio.run(cancelled_by_signals(collect(project, selection, cwd)))
+    work = collect(project, selection, cwd, new_only_base=new_only_base, baseline_path=baseline_path)
+    files, result = asyncio.run(cancelled_by_signals(work))
     if verbose:
         log.print(f"checked {len(files)} file(s) in {project.root}", highlight=False)
     if output == "json":
         console.out(render.check_json(result), highlight=False)
+    elif output in annotate.FORMATS:
+        ids = asyncio.run(_ids(project.root, result))
+        console.out(annotate.render(output, result.diagnostics, ids), end="", highlight=False)
     else:
         render.check_table(result, console)
     if sarif_path is not None:
-        write_sarif(sarif_path, result, project.root)
+        ruff = project.executables([TOOLS["ruff"]])["ruff"]
+        asyncio.run(write_sarif(sarif_path, result, project.root, ruff))
     if result.errors:
         return ExitCode.USAGE
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK
 
 
-def write_sarif(path: Path, result: CheckResult, root: Path) -> None:
+async def _ids(root: Path, result: CheckResult) -> dict[Diagnostic, str]:
+    texts = await findings.sources(root, None, {d.path for d in result.diagnostics})
+    return findings.stable_ids(result.diagnostics, texts)
+
+
+async def write_sarif(path: Path, result: CheckResult, root: Path, ruff: str | None) -> None:
     """Write what a check found to `path` as SARIF; raises `StomperError` if it cannot."""
     errors = [f"{run.tool}: {run.error}" for run in result.errors]
-    text = sarif.dumps(result.diagnostics, root=root, tool_errors=errors)
+    docs = await ruledocs.rule_docs(result.diagnostics, ruff, root)
+    ids = await _ids(root, result)
+    text = redact.scrub(sarif.dumps(result.diagnostics, root=root, tool_errors=errors, fingerprints=ids, docs=docs))
     try:
-        path.write_text(text, encoding="utf-8")
+        await asyncio.to_thread(path.write_text, text, encoding="utf-8")
     except OSError as exc:
         raise StomperError(f"cannot write the SARIF log to {path}: {exc.strerror}") from None

@@ -17,17 +17,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import ci, gitops, hook, progress, redact, render, resume, worktree
-from stomper.apply import Applier, Mode, applied_before
+from stomper import annotate, baseline, ci, gitops, hook, progress, redact, render, resume, sandbox, worktree
+from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers, check_agent
+from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph import checkpoints, jobs
 from stomper.graph.state import FileResult, RunContext, RunState
 from stomper.project import Project
@@ -35,12 +35,14 @@ from stomper.repair import repair
 from stomper.report import RunReport, file_json
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
+from stomper.shard import Shard, pick
 from stomper.signals import cancelled_by_signals
 from stomper.tools import TOOLS, paths
 from stomper.verify import Verifier
 
 T = TypeVar("T")
 Event = dict[str, Any]
+OutputFormat = Literal["full", "github", "gitlab"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class FixOptions:
     hook: bool = False
     """Run as a pre-commit hook: no commits, exit 1 when a file changed (see `stomper.hook`)."""
     ci: bool = False
-    """No live display, plain lines."""
+    """No live display, plain lines; the exit status of the analysed commit (`stomper.ci.exit_status`)."""
     quiet: bool = False
     """Nothing while the run goes on; the summary at the end."""
     sarif: Path | None = None
@@ -63,6 +65,14 @@ class FixOptions:
     """Write every verified fix as one patch of the original tree."""
     branch: str | None = None
     """Commit the fixes onto this new branch from HEAD, the checkout untouched (see `stomper.ci`)."""
+    output_format: OutputFormat = "full"
+    """full: the summary table on stdout; github, gitlab: annotations on stdout, the summary on stderr."""
+    new_only_base: str | None = None
+    """Leave alone what the merge base with this ref already had (see `stomper.baseline`)."""
+    baseline: Path | None = None
+    """Leave alone what this baseline file records."""
+    shard: Shard | None = None
+    """Work on this shard's part of the selected files only (see `stomper.shard`)."""
     told: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """The settings given on the command line: all `--resume` is told (see `stomper.resume`)."""
 
@@ -83,6 +93,11 @@ async def fix(
     # Before anything is written: a missing tool must leave no run behind.
     project.executables([*project.tools, TOOLS["ruff"]])
     check_agent(project.settings, project.root)
+    confine = sandbox.UNCONFINED
+    if uses_agent(project.settings) or options.resume is not None:
+        confine = await sandbox.choose(project.settings.sandbox)
+        if confine.note is not None:
+            on_event({"note": confine.note})
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
@@ -95,9 +110,13 @@ async def fix(
         await asyncio.to_thread(checkpoints.check, rundir.checkpoints)
         if options.resume is not None:
             record, settings = await _resumed(project, selection, options, rundir, on_event)
+            known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
         else:
             record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
             settings = project.settings
+            known = await _known(project, record.files, options)
+        if record.mode == "commit":
+            await check_commits(project.root, await gitops.fallback_identity(project.root))
         settled = settings.model_dump(mode="json")
         record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
         # The record first: a ref without one is what a kill right here would otherwise leave.
@@ -105,7 +124,9 @@ async def fix(
         await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
         with EventLog(rundir.events(record.run_id)) as journal:
             project = dataclasses.replace(project, settings=settings)
-            return await _run(project, record, rundir, journal, on_event, resuming=options.resume is not None)
+            return await _run(
+                project, record, rundir, journal, on_event, confine, known, resuming=options.resume is not None
+            )
 
 
 async def _resumed(
@@ -113,6 +134,8 @@ async def _resumed(
 ) -> tuple[RunRecord, StomperSettings]:
     """The run `--resume` names, with the settings it goes on with; refuses what it cannot change."""
     record = rundir.resumable(None if options.resume == "last" else options.resume)
+    if record.checkout not in (None, str(project.root)):
+        raise StomperError(f"run {record.run_id} started in {record.checkout}; resume it there")
     named = selection.paths or selection.files or selection.uses_git
     resume.check_selection(record, bool(named) or selection.exclude != tuple(project.settings.exclude))
     asked = None if options.mode == "commit" and not options.allow_dirty else _mode(options)
@@ -130,12 +153,25 @@ def _mode(options: FixOptions) -> Mode:
     return "no-commit" if options.mode == "commit" and options.allow_dirty else options.mode
 
 
+async def _known(project: Project, files: tuple[str, ...], options: FixOptions) -> frozenset[str]:
+    """Ids of the diagnostics `--new-only` and `--baseline` say to leave alone."""
+    known = baseline.read(options.baseline) if options.baseline is not None else frozenset()
+    if options.new_only_base is not None:
+        known |= await baseline.known_at(project, options.new_only_base, files)
+    return known
+
+
 async def _new_run(
     project: Project, selection: Selection, options: FixOptions, *, cwd: Path, on_event: Callable[[Event], None]
 ) -> RunRecord:
     files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
     for note in notes:
         on_event({"note": note})
+    if options.shard is not None:
+        sizes = await asyncio.to_thread(lambda: {f: (project.root / f).stat().st_size for f in files})
+        mine = pick(files, sizes, options.shard)
+        on_event({"note": f"shard {options.shard}: {len(mine)} of {len(files)} file(s)"})
+        files = mine
     mode = _mode(options)
     if mode == "commit":
         await _require_clean(project.root, except_paths=set())
@@ -148,6 +184,8 @@ async def _new_run(
         base=await worktree.snapshot(project.root),
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
+        branch=await gitops.head_ref(project.root),
+        checkout=str(project.root),
     )
 
 
@@ -157,6 +195,8 @@ async def _run(
     rundir: RunDir,
     journal: EventLog,
     on_event: Callable[[Event], None],
+    confine: sandbox.Sandbox,
+    known: frozenset[str],
     *,
     resuming: bool,
 ) -> RunReport:
@@ -167,11 +207,11 @@ async def _run(
     final: RunReport | None = None
     try:
         # A resumed run goes on from its checkpoint, which holds what its tools found.
-        state = None if resuming else await _collect(project, record, on_event)
+        state = None if resuming else await _collect(project, record, known, on_event)
         if state is not None and jobs.nothing_to_fix(state):
             final = jobs.run_report(run_id, record.mode, state)
         else:
-            final = await _fan_out(project, record, rundir, journal, state, on_event)
+            final = await _fan_out(project, record, rundir, journal, state, on_event, confine, known)
         status = "completed"
     except asyncio.CancelledError:
         status = "interrupted"
@@ -184,8 +224,10 @@ async def _run(
     return dataclasses.replace(final, seconds=time.monotonic() - started)
 
 
-async def _collect(project: Project, record: RunRecord, on_event: Callable[[Event], None]) -> RunState:
-    state = await jobs.collect(project, list(record.files), project.executables())
+async def _collect(
+    project: Project, record: RunRecord, known: frozenset[str], on_event: Callable[[Event], None]
+) -> RunState:
+    state = await jobs.collect(project, list(record.files), project.executables(), known)
     on_event({"collected": len(state.get("jobs", []))})
     return state
 
@@ -197,6 +239,8 @@ async def _fan_out(
     journal: EventLog,
     state: RunState | None,
     on_event: Callable[[Event], None],
+    confine: sandbox.Sandbox,
+    known: frozenset[str] = frozenset(),
 ) -> RunReport:
     """Run the graph from `state`, or resume it from its checkpoint when `state` is None."""
     # LangGraph (and LangChain under it) only for a run that has files to fix.
@@ -208,7 +252,7 @@ async def _fan_out(
         project=project,
         run_id=run_id,
         fixers=tuple(
-            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent")
+            build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", confine)
         ),
         verifier=Verifier(
             tools=project.tools,
@@ -225,9 +269,11 @@ async def _fan_out(
             record.mode,  # type: ignore[arg-type]
             rundir.patches(run_id),
             journal,
-            await _identity(project.root),
+            await gitops.fallback_identity(project.root),
             applied_before(read_events(journal.path)),
+            branch=record.branch or await gitops.head_ref(project.root),
         ),
+        known=known,
     )
     final: RunReport | None = None
     try:
@@ -236,7 +282,7 @@ async def _fan_out(
             config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
             if state is None and (await graph.aget_state(config)).created_at is None:
                 # Interrupted before its graph started: its tools run again.
-                state = await _collect(project, record, on_event)
+                state = await _collect(project, record, known, on_event)
             async for kind, chunk in graph.astream(
                 state, config=config, context=ctx, stream_mode=["custom", "updates"]
             ):
@@ -303,14 +349,6 @@ async def _require_clean(root: Path, except_paths: set[str]) -> None:
         )
 
 
-async def _identity(root: Path) -> tuple[str, ...]:
-    """git's `-c` options for an author when the user has configured none."""
-    done = await gitops.git("var", "GIT_COMMITTER_IDENT", cwd=root, check=False)
-    if done.returncode == 0:
-        return ()
-    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
-
-
 def run(
     project: Project,
     selection: Selection,
@@ -340,6 +378,10 @@ def run(
         project = asyncio.run(hook.without_unreachable_model(project, say))
     if options.branch is not None:
         asyncio.run(ci.check_new_branch(project.root, options.branch))
+    if options.ci and not options.hook:
+        project = dataclasses.replace(project, settings=ci.without_missing_key(project.settings, say))
+    # With annotations on stdout, the people's summary goes to stderr.
+    summary = console if options.output_format == "full" else log
     display = progress.Display.choose(log, ci=options.ci, quiet=options.quiet, verbose=verbose)
     try:
         with display:
@@ -348,19 +390,28 @@ def run(
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path)))
-        render.run_summary(partial, console)
+        render.run_summary(partial, summary)
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
-    render.run_summary(report, console)
-    if report.mode == "diff" and options.branch is None:
+    render.run_summary(report, summary)
+    if report.mode == "diff" and options.branch is None and options.output_format == "full":
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
         _write_report(options.report, report)
     if (options.sarif or options.patch or options.branch) and project.repo is not None:
         base = RunDir(project.repo.state_dir).load(report.run_id).base
-        asyncio.run(ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say))
+        ruff = project.executables([TOOLS["ruff"]])["ruff"]
+        outputs = ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say, ruff)
+        asyncio.run(outputs)
+    if options.output_format != "full" and project.repo is not None:
+        base = RunDir(project.repo.state_dir).load(report.run_id).base
+        found = asyncio.run(ci.analysis(project.root, base, report))
+        text = annotate.render(options.output_format, found.diagnostics, found.ids, found.fixes)
+        console.out(text, end="", highlight=False)
     if options.hook:
         return hook.exit_code(report, say)
+    if options.ci:
+        return ci.exit_status(report, project.settings.ci_exit)
     if report.tool_errors:
         return ExitCode.USAGE
     return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from stomper import proc
+from stomper import proc, sandbox
 from stomper.diagnostics import Diagnostic
-from stomper.errors import ProcTimeout
+from stomper.errors import GitError, ProcTimeout
 from stomper.fixers import FixOutcome, FixRequest, transcript
 from stomper.fixers.prompt import agent_prompt
 from stomper.gitops import git_env
@@ -24,7 +25,14 @@ class AgentFixer:
     ai: ClassVar[bool] = True
 
     def __init__(
-        self, command: Sequence[str], *, timeout: float, stdin: bool = True, output_dir: Path | None = None
+        self,
+        command: Sequence[str],
+        *,
+        timeout: float,
+        stdin: bool = True,
+        output_dir: Path | None = None,
+        confine: sandbox.Sandbox = sandbox.UNCONFINED,
+        home_paths: Sequence[str] = (),
     ) -> None:
         self.command = list(command)
         self.timeout = timeout
@@ -32,15 +40,20 @@ class AgentFixer:
         self.stdin = stdin
         self.output_dir = output_dir
         """Where each attempt's output is kept (`stomper.fixers.transcript`); None keeps none."""
+        self.confine = confine
+        """The sandbox each attempt runs in (`stomper.sandbox`)."""
+        self.home_paths = tuple(home_paths)
 
     def handles(self, diagnostic: Diagnostic) -> bool:
         return True
 
     async def fix(self, request: FixRequest) -> FixOutcome:
         prompt = agent_prompt(request)
-        # The prompt file lives outside the worktree, so it is never part of the fix.
-        with tempfile.TemporaryDirectory(prefix="stomper-prompt-") as scratch:
-            prompt_file = Path(scratch) / "prompt.md"
+        # The prompt file (and, confined, the agent's HOME, TMPDIR and object
+        # store) live outside the worktree, so they are never part of the fix.
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="stomper-agent-"))
+        try:
+            prompt_file = scratch / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
             # {prompt} last: the prompt's own text is never substituted into.
             argv = [
@@ -50,9 +63,14 @@ class AgentFixer:
                 for arg in self.command
             ]
             env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
+            box, run = None, argv
+            if self.confine.bwrap is not None:
+                box = await sandbox.make_box(request.worktree, scratch, self.home_paths)
+                run = [*sandbox.argv_prefix(self.confine.bwrap, box), *argv]
+                env = sandbox.environment(env, box)
             try:
                 done = await proc.run(
-                    argv,
+                    run,
                     cwd=request.worktree,
                     env=env,
                     stdin=prompt.encode() if self.stdin else None,
@@ -61,6 +79,13 @@ class AgentFixer:
                 )
             except ProcTimeout as exc:
                 return FixOutcome(error=str(exc), log=await self._keep(request, argv, None, str(exc)))
+            if box is not None:
+                try:
+                    await sandbox.keep_objects(box)
+                except GitError as exc:
+                    return FixOutcome(error=f"the agent's git objects cannot be kept: {exc}")
+        finally:
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, scratch, True))
         log = await self._keep(request, argv, done, f"exited with status {done.returncode}")
         if done.returncode != 0:
             said = (done.err.strip() or done.out.strip()).splitlines()[-1:] or ["no output"]

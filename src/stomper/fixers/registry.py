@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stomper import sandbox
 from stomper.config import StomperSettings
 from stomper.errors import FixerError
 from stomper.fixers import Fixer
@@ -17,23 +18,29 @@ ENABLE_AI_HINT = (
 )
 
 
-def build_fixers(settings: StomperSettings, ruff_executable: str, agent_output: Path | None = None) -> list[Fixer]:
+def build_fixers(
+    settings: StomperSettings,
+    ruff_executable: str,
+    agent_output: Path | None = None,
+    confine: sandbox.Sandbox = sandbox.UNCONFINED,
+) -> list[Fixer]:
     """The fixer chain for `settings.fixer`; one instance per run, shared by all files.
 
-    `agent_output`: the directory where the agent fixer keeps each attempt's output.
+    `agent_output`: the directory where the agent fixer keeps each attempt's output;
+    `confine`: the sandbox its attempts run in (see `stomper.sandbox.choose`).
     """
     ruff = RuffFixer(ruff_executable, unsafe_fixes=settings.unsafe_fixes, format=settings.ruff_format)
     if settings.fixer == "ruff":
         return [ruff]
     if settings.fixer == "agent":
-        return [_agent(settings, agent_output)]
+        return [_agent(settings, agent_output, confine)]
     if settings.fixer == "llm":
         return [_llm(settings)]
     chain: list[Fixer] = [ruff]
     if settings.model is not None:
         chain.append(_llm(settings))
     elif agent_command(settings.agent) is not None:
-        chain.append(_agent(settings, agent_output))
+        chain.append(_agent(settings, agent_output, confine))
     return chain
 
 
@@ -55,11 +62,20 @@ def check_agent(settings: StomperSettings, root: Path) -> None:
         check_runnable(agent, root)
 
 
-def _agent(settings: StomperSettings, output_dir: Path | None = None) -> Fixer:
+def _agent(
+    settings: StomperSettings, output_dir: Path | None = None, confine: sandbox.Sandbox = sandbox.UNCONFINED
+) -> Fixer:
     agent = agent_command(settings.agent)
     if agent is None:
         raise FixerError("the agent fixer needs an agent: --agent claude (or codex, aider, gemini, cursor, opencode)")
-    return AgentFixer(agent.command, timeout=settings.agent.timeout, stdin=agent.stdin, output_dir=output_dir)
+    return AgentFixer(
+        agent.command,
+        timeout=settings.agent.timeout,
+        stdin=agent.stdin,
+        output_dir=output_dir,
+        confine=confine,
+        home_paths=settings.agent.home_paths,
+    )
 
 
 def _llm(settings: StomperSettings) -> Fixer:

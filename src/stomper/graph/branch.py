@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stomper import redact
-from stomper.apply import Fix, NotApplied
+from stomper.apply import Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
@@ -28,7 +28,11 @@ UNCHANGED_LIMIT = 2
 
 
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
-    """Fix one file; never raises, so that one file's failure cannot cancel the others."""
+    """Fix one file; never raises, so that one file's failure cannot cancel the others.
+
+    But one: `HeadMoved` stops the run, since nothing more can land; the run
+    is resumed once HEAD is back on its branch, the unfinished files redone.
+    """
     started = time.monotonic()
     work = _Work(remaining=job.diagnostics)
     if (recovered := await ctx.applier.recover(job.path)) is not None:
@@ -44,14 +48,15 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit({"path": job.path, "step": "worktree"})
         async with ctx.worktrees.checkout(str(job.index)) as wt:
             seal = await Seal.take(wt)
-            original = await wt.read(job.path)
+            original = await wt.verified_blob(job.path)
             await _improve(job, wt, seal, ctx, work, emit)
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
+            # From here on, the fix is the verified record (wt.tree), never the worktree's files.
             patch = await wt.patch()
             await check_change(wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai)
-            content = await wt.read(job.path)
-            fix = Fix(job.path, patch, content, original, commit_message(job, work.remaining), work.remaining)
+            message = commit_message(job, work.remaining)
+            fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
             emit({"path": job.path, "step": "waiting"})
             applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
         outcome = "partial" if work.remaining else "fixed"
@@ -59,6 +64,8 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         return replace(
             work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace")
         )
+    except HeadMoved as exc:
+        raise HeadMoved(f"{exc} with: stomper fix --resume {ctx.run_id}", exc.patch_path) from exc
     except NotApplied as exc:
         return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
     except StomperError as exc:
@@ -120,13 +127,16 @@ async def _attempt(
             "of": request.max_attempts,
         }
     )
+    # The record of what the tools are about to check; what they check must still be it afterwards.
+    record = await wt.record()
     verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.trouble = work.feedback if verdict.error else work.trouble
         await wt.reject()
         return baseline
-    await wt.accept()
+    await seal.check()
+    await wt.accept(record)
     work.accepted += 1
     work.by_ai = work.by_ai or fixer.ai
     work.feedback = None

@@ -10,17 +10,24 @@ and never pays for the graph (about half a CPU-second of imports, see
 from __future__ import annotations
 
 from stomper import redact
+from stomper.baseline import without_known
 from stomper.graph.state import FileJob, RunState
 from stomper.project import Project
 from stomper.report import RunReport
 from stomper.tools import run_tools
 
 
-async def collect(project: Project, files: list[str], executables: dict[str, str]) -> RunState:
-    """Run the enabled tools on `files` in the user's checkout: the graph's input."""
+async def collect(
+    project: Project, files: list[str], executables: dict[str, str], known: frozenset[str] = frozenset()
+) -> RunState:
+    """Run the enabled tools on `files` in the user's checkout: the graph's input.
+
+    Diagnostics whose ids are `known` (a baseline, `--new-only`) are left out.
+    """
     result = await run_tools(
         project.tools, files, cwd=project.root, executables=executables, timeout=project.settings.tool_timeout
     )
+    result = await without_known(result, project.root, known)
     grouped = result.by_path()
     tests = tuple(d for d in result.diagnostics if d.tool == "pytest")
     jobs = [

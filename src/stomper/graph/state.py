@@ -86,3 +86,5 @@ class RunContext:
     verifier: Verifier
     worktrees: Worktrees
     applier: Applier
+    known: frozenset[str] = frozenset()
+    """Stable ids of diagnostics the base already had (`--new-only`, `--baseline`): left alone."""
