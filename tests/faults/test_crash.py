@@ -10,19 +10,22 @@ no worktree, lock or stomper ref left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import STOMPER, commit_all, git, write
+from conftest import STOMPER, commit_all, git, process_gone, write
 
-from tests.faults.killing import git_that_pauses, kill_tree
+from tests.faults.killing import git_that_pauses, kill, kill_tree
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 BROKEN = "value = undefined_{n}\n"
@@ -130,58 +133,87 @@ def test_a_kill_inside_git_worktree_add_is_repaired(repo: Path, tmp_path: Path, 
     assert_complete(repo, files, base)
 
 
-@pytest.mark.parametrize("recorded", ["as the kill left it", "failed"])
+@pytest.mark.parametrize("recorded", ["as the kill left it", "failed", "its pids now another's", "its pids zombies"])
 def test_a_kill_inside_stompers_git_commit_is_repaired(repo: Path, tmp_path: Path, recorded: str) -> None:
     files, script = project(repo, tmp_path, 3)
     base = git(repo, "rev-parse", "HEAD").strip()
     marker = tmp_path / "paused"
-    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo)
+    env = git_that_pauses(tmp_path / "bin", "commit", marker, repo)
     run = start(repo, script, "-j", "2", env=env)
     wait_for(marker, run)
 
     kill_tree(run)
 
     assert (repo / ".git" / "index.lock").exists()
+    (partial,) = (repo / ".git").glob("next-index-*.lock")
     # The fix being landed is in the checkout, not yet in HEAD.
     landing = git(repo, "diff", "HEAD", "--name-only").split()
     assert len(landing) == 1 and landing[0] in files, landing
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
     if recorded == "failed":
         # What stomper before this repair left: the run marked failed while its fix sat staged.
-        (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
         record.write_text(json.dumps({**json.loads(record.read_text()), "status": "failed"}))
-    done = stomper(repo, "fix", "--resume")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "removed " + str(repo / ".git" / "index.lock") in done.stderr
-    assert_complete(repo, files, base)
+    with _stand_in(recorded) as other:
+        if other is not None:
+            # The pids of the dead stomper and of its git, as the repair may find them: taken by
+            # another process, or a process that exited and that no one reaps (a container's init may not).
+            record.write_text(json.dumps({**json.loads(record.read_text()), "pid": other}))
+            partial = partial.rename(partial.with_name(f"next-index-{other}.lock"))
+        done = stomper(repo, "fix", "--resume")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "removed " + str(repo / ".git" / "index.lock") in done.stderr
+        pid = partial.name.removeprefix("next-index-").removesuffix(".lock")
+        assert f"removed {partial}, left by a git (pid {pid}) that was killed committing" in done.stderr
+        assert_complete(repo, files, base)
+
+
+@contextlib.contextmanager
+def _stand_in(recorded: str) -> Iterator[int | None]:
+    """For "its pids now another's" a live process that is no git, for "its pids zombies" a zombie: its pid."""
+    if recorded not in ("its pids now another's", "its pids zombies"):
+        yield None
+        return
+    other = subprocess.Popen(["sleep", "600"] if recorded == "its pids now another's" else ["true"])
+    try:
+        if recorded == "its pids zombies":
+            assert process_gone(other.pid, within=120)  # exited, and not reaped: a zombie
+        yield other.pid
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_an_index_lock_held_by_a_live_git_is_never_taken(repo: Path, tmp_path: Path) -> None:
     files, script = project(repo, tmp_path, 2)
     base = git(repo, "rev-parse", "HEAD").strip()
     marker = tmp_path / "paused"
-    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo)
+    env = git_that_pauses(tmp_path / "bin", "commit", marker, repo)
     run = start(repo, script, env=env)
     wait_for(marker, run)
     # Only stomper dies: its git, stopped while it holds the lock, lives on.
     os.kill(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)
     paused_git = int(marker.read_text())
+    # The file its git was committing: in the checkout, not yet in HEAD.
+    (applying,) = git(repo, "diff", "HEAD", "--name-only").split()
+    assert applying in files
 
     done = stomper(repo, "fix", "--resume")
 
     assert done.returncode == 2
     said = done.stderr.splitlines()[-1]
-    assert said.startswith(f"stomper: error: {repo / '.git' / 'index.lock'} is held by "), said
-    assert f" {paused_git}" in said
-    assert said.endswith(
-        f", and stomper run {_run_id(repo)} was applying {files[0]} when it stopped;"
-        " once no git runs in this repository, remove the lock and resume"
+    held = re.fullmatch(
+        rf"stomper: error: {re.escape(str(repo / '.git' / 'index.lock'))} is held by"
+        r" (?:process (\d+)|a running git \(pid (\d+)\)), and stomper run (\S+) was applying (\S+) when it stopped;"
+        " once no git runs in this repository, remove the lock and resume",
+        said,
     )
+    assert held is not None, said
+    assert int(held[1] or held[2]) == paused_git, said
+    assert (held[3], held[4]) == (_run_id(repo), applying), said
     assert (repo / ".git" / "index.lock").exists()
-    stat = Path(f"/proc/{paused_git}/stat").read_text()
-    wrapper = int(stat[stat.rindex(")") + 2 :].split()[1])
-    os.kill(wrapper, signal.SIGKILL)
-    os.kill(paused_git, signal.SIGKILL)
+    assert Path(f"/proc/{paused_git}").exists()
+    kill(paused_git)
     done = stomper(repo, "fix", "--resume")
     assert done.returncode == 0, done.stdout + done.stderr
     assert_complete(repo, files, base)
