@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import STOMPER, commit_all, git, process_gone, stomper, write
+from invariant import assert_gate_kept, check
 
 import stomper as stomper_package
 
@@ -64,6 +65,7 @@ def test_fixes_eight_files_four_at_a_time_one_commit_each(repo: Path, tmp_path: 
     paths = make_project(repo, 8)
     plan = script(tmp_path, {p: {"content": FIXED.format(n=n), "delay": 0.3} for n, p in enumerate(paths)})
     report = tmp_path / "report.json"
+    before = check(repo, "--tools", "ruff,mypy")
 
     done = stomper(repo, "fix", "--parallel", "4", "--tools", "ruff,mypy", *agent_args(plan), "--report", str(report))
 
@@ -85,6 +87,7 @@ def test_fixes_eight_files_four_at_a_time_one_commit_each(repo: Path, tmp_path: 
     prompts = [c["prompt"] for c in calls(plan)]
     assert all("[mypy return-value] Incompatible return value type" in p for p in prompts)
     assert {c["env_file"] for c in calls(plan)} == set(paths)
+    assert_gate_kept(repo, before, report, "--tools", "ruff,mypy")
 
 
 @pytest.mark.parametrize(("parallel", "delay"), [(1, 0.3), (4, 1.0)])
@@ -171,6 +174,14 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     assert results[conflict]["diagnostics_remaining"] == results[conflict]["diagnostics_before"]
     kept = Path(results[conflict]["kept_patch"])
     assert kept.is_relative_to(repo / ".git" / "stomper" / "patches")
+    assert (
+        results[conflict]["hint"] == f"look at the verified fix kept at {kept}, and apply it by hand if it still fits"
+    )
+    assert (
+        results[worse]["detail"]
+        == f"2 attempts did not pass verification: the fix introduced mypy return-value in {worse}:6"
+    )
+    assert results[ok]["hint"] == ""
     assert f"+++ b/{conflict}" in kept.read_text()
     # Only the verified fix reached the checkout; the user's edit is as they left it.
     status = sorted(git(repo, "status", "--porcelain").splitlines())
@@ -183,7 +194,7 @@ def test_failures_are_per_file_and_leave_the_checkout_untouched(repo: Path, tmp_
     assert_no_leftovers(repo)
 
 
-def test_a_patch_git_no_longer_applies_is_kept_and_nothing_is_half_applied(repo: Path, tmp_path: Path) -> None:
+def test_a_fix_of_a_file_the_user_staged_meanwhile_is_kept_not_half_applied(repo: Path, tmp_path: Path) -> None:
     (path,) = make_project(repo, 1)
     # Mid-run, "the user" stages another version of the file: the working tree still matches the
     # snapshot, but `git apply --index` must refuse the patch.
@@ -204,9 +215,7 @@ def test_a_patch_git_no_longer_applies_is_kept_and_nothing_is_half_applied(repo:
     assert done.returncode == 1
     (result,) = json.loads(report.read_text())["files"]
     assert result["outcome"] == "failed"
-    assert result["detail"].startswith(
-        f"{path}: the fix no longer applies (git apply: error: {path}: does not match index"
-    )
+    assert result["detail"] == f"{path} changed in your index since the run started; fix not applied"
     assert f"+++ b/{path}" in Path(result["kept_patch"]).read_text()
     assert (repo / path).read_text() == BROKEN.format(n=0)
     assert git(repo, "show", f":{path}") == "# staged by the user\n"
@@ -238,8 +247,10 @@ def test_ruff_fixer_needs_no_ai_and_says_how_to_enable_one(repo: Path) -> None:
     assert done.returncode == 1
     assert (repo / "a.py").read_text() == "import sys\n\nprint(sys.argv)\n"
     assert git(repo, "log", "-1", "--format=%s") == "fix(stomper): resolve ruff F401 in a.py\n"
-    assert "skipped b.py: 0/1 fixed in" in done.stderr and "needs an AI fixer" in done.stderr
-    assert "To fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
+    assert "skipped b.py: 0/1 fixed in 0.0s - no AI fixer configured" in done.stderr
+    assert "b.py:2:12: [mypy return-value] Incompatible return value type" in done.stdout
+    assert "  why: no AI fixer configured\n" in done.stdout
+    assert "next: to fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert_no_leftovers(repo)
 
 
@@ -268,7 +279,8 @@ def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
 
     done = stomper(repo, "fix", "--tools", "ruff", "--diff")
 
-    assert done.returncode == 0
+    # As `ruff check --diff`: a printed fix is a change still to make.
+    assert done.returncode == 1
     assert "--- a/a.py\n+++ b/a.py\n" in done.stdout and "-import os\n" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
     assert git(repo, "rev-parse", "HEAD").strip() == head
@@ -279,15 +291,29 @@ def test_diff_mode_prints_the_patch_and_changes_nothing(repo: Path) -> None:
 
 
 def test_dry_run_shows_the_plan(repo: Path) -> None:
-    write(repo, {"a.py": "import os\n\nX = 1\n"})
+    write(repo, {"a.py": "import os\n\nX = 1\n", "b.py": "import os\n\n\ndef f() -> int:\n    return 'x'\n"})
     commit_all(repo)
 
-    done = stomper(repo, "fix", "--tools", "ruff", "--dry-run", "-j", "3")
+    done = stomper(repo, "fix", "--tools", "ruff,mypy", "--dry-run", "-j", "3")
 
     assert done.returncode == 1
-    assert "would fix 1 file(s) with ruff, 3 at a time" in done.stdout
-    assert "a.py: 1 diagnostic(s) (ruff F401)" in done.stdout
+    assert "would try 2 file(s) with ruff, 3 at a time" in done.stdout
+    assert "  a.py: 1 ruff can try (ruff F401)\n" in done.stdout
+    assert "  b.py: 1 ruff can try (ruff F401); 1 need an AI fixer (mypy return-value)\n" in done.stdout
+    assert "next: to fix what ruff cannot, give it an agent, stomper fix --agent claude" in done.stdout
     assert (repo / "a.py").read_text() == "import os\n\nX = 1\n"
+
+
+def test_dry_run_with_an_agent_gives_it_what_ruff_cannot_fix(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"b.py": "import os\n\n\ndef f() -> int:\n    return 'x'\n"})
+    commit_all(repo)
+
+    done = stomper(repo, "fix", "--tools", "ruff,mypy", "--dry-run", "--agent", "true")
+
+    assert done.returncode == 1
+    assert "would try 1 file(s) with ruff then agent, 1 at a time" in done.stdout
+    assert "  b.py: 1 ruff can try (ruff F401); 1 agent can try (mypy return-value)\n" in done.stdout
+    assert "next:" not in done.stdout
 
 
 def test_configured_excludes_hold_for_fix(repo: Path) -> None:

@@ -66,4 +66,4 @@ def test_check_refuses_an_unknown_format(repo: Path) -> None:
     commit_all(repo)
     done = stomper(repo, "check", "--output-format", "sarif")
     assert done.returncode == 2
-    assert "'sarif' is not one of table, json, github, gitlab" in done.stderr
+    assert "'sarif' is not one of 'table', 'json', 'github', 'gitlab'" in done.stderr

@@ -321,14 +321,23 @@ def test_table_groups_diagnostics_by_file(files: Path, capsys: pytest.CaptureFix
 
 
 def test_table_when_clean(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "check", "--tools", "ruff", "d.txt") == (0, "All clean.\n", "")
+    write(files, {"a/x.py": "X = 1\n"})
+    assert run(capsys, "check", "--tools", "ruff", "a/x.py") == (0, "All clean.\n", "")
+
+
+def test_nothing_selected_is_not_all_clean(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "check", "--tools", "ruff", "d.txt") == (
+        0,
+        "",
+        "stomper: no Python file is selected; nothing to check\n",
+    )
 
 
 def test_unknown_format_is_a_usage_error(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "check", "--format", "xml")
 
     assert (code, out) == (2, "")
-    assert "Invalid value for --format: 'xml' is not one of table, json" in err
+    assert "Value error, 'xml' is not one of 'table', 'json', 'github', 'gitlab'." in err
     assert "Traceback" not in err
 
 

@@ -95,7 +95,7 @@ def test_lists_from_the_environment_and_command_line_are_comma_separated(
         ),
         (
             {"stomper.toml": "[agent]\ntimout = 5\n"},
-            "{root}/stomper.toml: unknown key 'agent.timout'",
+            "{root}/stomper.toml: unknown key 'agent.timout'; did you mean 'agent.timeout'?",
         ),
         (
             {"stomper.toml": "sandbox = 'on'\n"},

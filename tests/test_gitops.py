@@ -65,3 +65,39 @@ async def test_paths_with_spaces_newlines_and_non_ascii(repo: Path) -> None:
 async def test_git_error_carries_gits_message(repo: Path) -> None:
     with pytest.raises(GitError, match=r"^git log: fatal: your current branch 'main' does not have any commits yet$"):
         await gitops.git("log", cwd=repo)
+
+
+async def test_the_users_config_does_not_reach_stomper_s_git(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"pkg/mod.py": "a = 0\nx = 1\nb = 0\n"})
+    commit_all(repo)
+    ran = tmp_path / "ran"
+    program = tmp_path / "program"
+    program.write_text(f"#!/bin/sh\necho $0 >> {ran}\nexit 1\n")
+    program.chmod(0o755)
+    (tmp_path / "hooks").mkdir()
+    for hook in ("post-commit", "pre-commit", "post-index-change", "reference-transaction"):
+        (tmp_path / "hooks" / hook).symlink_to(program)
+    for key, value in {
+        "core.hooksPath": str(tmp_path / "hooks"),
+        "core.fsmonitor": str(program),
+        "core.pager": str(program),
+        "diff.external": str(program),
+        "diff.noprefix": "true",
+        "diff.context": "0",
+        "color.ui": "always",
+    }.items():
+        git(repo, "config", key, value)
+    (repo / "pkg" / "mod.py").write_text("a = 0\nx = 2\nb = 0\n")
+
+    diff = (await gitops.git("diff", cwd=repo)).out
+    await gitops.git("add", "--all", cwd=repo)
+    await gitops.git("-c", "user.name=a", "-c", "user.email=b@c", "commit", "--quiet", "-m", "m", cwd=repo)
+
+    assert "--- a/pkg/mod.py\n+++ b/pkg/mod.py\n@@ -1,3 +1,3 @@\n a = 0\n-x = 1\n+x = 2\n b = 0\n" in diff
+    assert "\x1b[" not in diff
+    assert not ran.exists(), ran.read_text()
+
+
+async def test_a_git_error_names_the_subcommand_past_config_options(repo: Path) -> None:
+    with pytest.raises(GitError, match=r"^git log: "):
+        await gitops.git("-c", "user.name=x", "log", cwd=repo)

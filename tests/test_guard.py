@@ -11,7 +11,7 @@ from conftest import commit_all, git, write
 
 from stomper.config import StomperSettings
 from stomper.guard import Seal, UnsafeChange, check_change
-from stomper.worktree import Worktree, Worktrees
+from stomper.worktree import ChangedAfterVerification, Worktree, Worktrees
 
 TARGET = "pkg/mod.py"
 
@@ -140,6 +140,10 @@ TAMPERING: dict[str, tuple[Callable[[Path, Path], None], str]] = {
         lambda wt, common: _append(common / "info" / "attributes", "*.py filter=x\n"),
         ".git/info/attributes",
     ),
+    "config-worktree": (
+        lambda wt, common: _append(common / "config.worktree", "[core]\n\thooksPath = /tmp\n"),
+        ".git/config.worktree",
+    ),
     "commondir": (
         lambda wt, common: _append(common / "worktrees" / "0" / "commondir", "x"),
         ".git/worktrees/0/commondir",
@@ -157,6 +161,77 @@ async def test_the_seal_names_what_was_tampered_with(wt: Worktree, repo: Path, h
 
     with pytest.raises(UnsafeChange, match=rf"^the fixer changed git's own files \({re.escape(named)}\); not applied$"):
         await seal.check()
+
+
+async def test_refs_changed_through_a_worktree_are_put_back(repo: Path) -> None:
+    write(repo, {TARGET: ORIGINAL.decode()})
+    base = commit_all(repo)
+    git(repo, "branch", "kept")
+    git(repo, "tag", "v1")
+    git(repo, "pack-refs", "--all")
+    (repo / TARGET).write_text("stashed\n")
+    git(repo, "stash", "push", "--quiet")
+    refs, stash = git(repo, "for-each-ref"), git(repo, "stash", "list")
+    worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base)
+    async with worktrees.checkout("0") as wt:
+        seal = await Seal.take(wt)
+
+        git(wt.path, "branch", "-D", "kept")
+        git(wt.path, "tag", "-d", "v1")
+        git(wt.path, "branch", "new/nested")
+        git(wt.path, "stash", "drop", "--quiet")
+        git(repo, "pack-refs", "--all")  # what `git gc` may do meanwhile
+        with pytest.raises(UnsafeChange, match=r"^the fixer changed the repository's refs \(.*refs/heads/new/nested"):
+            await seal.check()
+
+        assert (git(repo, "for-each-ref"), git(repo, "stash", "list")) == (refs, stash)
+        git(repo, "branch", "new")  # nothing left in the way
+        git(repo, "branch", "-D", "new")
+        await seal.check()
+    await worktrees.close()
+    git(repo, "stash", "pop", "--quiet")
+    assert (repo / TARGET).read_text() == "stashed\n"
+
+
+async def test_the_branch_the_checkout_is_on_is_not_the_seals(wt: Worktree, repo: Path) -> None:
+    seal = await Seal.take(wt)
+
+    (repo / "pkg" / "mod.py").write_text("x = 2\n")
+    commit_all(repo, "the user's own commit")
+    git(repo, "switch", "--quiet", "-c", "elsewhere")
+
+    await seal.check()
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "elsewhere\n"
+
+
+async def test_what_changed_while_it_was_verified_is_not_accepted(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    record = await wt.record()
+    (wt.path / TARGET).write_text("x = 666\n")  # a leftover process, while the tools looked
+
+    with pytest.raises(
+        ChangedAfterVerification, match=f"files changed in the worktree while the fix was verified \\({TARGET}\\)"
+    ):
+        await wt.accept(record)
+    assert wt.tree == wt.base
+
+
+async def test_the_fix_is_the_record_not_the_worktree(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    await wt.accept()
+    (wt.path / TARGET).write_text("x = 666\n")
+    git(wt.path, "add", "--all")
+
+    assert await wt.verified_blob(TARGET) == b"x = 1\n"
+    assert b"666" not in await wt.patch()
+    assert [c.path for c in await wt.changes()] == [TARGET]
+
+
+async def test_a_mode_change_is_refused(wt: Worktree) -> None:
+    (wt.path / TARGET).write_text("x = 1\n")
+    (wt.path / TARGET).chmod(0o755)
+
+    assert await verdict(wt) == f"the fix changes the mode of {TARGET} (100644 to 100755); not applied"
 
 
 async def test_a_rejected_attempt_the_agent_staged_is_thrown_away(wt: Worktree) -> None:

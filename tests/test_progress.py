@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from stomper.diagnostics import Diagnostic
@@ -194,8 +195,19 @@ def test_ci_on_a_terminal_still_gets_plain_lines() -> None:
 
 def test_a_terminal_outside_ci_gets_the_live_display() -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100)
+    console = Console(file=out, force_terminal=True, width=100, no_color=False)
     with Display.choose(console, ci=False, quiet=False, verbose=False) as display:
         display.on_event({"collected": 1})
     assert "\x1b[?25l" in out.getvalue()
     assert "stomper fix: 0/1 files done" in out.getvalue()
+
+
+def test_no_color_on_a_terminal_gets_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    with Display.choose(console, ci=False, quiet=False, verbose=False) as display:
+        for event in events():
+            display.on_event(event)
+    assert "\x1b[" not in out.getvalue()
+    assert out.getvalue().splitlines()[-1] == " failed b.py: 0/1 fixed in 4.0s"

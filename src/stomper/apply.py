@@ -2,14 +2,26 @@
 
 Every change to the user's files goes through `Applier.apply`, under one
 lock per run: git's index and the working tree are never written by two
-branches at once. A patch is applied only to a file that is byte for byte
-what the run started from; anything else keeps the patch under the git
-directory and reports the file as not applied.
+branches at once. A fix is the *record* of what was verified (a tree in
+git's object store, see `stomper.worktree`), not a patch: the applier
+writes the recorded blobs into the checkout itself, as git's own checkout
+of them would (the checkout's line-ending conversions and filters apply),
+and in commit mode makes the commit with git's plumbing, from HEAD's tree
+with those blobs, on the branch the run started on. No patch text, no
+diff or apply setting of the user's, no hook, can change what lands.
+
+A fix is applied only to files that are what the run started from (the
+snapshot's blob, as stored or as checked out), on the branch the run
+started on; anything else keeps the patch under the git directory and
+reports the file as not applied. The commit object is made before the
+checkout is touched, so a commit git cannot make (an identity missing, a
+signing program failing) leaves nothing behind; a step that fails after
+that puts the files and the index back as they were.
 
 Before touching the checkout, the applier writes down in the run's journal
-what the file is about to become. A run killed between applying and
-recording that it applied is thereby recognised when it resumes: the file
-already holds the fix, which is committed if it was not yet, never applied
+what the files are about to become. A run killed between applying and
+recording that it applied is thereby recognised when it resumes: the files
+already hold the fix, which is committed if it was not yet, never applied
 twice.
 """
 
@@ -17,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
+import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,11 +40,13 @@ from typing import Any, Literal
 from stomper.diagnostics import Diagnostic
 from stomper.errors import GitError, StomperError
 from stomper.events import EventLog
-from stomper.gitops import git
-from stomper.worktree import blob
+from stomper.gitops import git, head_ref, signing
+from stomper.worktree import Change
 
 Mode = Literal["commit", "no-commit", "diff"]
-_COMMITTED = re.compile(r"\[[^\]]*?([0-9a-f]{7,})\]")
+_NULL = "0" * 40
+_SYMLINK = "120000"
+_EXECUTABLE = "100755"
 
 
 class NotApplied(StomperError):
@@ -40,6 +55,14 @@ class NotApplied(StomperError):
     def __init__(self, reason: str, patch_path: Path | None) -> None:
         super().__init__(reason)
         self.patch_path = patch_path
+
+
+class HeadMoved(NotApplied):
+    """HEAD left the branch the run started on; nothing more lands until the user is back on it."""
+
+
+class CannotCommit(StomperError):
+    """git cannot make a commit in this repository (identity, signing); a commit-mode run does not start."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +77,15 @@ class Applied:
 
 @dataclass(frozen=True)
 class Fix:
-    """A verified change of one file."""
+    """A verified change of one file (and, with `allow_other_files`, of others)."""
 
     path: str
+    tree: str
+    """The record of what was verified: a tree in git's object store."""
+    changes: tuple[Change, ...]
+    """Every file the record changes relative to the run's snapshot."""
     patch: bytes
-    """The change as git wrote it."""
-    content: bytes
-    """What the file holds once the patch is applied."""
-    original: bytes | None
-    """What the file held in the snapshot: the checkout must still hold exactly that."""
+    """The change as git writes it, kept when the fix cannot be applied."""
     message: str
     remaining: tuple[Diagnostic, ...] = ()
     """What the fix leaves unfixed in the file."""
@@ -78,6 +101,7 @@ class Applier:
         journal: EventLog,
         git_identity: tuple[str, ...] = (),
         applied_before: dict[str, dict[str, Any]] | None = None,
+        branch: str | None = None,
     ) -> None:
         self.root = root
         self.base = base
@@ -87,15 +111,20 @@ class Applier:
         self.git_identity = git_identity
         self.applied_before = dict(applied_before or {})
         """path -> the journal's "applying" record of a resumed run (see `applied_before`)."""
+        self.branch = branch
+        """The branch the run started on (`refs/heads/main`): fixes land there or nowhere."""
+        self.signing: tuple[str, ...] | None = None
+        """`-S` when the user signs commits; read at the first commit."""
         self.lock = asyncio.Lock()
 
     async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
         """Apply `fix` and, in commit mode, commit it; `locked` is called once the lock is held.
 
-        Raises `NotApplied` when the file changed in the checkout since the
-        snapshot or git refuses the patch; the checkout is then untouched.
-        Once begun, the work under the lock runs to its end even if the run
-        is cancelled meanwhile, so a file is never left half applied.
+        Raises `NotApplied` when a file changed in the checkout since the
+        snapshot, HEAD left the run's branch, or the commit cannot be made;
+        the checkout and the index are then as they were. Once begun, the
+        work under the lock runs to its end even if the run is cancelled
+        meanwhile, so a file is never left half applied.
         """
         if self.mode == "diff":
             return Applied(commit=None)
@@ -113,65 +142,222 @@ class Applier:
             return None
         remaining = tuple(Diagnostic.from_json(d) for d in record.get("remaining", []))
         async with self.lock:
-            current = await asyncio.to_thread(_read, self.root / path)
-            if current is None or _sha(current) != record["sha256"]:
+            if self.mode == "commit" and await self._moved() is not None:
                 return None
-            committed = await blob(self.root, "HEAD", path)
-            if self.mode == "commit" and committed != current:
+            changes = await self._recorded(path, record)
+            if changes is None:
+                return None
+            committed = [await self._blob_at("HEAD", c.path) == c.new_blob for c in changes]
+            if self.mode == "commit" and not all(committed):
                 message = f"fix(stomper): resolve diagnostics in {path}\n\nApplied before an interruption.\n"
-                await git("add", "--", path, cwd=self.root)
-                return Applied(commit=await self._commit(path, message), recovered=True, remaining=remaining)
+                head = await self._head()
+                made = await self._commit_object(head, changes, message)
+                await self._stage(changes)
+                return Applied(commit=await self._land(made, head, message), recovered=True, remaining=remaining)
             return Applied(commit=None, recovered=True, remaining=remaining)
 
     async def _apply(self, fix: Fix, locked: Callable[[], None] | None) -> Applied:
-        with tempfile.NamedTemporaryFile(prefix="stomper-", suffix=".patch") as handle:
-            await asyncio.to_thread(_write, Path(handle.name), fix.patch)
-            async with self.lock:
-                if locked is not None:
-                    locked()
-                if await asyncio.to_thread(_read, self.root / fix.path) != fix.original:
-                    kept = await self._keep(fix)
-                    reason = f"{fix.path} changed in your checkout since the run started; fix not applied"
-                    raise NotApplied(reason, kept)
-                self.journal.append(
-                    {
-                        "event": "applying",
-                        "path": fix.path,
-                        "sha256": _sha(fix.content),
-                        "remaining": [d.to_json() for d in fix.remaining],
-                    }
-                )
-                index = ["--index"] if self.mode == "commit" else []
-                if index:
-                    # Our git status runs without optional locks and so never refreshes the index: a
-                    # checkout whose files were touched (copied, restored by a CI cache) would have
-                    # `apply --index` refuse with "does not match index". Refreshing is part of the apply.
-                    await git("update-index", "-q", "--refresh", cwd=self.root, check=False)
+        async with self.lock:
+            if locked is not None:
+                locked()
+            if (moved := await self._moved()) is not None:
+                back = (self.branch or "").removeprefix("refs/heads/")
+                reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
+                raise HeadMoved(reason, await self._keep(fix))
+            before = {c.path: await asyncio.to_thread(_read, self.root / c.path) for c in fix.changes}
+            index = await self._index_entries(fix.changes) if self.mode == "commit" else b""
+            for change in fix.changes:
+                if not await self._as_snapshot(change, before[change.path]):
+                    reason = f"{change.path} changed in your checkout since the run started; fix not applied"
+                    raise NotApplied(reason, await self._keep(fix))
+                if self.mode == "commit" and _staged(index, change.path) != change.old_blob:
+                    # The commit would take the fix in place of what the user staged: theirs is kept instead.
+                    reason = f"{change.path} changed in your index since the run started; fix not applied"
+                    raise NotApplied(reason, await self._keep(fix))
+            commit = None
+            made = head = ""
+            if self.mode == "commit":
+                head = await self._head()
                 try:
-                    # git apply is all or nothing: a refused patch leaves no trace.
-                    await git("apply", "--binary", *index, handle.name, cwd=self.root)
+                    # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
+                    made = await self._commit_object(head, fix.changes, fix.message)
                 except GitError as exc:
-                    kept = await self._keep(fix)
-                    raise NotApplied(f"{fix.path}: the fix no longer applies ({exc})", kept) from None
-                commit = await self._commit(fix.path, fix.message) if self.mode == "commit" else None
-                self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
-                return Applied(commit=commit)
+                    reason = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
+                    raise NotApplied(reason, await self._keep(fix)) from exc
+            self.journal.append(
+                {
+                    "event": "applying",
+                    "path": fix.path,
+                    "changes": [[c.path, c.new_mode, c.new_blob] for c in fix.changes],
+                    "remaining": [d.to_json() for d in fix.remaining],
+                }
+            )
+            try:
+                for change in fix.changes:
+                    await self._write(change)
+                if self.mode == "commit":
+                    await self._stage(fix.changes)
+                    commit = await self._land(made, head, fix.message)
+            except (GitError, OSError) as exc:
+                await self._undo(fix.changes, before, index)
+                reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
+                raise NotApplied(reason, await self._keep(fix)) from exc
+            self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
+            return Applied(commit=commit)
 
-    async def _commit(self, path: str, message: str) -> str | None:
-        # Every commit would start `git maintenance run --auto`, while the other branches wait for
-        # the lock; the user's own next commit runs it instead.
-        quick = ("-c", "maintenance.auto=false")
-        done = await git(*self.git_identity, *quick, "commit", "--no-verify", "-m", message, "--", path, cwd=self.root)
-        # "[main 1a2b3c4] fix(stomper): ...": read here rather than ask git
-        # again while the other branches wait for the lock.
-        made = _COMMITTED.match(done.out)
-        return made.group(1) if made else None
+    async def _moved(self) -> str | None:
+        """Why not to apply when HEAD is no longer on the run's branch, else None."""
+        now = await head_ref(self.root)
+        if self.branch is None or now == self.branch:
+            return None
+        where = f"to {now.removeprefix('refs/heads/')}" if now else "to a detached HEAD"
+        return f"HEAD moved from {self.branch.removeprefix('refs/heads/')} {where} since the run started"
+
+    async def _head(self) -> str:
+        return (await git("rev-parse", "--verify", "HEAD^{commit}", cwd=self.root)).out.strip()
+
+    async def _as_snapshot(self, change: Change, current: bytes | None) -> bool:
+        """Whether the checkout holds `change`'s file as the snapshot had it: as stored, or as git checks it out."""
+        if change.old_blob is None:
+            return current is None
+        if current is None:
+            return False
+        stored = (await git("cat-file", "blob", change.old_blob, cwd=self.root)).stdout
+        return current == stored or current == await self._checked_out(change.path, change.old_blob)
+
+    async def _checked_out(self, path: str, blob: str) -> bytes:
+        """What git's checkout of `blob` at `path` writes: the checkout's eol conversion and filters applied."""
+        return (await git("cat-file", "--filters", f"--path={path}", blob, cwd=self.root)).stdout
+
+    async def _write(self, change: Change) -> None:
+        target = self.root / change.path
+        if change.new_blob is None:
+            await asyncio.to_thread(target.unlink, True)
+            return
+        if change.new_mode == _SYMLINK:
+            link = (await git("cat-file", "blob", change.new_blob, cwd=self.root)).stdout
+            await asyncio.to_thread(_symlink, target, os.fsdecode(link))
+            return
+        data = await self._checked_out(change.path, change.new_blob)
+        await asyncio.to_thread(_replace, target, data, change.new_mode == _EXECUTABLE)
+
+    async def _index_entries(self, changes: Sequence[Change]) -> bytes:
+        """The user's index entries for `changes`, as `update-index --index-info` takes them back."""
+        paths = [c.path for c in changes]
+        done = await git("ls-files", "--stage", "-z", "--", *paths, cwd=self.root)
+        listed = {entry.split(b"\t", 1)[1] for entry in done.stdout.split(b"\0") if entry}
+        absent = b"".join(
+            b"0 %s\t%s\0" % (_NULL.encode(), os.fsencode(p)) for p in paths if os.fsencode(p) not in listed
+        )
+        return done.stdout + absent
+
+    async def _stage(self, changes: Sequence[Change], env: dict[str, str] | None = None) -> None:
+        entries = "".join(
+            f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_NULL}\t{c.path}\0" for c in changes
+        )
+        await git("update-index", "-z", "--index-info", cwd=self.root, env=env, stdin=os.fsencode(entries))
+
+    async def _commit_object(self, head: str, changes: Sequence[Change], message: str) -> str:
+        """A commit of HEAD's tree with `changes`, made on a temporary index: the user's is not read."""
+        with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            await git("read-tree", head, cwd=self.root, env=env)
+            await self._stage(changes, env)
+            tree = (await git("write-tree", cwd=self.root, env=env)).out.strip()
+        if self.signing is None:
+            self.signing = await signing(self.root)
+        done = await git(
+            *self.git_identity,
+            "commit-tree",
+            *self.signing,
+            "-p",
+            head,
+            "-F",
+            "-",
+            tree,
+            cwd=self.root,
+            stdin=message.encode(),
+        )
+        return done.out.strip()
+
+    async def _land(self, made: str, head: str, message: str) -> str:
+        """Move the run's branch from `head` to `made`; git refuses if it moved meanwhile."""
+        branch = self.branch or await head_ref(self.root)
+        if branch is None:
+            raise GitError("HEAD is detached; the fix was not committed")
+        subject = message.splitlines()[0]
+        await git("update-ref", "-m", f"commit: {subject}", branch, made, head, cwd=self.root)
+        return (await git("rev-parse", "--short", made, cwd=self.root)).out.strip()
+
+    async def _undo(self, changes: Sequence[Change], before: dict[str, bytes | None], index: bytes) -> None:
+        for change in changes:
+            target, data = self.root / change.path, before[change.path]
+            if data is None:
+                await asyncio.to_thread(target.unlink, True)
+            elif change.old_mode == _SYMLINK:
+                await asyncio.to_thread(_symlink, target, os.fsdecode(data))
+            else:
+                mode = await asyncio.to_thread(_mode, target)
+                await asyncio.to_thread(_replace, target, data, bool(mode & stat.S_IXUSR))
+        if index:
+            await git("update-index", "-z", "--index-info", cwd=self.root, stdin=index)
+
+    async def _recorded(self, path: str, record: dict[str, Any]) -> tuple[Change, ...] | None:
+        """The changes an "applying" record names, if the checkout holds every one of them; else None."""
+        if "changes" not in record:  # a journal of an older stomper: the target's bytes only
+            current = await asyncio.to_thread(_read, self.root / path)
+            if current is None or _sha(current) != record.get("sha256"):
+                return None
+            blob = (await git("hash-object", "-w", f"--path={path}", "--", path, cwd=self.root)).out.strip()
+            return (Change(path, "100644", None, await self._mode_at(path), blob, "M"),)
+        changes = tuple(Change(p, "", None, mode, blob, "M") for p, mode, blob in record["changes"])
+        for change in changes:
+            current = await asyncio.to_thread(_read, self.root / change.path)
+            if change.new_blob is None:
+                if current is not None:
+                    return None
+            elif current is None or current not in (
+                (await git("cat-file", "blob", change.new_blob, cwd=self.root)).stdout,
+                await self._checked_out(change.path, change.new_blob),
+            ):
+                return None
+        return changes
+
+    async def _mode_at(self, path: str) -> str:
+        mode = await asyncio.to_thread(_mode, self.root / path)
+        return _EXECUTABLE if mode & stat.S_IXUSR else "100644"
+
+    async def _blob_at(self, commit: str, path: str) -> str | None:
+        done = await git("rev-parse", "--verify", "--quiet", f"{commit}:{path}", cwd=self.root, check=False)
+        return done.out.strip() or None
 
     async def _keep(self, fix: Fix) -> Path:
         kept = self.patches_dir / (fix.path.replace("/", "__") + ".patch")
         await asyncio.to_thread(kept.parent.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(_write, kept, fix.patch)
+        await asyncio.to_thread(kept.write_bytes, fix.patch)
         return kept
+
+
+async def check_commits(root: Path, identity: Sequence[str]) -> None:
+    """Raise `CannotCommit` unless git can make a commit in `root` as a run makes them.
+
+    A throwaway commit object of HEAD's tree, with the user's identity and
+    signing: nothing points at it, and `git gc` removes it.
+    """
+    try:
+        await git(
+            *identity,
+            "commit-tree",
+            *await signing(root),
+            "-p",
+            "HEAD",
+            "-m",
+            "stomper: can a commit be made here?",
+            "HEAD^{tree}",
+            cwd=root,
+        )
+    except GitError as exc:
+        raise CannotCommit(f"cannot commit in this repository ({exc}); fix that, or use --no-commit") from exc
 
 
 def applied_before(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -179,16 +365,67 @@ def applied_before(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {record["path"]: record for record in journal if record.get("event") == "applying"}
 
 
+def _staged(entries: bytes, path: str) -> str | None:
+    """The blob `ls-files --stage -z` output (`_index_entries`) lists at stage 0 for `path`, if any."""
+    for entry in entries.split(b"\0"):
+        info, _, name = entry.partition(b"\t")
+        fields = info.split(b" ")
+        if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
+            return fields[1].decode()
+    return None
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def _read(path: Path) -> bytes | None:
+    """A file's bytes, a symbolic link's target, or None when there is nothing."""
     try:
+        if path.is_symlink():
+            return os.fsencode(os.readlink(path))
         return path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
+def _mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def _replace(path: Path, data: bytes, executable: bool) -> None:
+    """Write `path` whole or not at all; an existing file keeps its permissions, a new one gets the umask's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = _mode(path)
+    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".stomper-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if existing and stat.S_ISREG(existing):
+            os.chmod(scratch, stat.S_IMODE(existing))
+        else:
+            os.chmod(scratch, (0o777 if executable else 0o666) & ~_umask())
+        os.replace(scratch, path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask, read rather than set: setting it would race with other threads creating files."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def _symlink(path: Path, target: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)

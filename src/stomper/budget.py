@@ -9,15 +9,14 @@ reached still finish (and may go past them); no new call starts after that.
 
 Cost is counted from the token counts a provider reports (LangChain's
 `usage_metadata`) and a price per million tokens: the user's `llm.prices`
-first, then the built-in table in `stomper/data/llm/prices.toml`.
+first, then the maintained price table of the `genai-prices` package
+(pydantic's, covering OpenAI, Anthropic, Google, Mistral, Groq, DeepSeek and
+more), whose data ships inside the package: nothing is fetched at run time.
 """
 
 from __future__ import annotations
 
-import functools
-import tomllib
 from collections.abc import Mapping
-from importlib import resources
 
 from stomper.config import Price
 from stomper.fixers import Usage
@@ -25,25 +24,42 @@ from stomper.fixers import Usage
 FREE_PROVIDERS = ("ollama",)
 """Providers whose models run locally and cost nothing per token."""
 
+# LangChain's provider names where genai-prices names the provider otherwise.
+_PRICE_PROVIDERS = {
+    "google_genai": "google",
+    "google_vertexai": "google",
+    "azure_openai": "azure",
+    "mistralai": "mistral",
+    "xai": "x-ai",
+    "bedrock": "aws",
+    "bedrock_converse": "aws",
+}
 
-def price_of(model: str | None, configured: Mapping[str, Price]) -> Price | None:
-    """The price of `model` ("provider:model"), or None when nobody has said it."""
-    if model is None:
-        return None
-    if model in configured:
-        return configured[model]
-    if model in builtin_prices():
-        return builtin_prices()[model]
-    if model.split(":", 1)[0] in FREE_PROVIDERS:
+
+def price_of(provider: str, model: str, configured: Mapping[str, Price], written: str | None = None) -> Price | None:
+    """The price of `model` at `provider`, or None when nobody has said it.
+
+    `configured` is keyed by the `model` setting as written (`written`) or as "provider:model".
+    """
+    for key in (written, f"{provider}:{model}"):
+        if key is not None and key in configured:
+            return configured[key]
+    if provider in FREE_PROVIDERS:
         return Price(input=0.0, output=0.0)
-    return None
+    return listed_price(provider, model)
 
 
-@functools.cache
-def builtin_prices() -> dict[str, Price]:
-    """The packaged price table, by "provider:model"."""
-    text = (resources.files("stomper") / "data" / "llm" / "prices.toml").read_text("utf-8")
-    return {model: Price.model_validate(price) for model, price in tomllib.loads(text).items()}
+def listed_price(provider: str, model: str) -> Price | None:
+    """The price genai-prices lists for `model` at `provider`, per million tokens; None if it lists none."""
+    from genai_prices import Usage as Tokens
+    from genai_prices import calc_price
+
+    million = Tokens(input_tokens=1_000_000, output_tokens=1_000_000)
+    try:
+        price = calc_price(million, model, provider_id=_PRICE_PROVIDERS.get(provider, provider))
+    except LookupError:
+        return None
+    return Price(input=float(price.input_price), output=float(price.output_price))
 
 
 class Budget:

@@ -44,7 +44,7 @@ def remaining(report: RunReport) -> list[Diagnostic]:
     """
     left: set[Diagnostic] = set()
     for f in report.files:
-        left.update(f.remaining if f.outcome in ("fixed", "partial") else f.before)
+        left.update(f.remaining if f.applied else f.before)
     return sorted(left)
 
 

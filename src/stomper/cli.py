@@ -26,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 PathsArg = Annotated[
@@ -33,7 +34,8 @@ PathsArg = Annotated[
     typer.Argument(help="Files or directories to work on (default: the whole project).", show_default=False),
 ]
 FilesOpt = Annotated[
-    list[Path] | None, typer.Option("--files", help="Exact files to work on (repeatable).", show_default=False)
+    list[Path] | None,
+    typer.Option("--files", metavar="FILE", help="Exact files to work on (repeatable).", show_default=False),
 ]
 StagedOpt = Annotated[bool, typer.Option("--staged", help="Only files staged in git's index.")]
 ChangedOpt = Annotated[
@@ -45,7 +47,9 @@ SinceOpt = Annotated[
 ExcludeOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--exclude", metavar="GLOB", help="Skip files matching GLOB (repeatable; added to the configured excludes)."
+        "--exclude",
+        metavar="PATTERN",
+        help="Skip files matching PATTERN, as in .gitignore (repeatable; added to the configured excludes).",
     ),
 ]
 ToolsOpt = Annotated[
@@ -57,14 +61,31 @@ ToolsOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Say which executables run and more.")]
 
 
+def console(*, stderr: bool = False) -> Console:
+    """A rich console; off a terminal (CI logs, pipes) lines are neither cut nor wrapped at 80 columns."""
+    import os
+
+    made = Console(stderr=stderr, soft_wrap=stderr)
+    if made.is_terminal or os.environ.get("COLUMNS"):
+        return made
+    return Console(stderr=stderr, soft_wrap=stderr, width=_UNBOUNDED)
+
+
+_UNBOUNDED = 100_000
+"""Columns of a console that is no terminal: as wide as the longest line."""
+
+
 def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
     return typer.Option(*names, help=help, metavar=metavar, show_default=False)
 
 
 ParallelOpt = Annotated[
-    int | None, _opt("-j", "--parallel", help="Files fixed at once (1-32; default from config, 1).")
+    int | None, _opt("-j", "--parallel", metavar="N", help="Files fixed at once (1-32; default from config, 1).")
 ]
-FixerOpt = Annotated[str | None, _opt("--fixer", help="auto, ruff, agent or llm (default from config, auto).")]
+FixerOpt = Annotated[
+    Literal["auto", "ruff", "agent", "llm"] | None,
+    _opt("--fixer", help="Which fixer edits files (default from config, auto)."),
+]
 AgentOpt = Annotated[
     str | None,
     _opt(
@@ -76,9 +97,15 @@ AgentOpt = Annotated[
 ]
 ModelOpt = Annotated[
     str | None,
-    _opt("--model", metavar="PROVIDER:MODEL", help="LangChain chat model for the llm fixer, e.g. openai:gpt-4o-mini."),
+    _opt(
+        "--model",
+        metavar="[PROVIDER:]MODEL",
+        help="LangChain chat model for the llm fixer, e.g. openai:gpt-4o-mini (gpt-4o-mini alone infers openai).",
+    ),
 ]
-MaxAttemptsOpt = Annotated[int | None, _opt("--max-attempts", help="Attempts per file for an AI fixer.")]
+MaxAttemptsOpt = Annotated[
+    int | None, _opt("--max-attempts", metavar="N", help="Attempts per file for an AI fixer (default from config, 3).")
+]
 NoCommitOpt = Annotated[bool, _opt("--no-commit", help="Leave the fixes in the working tree, uncommitted.")]
 DiffOpt = Annotated[bool, _opt("--diff", help="Print the combined patch of the verified fixes; change nothing.")]
 DryRunOpt = Annotated[bool, _opt("--dry-run", help="Show the plan: files, diagnostics, fixers, concurrency.")]
@@ -143,6 +170,7 @@ OutputFormatOpt = Annotated[
     str,
     typer.Option(
         "--output-format",
+        metavar="<full|github|gitlab>",
         help="full (the summary table), or annotations of the analysed commit on stdout: "
         "github (workflow commands) or gitlab (Code Quality JSON).",
     ),
@@ -226,7 +254,7 @@ def check(
     exclude: ExcludeOpt = None,
     tools: ToolsOpt = None,
     output: Annotated[
-        str, typer.Option("--format", "--output-format", help="Output format: table, json, github or gitlab.")
+        Literal["table", "json", "github", "gitlab"], typer.Option("--format", "--output-format", help="Output format.")
     ] = "table",
     sarif: Annotated[
         Path | None,
@@ -238,13 +266,14 @@ def check(
     base: BaseOpt = None,
     baseline: BaselineOpt = None,
     verbose: VerboseOpt = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="One line per diagnostic, nothing else (with --format table).")
+    ] = False,
 ) -> None:
     """Run the quality tools and report what they find. Exit 0 when clean, 1 when diagnostics remain."""
     from stomper.commands import check as command
 
-    if output not in ("table", "json", "github", "gitlab"):
-        raise typer.BadParameter(f"{output!r} is not one of table, json, github, gitlab", param_hint="--format")
-    fmt: Literal["table", "json", "github", "gitlab"] = output  # type: ignore[assignment]
+    fmt: Literal["table", "json", "github", "gitlab"] = output
     new_only_base, baseline_path = _known_options(new_only, base, baseline)
     project = _project({"tools": tools})
     raise Exit(
@@ -256,9 +285,10 @@ def check(
             sarif_path=sarif,
             new_only_base=new_only_base,
             baseline_path=baseline_path,
-            console=Console(),
-            log=Console(stderr=True, soft_wrap=True),
+            console=console(),
+            log=console(stderr=True),
             verbose=verbose,
+            quiet=quiet,
         )
     )
 
@@ -354,8 +384,8 @@ def fix(
             selection,
             options,
             cwd=Path.cwd(),
-            console=Console(),
-            log=Console(stderr=True, soft_wrap=True),
+            console=console(),
+            log=console(stderr=True),
             verbose=verbose,
         )
     )
@@ -399,7 +429,7 @@ def init(
     """Write a commented stomper.toml, its tools set to those the project has configured."""
     from stomper.commands import init as command
 
-    raise Exit(command.run(Path.cwd(), pyproject=pyproject, force=force, console=Console()))
+    raise Exit(command.run(Path.cwd(), pyproject=pyproject, force=force, console=console()))
 
 
 @app.command()
@@ -433,7 +463,7 @@ def runs() -> None:
     """List this repository's fix runs, newest last, and whether each can be resumed."""
     from stomper.commands import runs as command
 
-    raise Exit(command.run(_project({}), console=Console()))
+    raise Exit(command.run(_project({}), console=console()))
 
 
 @app.command()
@@ -445,7 +475,7 @@ def clean(
     """Remove what interrupted runs left behind: worktrees and stale locks (with --all, their records too)."""
     from stomper.commands import runs as command
 
-    raise Exit(command.clean(_project({}), everything=everything, console=Console()))
+    raise Exit(command.clean(_project({}), everything=everything, console=console()))
 
 
 @app.command()
@@ -504,6 +534,11 @@ def _optional_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: run a command under the one error handler, its output scrubbed of credentials."""
+    import warnings
+
+    # A stopped run (Ctrl-C, a refused API key) cancels branches LangGraph had queued but not
+    # started; their coroutines are dropped unawaited, and Python would warn about each on stderr.
+    warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning, r"langgraph\.")
     with redact.scrubbed_output(), error_handler():
         args = _optional_values(argv if argv is not None else sys.argv[1:])
         code = app(args=args, prog_name="stomper", standalone_mode=False)

@@ -8,6 +8,7 @@ its own first, so that a bad value is reported with the file it came from.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -134,7 +135,12 @@ class LlmSettings(BaseModel):
     """Retries of a request refused with 429 or 5xx (exponential backoff, honouring Retry-After)."""
 
     prices: dict[str, Price] = {}
-    """Prices by model as written in `model` (e.g. "openai:gpt-4o-mini"), over built-in ones."""
+    """Prices by model as written in `model` (e.g. "openai:gpt-4o-mini"), over those the
+    genai-prices package lists."""
+
+    model_kwargs: dict[str, Any] = {}
+    """Options passed as they are to the provider's LangChain chat model, e.g.
+    {temperature = 0} or, for Ollama, {num_ctx = 32768}; they win over stomper's own."""
 
     @field_validator("base_url")
     @classmethod
@@ -159,7 +165,8 @@ class StomperSettings(BaseSettings):
     """Quality tools to run: any of ruff, mypy, pytest."""
 
     exclude: Annotated[list[str], NoDecode] = []
-    """Glob patterns (relative to the repository root) of files never checked nor fixed."""
+    """Files never checked nor fixed, as .gitignore patterns: `migrations` anywhere, `/setup.py`
+    at the root only, `vendor/` a directory, `*_pb2.py` by name."""
 
     tool_timeout: float = Field(300.0, gt=0)
     """Seconds one run of a quality tool may take."""
@@ -173,6 +180,10 @@ class StomperSettings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=10)
     """Attempts an AI fixer gets per file; each retry is told why the previous one was rejected."""
 
+    file_timeout: float | None = Field(900.0, gt=0)
+    """Seconds all the attempts on one file may take together, fixers and verification included;
+    when they run out the file keeps its last verified state. none: no limit."""
+
     unsafe_fixes: bool = False
     """Let the ruff fixer apply ruff's unsafe fixes."""
 
@@ -181,6 +192,12 @@ class StomperSettings(BaseSettings):
 
     allow_other_files: bool = False
     """Accept a fix that also changes files other than the one being fixed."""
+
+    allow_suppressions: Annotated[list[str], NoDecode] = ["import-untyped"]
+    """Codes a fix may silence rather than fix (e.g. `# type: ignore[import-untyped]` for a library
+    without type hints); the file is then reported as suppressed, not fixed. Any other added
+    `# noqa`, `# type: ignore`, `# pyright: ignore`, `# mypy: ignore-errors`, skip or xfail
+    marker, deleted test or deleted assert makes a fix no fix."""
 
     max_patch_bytes: int = Field(1024 * 1024, ge=1)
     """Largest change, in bytes of patch, a fix may make to be applied; a fixer that
@@ -199,12 +216,13 @@ class StomperSettings(BaseSettings):
     unconfined, said once), required (refuse to run agents without it), off (never)."""
 
     model: str | None = None
-    """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini; enables the llm fixer."""
+    """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini, or a name LangChain infers
+    the provider of (gpt-4o-mini); enables the llm fixer."""
 
     llm: LlmSettings = LlmSettings()
     """How the llm fixer calls its model: endpoint, edit format, budgets, rate limit (see [llm])."""
 
-    _split = field_validator("tools", "exclude", mode="before")(_split_commas)
+    _split = field_validator("tools", "exclude", "allow_suppressions", mode="before")(_split_commas)
 
     @classmethod
     def settings_customise_sources(
@@ -273,8 +291,21 @@ def _validate(data: Mapping[str, Any], origin: str) -> StomperSettings:
         # List indexes are left out: "tools", not "tools.1".
         key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int)) or "(top level)"
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"{origin}: unknown key '{key}'") from None
+            raise ConfigError(f"{origin}: unknown key '{key}'{_nearest(key)}") from None
         raise ConfigError(f"{origin}: {key}: {first['msg']} (got {first['input']!r})") from None
+
+
+def _nearest(key: str) -> str:
+    """ "; did you mean 'x'?" for the known key closest to `key`, or nothing."""
+    *parents, name = key.split(".")
+    model: Any = StomperSettings
+    for part in parents:
+        field = model.model_fields.get(part)
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return ""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+    return f"; did you mean '{'.'.join([*parents, close[0]])}'?" if close else ""
 
 
 def _deep_merge(low: dict[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:

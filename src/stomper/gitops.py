@@ -4,6 +4,12 @@ Before any work starts, the repository is looked at once through GitPython
 (`open_repo`), which reads git's files directly and needs no event loop.
 Everything that runs while files are being fixed goes through `git()`,
 i.e. through `stomper.proc`, so that no git call ever blocks the loop.
+
+`git()` pins the configuration that would change what stomper's own git
+commands run or print (`PINNED`): no hook, fsmonitor, external diff, colour
+or pager of the user's, and no diff or apply setting that reshapes a patch.
+What the user's configuration should decide is left alone: identity,
+signing, and the filters and line-ending conversions of their checkout.
 """
 
 from __future__ import annotations
@@ -30,11 +36,51 @@ _HOOK_VARIABLES = (
 
 GIT_TIMEOUT = 300.0
 
+PINNED = (
+    # Programs git would run for us: hooks, the fsmonitor daemon, external diff drivers, a pager, an editor.
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.pager=cat",
+    "core.editor=true",
+    "submodule.recurse=false",
+    # What a patch or a listing looks like.
+    "color.ui=false",
+    "color.diff=false",
+    "color.status=false",
+    "color.branch=false",
+    "diff.noprefix=false",
+    "diff.mnemonicPrefix=false",
+    "diff.relative=false",
+    "diff.context=3",
+    "diff.interHunkContext=0",
+    "diff.suppressBlankEmpty=false",
+    "diff.renames=false",
+    "diff.ignoreSubmodules=none",
+    "core.quotePath=true",
+    # What `git apply` does to the lines it applies.
+    "apply.whitespace=nowarn",
+    "apply.ignoreWhitespace=no",
+    # A refused line-ending conversion would fail `git add` in a worktree; the conversion itself is the user's.
+    "core.safecrlf=false",
+    # Housekeeping that would run while the other branches wait for the apply lock.
+    "gc.auto=0",
+    "maintenance.auto=false",
+)
+"""`-c` settings on every git command stomper runs."""
+
+_PINNED_ARGS = tuple(arg for setting in PINNED for arg in ("-c", setting))
+_DIFF_ARGS = ("--no-ext-diff", "--no-textconv", "--no-color")
+"""After `diff`: `diff.external` (and a driver's command) has no "off" value to pin, only this flag."""
+
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for git children: hook variables removed, no prompts."""
     env = {k: v for k, v in os.environ.items() if k not in _HOOK_VARIABLES}
     env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_PAGER"] = "cat"
+    env["GIT_EDITOR"] = "true"
+    for name in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS"):
+        env.pop(name, None)
     # No `git status` or `git diff` of ours refreshes the user's index on the side: a kill
     # would leave its index.lock behind, and only the locks of an apply are ours to repair.
     env["GIT_OPTIONAL_LOCKS"] = "0"
@@ -50,10 +96,22 @@ async def git(
     check: bool = True,
 ) -> proc.Completed:
     """Run `git args...` in `cwd`; raises `GitError` with git's message unless `check` is off."""
-    done = await proc.run(["git", *args], cwd=cwd, env=git_env(env), stdin=stdin, timeout=GIT_TIMEOUT)
+    argv = ["git", *_PINNED_ARGS, *args]
+    sub = len(argv) - len(args) + _subcommand_at(args)
+    if argv[sub] == "diff":
+        argv[sub + 1 : sub + 1] = _DIFF_ARGS
+    done = await proc.run(argv, cwd=cwd, env=git_env(env), stdin=stdin, timeout=GIT_TIMEOUT)
     if check and done.returncode != 0:
-        raise GitError(f"git {args[0]}: {_said(done)}")
+        raise GitError(f"git {args[_subcommand_at(args)]}: {_said(done)}")
     return done
+
+
+def _subcommand_at(args: Sequence[str]) -> int:
+    """Where the subcommand is in `args`, past any `-c name=value`."""
+    n = 0
+    while n + 1 < len(args) and args[n] == "-c":
+        n += 2
+    return n
 
 
 def _said(done: proc.Completed) -> str:
@@ -139,3 +197,29 @@ async def listed_paths(cwd: Path, pathspecs: Sequence[str] = ()) -> list[str]:
     """Tracked files and untracked files git does not ignore."""
     done = await git("ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", *pathspecs, cwd=cwd)
     return sorted(set(split_z(done.stdout)))
+
+
+async def head_ref(cwd: Path) -> str | None:
+    """The branch HEAD is on (`refs/heads/main`), or None when it is detached."""
+    done = await git("symbolic-ref", "--quiet", "HEAD", cwd=cwd, check=False)
+    return done.out.strip() or None
+
+
+async def fallback_identity(cwd: Path) -> tuple[str, ...]:
+    """git's `-c` options for an author when the user has configured none and has not forbidden guessing one.
+
+    With `user.useConfigOnly` the user asked git never to make up an
+    identity; stomper does not either, and the commit check says so.
+    """
+    if (await git("var", "GIT_COMMITTER_IDENT", cwd=cwd, check=False)).returncode == 0:
+        return ()
+    strict = await git("config", "--type=bool", "--get", "user.useConfigOnly", cwd=cwd, check=False)
+    if strict.out.strip() == "true":
+        return ()
+    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
+
+
+async def signing(cwd: Path) -> tuple[str, ...]:
+    """`-S` when the user signs their commits (`commit.gpgSign`): `commit-tree` does not read that setting itself."""
+    done = await git("config", "--type=bool", "--get", "commit.gpgSign", cwd=cwd, check=False)
+    return ("-S",) if done.out.strip() == "true" else ()

@@ -6,14 +6,18 @@ fixer's reaches the user's checkout:
 
 - `Seal.check`, after every attempt and before any git command runs in the
   worktree again: the worktree's `.git` file and the git directory's
-  control files (config, hooks, attributes) are as they were. A fixer that
-  rewrote `.git` could point the next `git add` at the user's own index.
-- `check_change`, once, on the verified change relative to the base: it
+  control files (config, per-worktree config, hooks, attributes) are as
+  they were. A fixer that rewrote `.git` could point the next `git add` at
+  the user's own index; one that set `core.hooksPath` or `core.fsmonitor`
+  would have its programs run by stomper's git. The refs all worktrees
+  share (branches, tags, the stash, `packed-refs`) are put back as they
+  were (see `stomper.refs`) and the attempt is refused.
+- `check_change`, once, on the verified record relative to the base: it
   stays inside the repository, out of `.git`, adds no symbolic link that
   leads out nor a nested repository, keeps the target a text file by that
-  name (and, from an AI, not an empty one), touches no other file (unless
-  `allow_other_files`), adds no credential value from the environment
-  (`stomper.redact`), and is no larger than `max_patch_bytes`.
+  name (and, from an AI, not an empty one) and its mode as it was, touches
+  no other file (unless `allow_other_files`), adds no credential value from
+  the environment (`stomper.redact`), and is no larger than `max_patch_bytes`.
 
 Both raise `UnsafeChange`, which fails the file with its message.
 """
@@ -32,11 +36,12 @@ from stomper import redact
 from stomper.config import StomperSettings
 from stomper.errors import StomperError
 from stomper.gitops import git
+from stomper.refs import RefState
 from stomper.worktree import Worktree
 
 _SYMLINK = "120000"
 _GITLINK = "160000"
-_CONTROL = ("config", "hooks", "info/attributes")
+_CONTROL = ("config", "config.worktree", "hooks", "info/attributes")
 """Paths in the common git directory that make git run programs or change what it writes."""
 _ADMIN = ("commondir", "config.worktree")
 """Paths in the worktree's own git directory that say which repository it belongs to."""
@@ -54,21 +59,31 @@ class Seal:
     watched: tuple[tuple[str, Path], ...]
     """(name shown to the user, path) of what must not change."""
     prints: tuple[str, ...]
+    refs: RefState | None = None
+    """The shared refs as they were, put back by `check` when a fixer changed them."""
 
     @classmethod
-    async def take(cls, wt: Worktree) -> Seal:
+    async def take(cls, wt: Worktree, refs: RefState | None = None) -> Seal:
         common, admin = await asyncio.to_thread(_git_dirs, wt.path)
         watched = [(".git (the worktree's own)", wt.path / ".git")]
         watched += [(f".git/{name}", common / name) for name in _CONTROL]
         watched += [(f".git/{admin.relative_to(common).as_posix()}/{name}", admin / name) for name in _ADMIN]
-        return cls(wt.path, tuple(watched), await asyncio.to_thread(_prints, watched))
+        # The per-worktree config of the user's other linked worktrees, and any a fixer adds.
+        watched += [(".git/worktrees/*/config.worktree", common / "worktrees")]
+        return cls(wt.path, tuple(watched), await asyncio.to_thread(_prints, watched), refs or wt.refs)
 
     async def check(self) -> None:
-        """Raise `UnsafeChange` naming what changed, if anything did."""
+        """Raise `UnsafeChange` naming what changed, if anything did; changed refs are put back first."""
         now = await asyncio.to_thread(_prints, self.watched)
         changed = [name for (name, _), old, new in zip(self.watched, self.prints, now, strict=True) if old != new]
+        restored = await self.refs.restore() if self.refs is not None else []
         if changed:
             raise UnsafeChange(f"the fixer changed git's own files ({', '.join(changed)}); not applied")
+        if restored:
+            raise UnsafeChange(
+                f"the fixer changed the repository's refs ({', '.join(restored)}); they were put back "
+                "(what they pointed at is kept under refs/stomper/kept/), not applied"
+            )
 
 
 def _git_dirs(worktree: Path) -> tuple[Path, Path]:
@@ -79,10 +94,12 @@ def _git_dirs(worktree: Path) -> tuple[Path, Path]:
 
 
 def _prints(watched: Sequence[tuple[str, Path]]) -> tuple[str, ...]:
-    return tuple("\n".join(f"{p.relative_to(path)}: {_print(p)}" for p in _walk(path)) for _, path in watched)
+    return tuple("\n".join(f"{p.relative_to(path)}: {_print(p)}" for p in _walk(name, path)) for name, path in watched)
 
 
-def _walk(path: Path) -> list[Path]:
+def _walk(name: str, path: Path) -> list[Path]:
+    if name.endswith("/*/config.worktree"):
+        return sorted(path.glob("*/config.worktree"))
     if path.is_dir() and not path.is_symlink():
         return sorted(p for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
     return [path] if os.path.lexists(path) else []
@@ -122,7 +139,7 @@ async def check_change(
     original: bytes | None,
     may_empty: bool = False,
 ) -> None:
-    """Raise `UnsafeChange` if the verified change of `path` in `wt` must not be applied.
+    """Raise `UnsafeChange` if the verified change of `path` in `wt` (its record) must not be applied.
 
     `original` is what the file held before any fixer ran. `may_empty`: the
     change may leave the file empty, as ruff does to a file of nothing but
@@ -151,6 +168,13 @@ async def check_change(
         raise UnsafeChange(f"the fix renames {path} to {mine.path}; not applied")
     if mine is not None and mine.status == "D":
         raise UnsafeChange(f"the fix deletes {path}; not applied")
+    for entry in entries:
+        modes = (entry.old_mode, entry.new_mode)
+        if entry.status in ("M", "T") and modes[0] != modes[1] and _SYMLINK not in modes:
+            # Verification runs the tools, not the file: an executable bit is nothing it checked.
+            raise UnsafeChange(
+                f"the fix changes the mode of {entry.path} ({entry.old_mode} to {entry.new_mode}); not applied"
+            )
     if mine is not None:
         await _still_text(wt, path, original or b"", may_empty)
     others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
@@ -165,8 +189,7 @@ async def check_change(
 
 
 async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> None:
-    # The worktree's file is its verified state (a rejected attempt is undone), so it is read, not asked of git.
-    new = await wt.read(path)
+    new = await wt.verified_blob(path) or b""
     # git's own test for binary: a NUL byte in the first 8000.
     if b"\0" in new[:8000] and b"\0" not in old[:8000]:
         raise UnsafeChange(f"the fix makes {path} a binary file; not applied")
@@ -175,7 +198,7 @@ async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> N
 
 
 async def _entries(wt: Worktree) -> list[_Entry]:
-    done = await git("diff", "--cached", "--raw", "-z", "--no-abbrev", "-M", wt.base, cwd=wt.path)
+    done = await git("diff-tree", "-r", "-z", "--no-abbrev", "-M", wt.base, wt.tree, cwd=wt.path)
     fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
     entries = []
     n = 0

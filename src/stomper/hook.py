@@ -123,7 +123,7 @@ def exit_code(report: RunReport, say: Callable[[str], None]) -> int:
     """pre-commit's convention: 1 when a file changed or something is left to fix by hand."""
     if report.tool_errors:
         return ExitCode.USAGE
-    changed = [f.path for f in report.files if f.outcome in ("fixed", "partial")]
+    changed = [f.path for f in report.files if f.applied]
     left = ci.remaining(report)
     for d in left:
         say(str(d))

@@ -107,8 +107,10 @@ class RunProgress:
 
     def outcomes(self) -> str:
         finished = self.finished.copy()  # the refresh thread reads while the loop appends
-        counts = {o: sum(f.outcome == o for f in finished) for o in ("fixed", "partial", "failed", "skipped")}
-        return " · ".join(f"{n} {o}" for o, n in counts.items())
+        counts = {
+            o: sum(f.outcome == o for f in finished) for o in ("fixed", "partial", "suppressed", "failed", "skipped")
+        }
+        return " · ".join(f"{n} {o}" for o, n in counts.items() if n or o != "suppressed")
 
     def render(self) -> RenderableType:
         """The live panel: headline, one row per running file, the outcomes so far."""
@@ -150,8 +152,9 @@ class Display:
 
     @classmethod
     def choose(cls, log: Console, *, ci: bool, quiet: bool, verbose: bool) -> Display:
-        """Live only on a real terminal outside CI (rich's `is_terminal` honours FORCE_COLOR/TTY_COMPATIBLE)."""
-        live = log.is_terminal and not log.is_dumb_terminal and not ci
+        """Live only on a real terminal outside CI and without NO_COLOR
+        (rich's `is_terminal` honours FORCE_COLOR/TTY_COMPATIBLE, its `no_color` NO_COLOR)."""
+        live = log.is_terminal and not log.is_dumb_terminal and not ci and not log.no_color
         return cls(log, live=live, quiet=quiet, verbose=verbose)
 
     @property

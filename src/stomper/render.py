@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from stomper.diagnostics import CheckResult
-from stomper.fixers.registry import ENABLE_AI_HINT
-from stomper.graph.branch import NEEDS_AI
+from stomper import explain
+from stomper.diagnostics import CheckResult, Diagnostic
+from stomper.fixers import Fixer
 from stomper.graph.state import FileResult
 from stomper.report import RunReport
 
@@ -42,7 +43,9 @@ def check_table(result: CheckResult, console: Console) -> None:
     """Diagnostics grouped by file, then tool errors, then a one-line summary."""
     grouped = result.by_path()
     for path, diags in grouped.items():
-        table = Table(title=escape(path), title_justify="left", show_header=False, box=None, pad_edge=False)
+        # The path on a line of its own: a table's title would be wrapped at the table's width.
+        console.print(escape(path), style="italic", highlight=False, soft_wrap=True)
+        table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column("where", style="cyan", no_wrap=True)
         table.add_column("tool", style="magenta", no_wrap=True)
         table.add_column("code", style="bold", no_wrap=True)
@@ -65,7 +68,7 @@ def check_table(result: CheckResult, console: Console) -> None:
         )
 
 
-_OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+_OUTCOME_STYLE = {"fixed": "green", "partial": "yellow", "suppressed": "magenta", "failed": "red", "skipped": "dim"}
 
 
 def file_line(result: FileResult, console: Console) -> None:
@@ -89,8 +92,14 @@ def event_line(event: dict[str, Any]) -> str:
     return f"        {event.get('path', '')}: {step}"
 
 
-def run_summary(report: RunReport, console: Console) -> None:
-    """The final table: one row per failing file, then the totals."""
+def run_summary(
+    report: RunReport, console: Console, *, interrupted: bool = False, total: int | None = None, left: bool = True
+) -> None:
+    """The final table: one row per failing file, what is left and why, then the totals.
+
+    An `interrupted` run's report holds only the files that finished, of `total` failing ones
+    (None: not known, as in a resumed run). `left`: list what is left (the hook says it itself).
+    """
     if report.files:
         table = Table(title="stomper fix", title_justify="left")
         for column in ("file", "before", "after", "attempts", "outcome", "time"):
@@ -108,29 +117,73 @@ def run_summary(report: RunReport, console: Console) -> None:
         console.print(table)
     for error in report.tool_errors:
         console.print(f"[red]tool error[/red] {escape(error)}", highlight=False)
-    if any(f.detail == NEEDS_AI for f in report.files):
-        console.print(f"To fix what ruff cannot, {ENABLE_AI_HINT}.", highlight=False)
+    if left:
+        left_over(report.files, console)
     usage = report.usage
     cost = (
         f"; model: {usage.calls} calls, {usage.input_tokens}+{usage.output_tokens} tokens, ${usage.cost:.4f}"
         if usage.calls
         else ""
     )
+    silenced = f", {report.suppressed} suppressed" if report.suppressed else ""
+    if interrupted:
+        done = len(report.files)
+        console.print(
+            f"interrupted: {done} failing file(s) done, the others not; "
+            f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining in the files done{cost}"
+            if total is None
+            else f"interrupted: {done} of {total} failing file(s) done, {total - done} not done; "
+            f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining in the files done{cost}",
+            highlight=False,
+        )
+        return
     console.print(
-        f"{report.fixed} diagnostic(s) fixed, {report.remaining} remaining, in {len(report.files)} failing file(s); "
+        f"{report.fixed} diagnostic(s) fixed{silenced}, {report.remaining} remaining, "
+        f"in {len(report.files)} failing file(s); "
         f"{report.seconds:.1f}s{cost}",
         highlight=False,
     )
 
 
-def plan(result: CheckResult, fixers: list[str], parallel: int, console: Console) -> None:
-    """What `stomper fix --dry-run` would do."""
+def left_over(files: Iterable[FileResult], console: Console) -> None:
+    """Each diagnostic left, as the hook writes it, with why it is left; then what to do, once per kind."""
+    hints: list[str] = []
+    for f in files:
+        left = f.remaining if f.outcome in ("fixed", "partial") else f.before
+        if not left:
+            continue
+        for d in left:
+            console.print(escape(str(d)), highlight=False, soft_wrap=True)
+        if f.detail:
+            console.print(f"  [dim]why:[/dim] {escape(f.detail)}", highlight=False, soft_wrap=True)
+        if f.hint and f.hint not in hints:
+            hints.append(f.hint)
+    for hint in hints:
+        console.print(f"[bold]next:[/bold] {escape(hint)}", highlight=False, soft_wrap=True)
+
+
+def plan(result: CheckResult, fixers: Sequence[Fixer], parallel: int, console: Console) -> None:
+    """What `stomper fix --dry-run` would do: per file, which fixer would take which diagnostics."""
     grouped = result.by_path()
-    console.print(
-        f"would fix {len(grouped)} file(s) with {' then '.join(fixers)}, {parallel} at a time:", highlight=False
-    )
+    names = " then ".join(f.name for f in fixers)
+    console.print(f"would try {len(grouped)} file(s) with {names}, {parallel} at a time:", highlight=False)
+    unhandled = 0
     for path, diags in grouped.items():
-        codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in diags}))
-        console.print(f"  {escape(path)}: {len(diags)} diagnostic(s) ({codes})", highlight=False)
+        parts = []
+        for fixer in [*fixers, None]:
+            mine = [d for d in diags if _first_fixer(fixers, d) is fixer]
+            if not mine:
+                continue
+            codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in mine}))
+            who = f"{fixer.name} can try" if fixer is not None else "need an AI fixer"
+            parts.append(f"{len(mine)} {who} ({codes})")
+            unhandled += len(mine) if fixer is None else 0
+        console.print(f"  {escape(path)}: {'; '.join(parts)}", highlight=False, soft_wrap=True)
     for run in result.errors:
         console.print(f"[red]tool error[/red] {run.tool}: {escape(run.error or '')}", highlight=False)
+    if unhandled:
+        console.print(f"[bold]next:[/bold] {escape(explain.ENABLE_AI)}", highlight=False, soft_wrap=True)
+
+
+def _first_fixer(fixers: Sequence[Fixer], diagnostic: Diagnostic) -> Fixer | None:
+    return next((f for f in fixers if f.handles(diagnostic)), None)

@@ -35,7 +35,12 @@ class RunReport:
 
     @property
     def fixed(self) -> int:
-        return sum(f.fixed for f in self.files if f.outcome in ("fixed", "partial"))
+        return sum(f.fixed for f in self.files if f.applied)
+
+    @property
+    def suppressed(self) -> int:
+        """Diagnostics silenced by a suppression the project allows, not fixed."""
+        return sum(len(f.suppressed) for f in self.files if f.applied)
 
     @property
     def usage(self) -> Usage:
@@ -46,8 +51,10 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """Every selected diagnostic fixed and no tool failed."""
-        return not self.tool_errors and all(f.outcome == "fixed" for f in self.files)
+        """Every selected diagnostic fixed (or suppressed as the project allows) and no tool failed."""
+        return not self.tool_errors and all(
+            f.outcome in ("fixed", "suppressed") and not f.remaining for f in self.files
+        )
 
     def to_json(self) -> dict[str, Any]:
         usage = self.usage
@@ -60,11 +67,13 @@ class RunReport:
                 "files_failing": len(self.files),
                 "files_fixed": sum(f.outcome == "fixed" for f in self.files),
                 "files_partial": sum(f.outcome == "partial" for f in self.files),
+                "files_suppressed": sum(f.outcome == "suppressed" for f in self.files),
                 "files_failed": sum(f.outcome == "failed" for f in self.files),
                 "files_skipped": sum(f.outcome == "skipped" for f in self.files),
                 "files_clean": len(self.clean),
                 "diagnostics_before": sum(len(f.before) for f in self.files),
                 "diagnostics_fixed": self.fixed,
+                "diagnostics_suppressed": self.suppressed,
                 "diagnostics_remaining": self.remaining,
                 "attempts": self.attempts,
                 "model": _usage_json(usage),
@@ -86,10 +95,12 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "path": f.path,
         "outcome": f.outcome,
         "detail": f.detail,
+        "hint": f.hint,
         "attempts": f.attempts,
         "fixers": list(f.fixers),
         "diagnostics_before": [d.to_json() for d in f.before],
         "diagnostics_remaining": [d.to_json() for d in f.remaining],
+        "diagnostics_suppressed": [d.to_json() for d in f.suppressed],
         "kept_patch": f.kept_patch,
         "model": _usage_json(f.usage),
     }

@@ -31,7 +31,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from stomper.errors import StomperError
 
-Status = Literal["running", "interrupted", "completed", "failed"]
+Status = Literal["running", "interrupted", "completed", "failed", "misconfigured"]
+"""misconfigured: stopped by bad configuration found mid-run (a refused API key); not resumable."""
 UNFINISHED: tuple[Status, ...] = ("running", "interrupted", "failed")
 """A run in any of these states can be resumed: "failed" ones too, since a fix may sit applied
 but uncommitted after the error that stopped them."""
@@ -64,6 +65,10 @@ class RunRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     finished: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    branch: str | None = None
+    """The branch HEAD was on when the run started (`refs/heads/main`); fixes land there or nowhere."""
+    checkout: str | None = None
+    """The working tree the run started in; it is resumed there only (linked worktrees share the runs)."""
 
 
 class RunDir:
@@ -137,6 +142,8 @@ class RunDir:
             record = self.load(run_id)
             if record.status == "completed":
                 raise StomperError(f"run {run_id} completed; there is nothing to resume")
+            if record.status == "misconfigured":
+                raise StomperError(f"run {run_id} stopped on bad configuration; fix it, then start a new run")
             return record
         unfinished = [r for r in self.records() if r.status in UNFINISHED]
         if not unfinished:

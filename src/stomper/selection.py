@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+import pathspec
 
 from stomper import gitops
 from stomper.errors import GitError, SelectionError
@@ -31,6 +33,11 @@ class Selection:
     @property
     def uses_git(self) -> bool:
         return self.staged or self.changed or self.since is not None
+
+    @property
+    def whole(self) -> bool:
+        """No files named: the whole project, as each tool's own configuration selects it."""
+        return not (self.paths or self.files or self.uses_git)
 
 
 async def select_files(selection: Selection, root: Path, *, in_git: bool, cwd: Path) -> list[str]:
@@ -136,8 +143,10 @@ async def _walk(root: Path) -> list[str]:
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    pure = PurePosixPath(path)
-    return any(
-        fnmatch(path, pattern) or fnmatch(pure.name, pattern) or path.startswith(pattern.rstrip("/") + "/")
-        for pattern in patterns
-    )
+    """Whether `path` matches `patterns` as .gitignore lines would (`migrations` anywhere, `/top.py` at the root)."""
+    return bool(patterns) and _spec(tuple(patterns)).match_file(path)
+
+
+@functools.cache
+def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines(patterns)

@@ -1,110 +1,212 @@
 """Is a fixer's edit a fix? Re-run the tools in the worktree and compare.
 
-An edit is accepted only when it removes diagnostics and introduces none.
-Diagnostics are compared by fingerprint (tool, code, message, text of the
-flagged line), not by line number, so that an edit that shifts lines does not
-look like it fixed one problem and introduced another. Failing tests count
-wherever they are: a fix in one file must not break a test in another.
+A change to one file is judged on its scope: the file itself, the files that
+import it, directly or through others (mypy checks them: a renamed function
+breaks its callers), and the tests that import it (pytest runs only those).
+Each tool runs the same way before the first attempt and after every one, so
+a diagnostic that was there before cannot pass for one the change made.
+
+An edit is accepted only when it changes something, adds no suppression the
+project does not allow (`stomper.suppressions`), removes diagnostics and
+introduces none. "The same diagnostic after the edit" follows the edit's own
+diff: one on an unchanged line must be where that line went, one on a
+rewritten line anywhere in what replaced it (`diagnostics.match`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper.diagnostics import Diagnostic, fingerprint
+from stomper import explain
+from stomper.diagnostics import Diagnostic, LineMap, match
+from stomper.errors import ToolError
+from stomper.imports import ImportGraph
+from stomper.suppressions import Suppression, added
 from stomper.tools import Tool, run_tools
 
-Print = tuple[str, str, str, str]
+
+@dataclass(frozen=True)
+class Scope:
+    """What a change to `path` is verified on."""
+
+    path: str
+    dependents: tuple[str, ...] = ()
+    """Files that import it, directly or not."""
+    tests: tuple[str, ...] = ()
+    """Test files that import it, directly or not (itself, when it is one)."""
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.path, *self.dependents, *self.tests)))
+
+    def for_tool(self, tool: Tool) -> list[str]:
+        if tool.reach == "tests":
+            return list(self.tests)
+        if tool.reach == "dependents":
+            return [self.path, *self.dependents]
+        return [self.path]
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """Diagnostics, each with its fingerprint taken on the text it was found on."""
+    """What the tools found in a scope, and the text of its files when they found it."""
 
-    items: tuple[tuple[Diagnostic, Print], ...]
-
-    @property
-    def diagnostics(self) -> tuple[Diagnostic, ...]:
-        return tuple(d for d, _ in self.items)
-
-    @property
-    def prints(self) -> Counter[Print]:
-        return Counter(p for _, p in self.items)
+    scope: Scope
+    diagnostics: tuple[Diagnostic, ...]
+    texts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Verdict:
     after: Baseline
-    new: tuple[Diagnostic, ...]
-    fixed: int
+    new: tuple[Diagnostic, ...] = ()
+    gone: tuple[Diagnostic, ...] = ()
     error: str | None = None
+    unchanged: bool = False
+    suppressions: tuple[Suppression, ...] = ()
+    """Suppressions the change adds that the project allows: accepted, reported as suppressed."""
+    forbidden: tuple[Suppression, ...] = ()
+    """Suppressions the change adds that the project does not allow: the change is no fix."""
+
+    @property
+    def fixed(self) -> int:
+        return len(self.gone)
 
     @property
     def accepted(self) -> bool:
-        return self.error is None and not self.new and self.fixed > 0
+        return self.error is None and not self.unchanged and not self.forbidden and not self.new and self.fixed > 0
 
     def feedback(self) -> str:
         """Why the attempt was rejected, in words an AI can act on."""
         if self.error is not None:
             return f"The tools could not check your change: {self.error}"
+        if self.unchanged:
+            return "Your change changed nothing."
+        if self.forbidden:
+            lines = ["Your change silences the tools instead of fixing the code; remove these and fix the problems:"]
+            lines += [f"- {s}" for s in self.forbidden]
+            return "\n".join(lines)
         if self.new:
             lines = ["Your change introduced these problems:"]
             lines += [f"- {d}" for d in self.new]
             return "\n".join(lines)
         return "Your change did not fix any of the problems."
 
+    def reason(self) -> str:
+        """Why the attempt was rejected, in the user's words (`stomper.explain`)."""
+        if self.error is not None:
+            return f"the tools could not check the fix: {self.error}"
+        if self.unchanged:
+            return "the fix changed nothing"
+        if self.forbidden:
+            return f"the fix silences the tools instead of fixing the code ({', '.join(str(s) for s in self.forbidden)})"
+        if self.new:
+            return explain.introduced(self.new)
+        return "the fix removed none of the problems"
+
 
 @dataclass(frozen=True)
 class Verifier:
-    """Runs the enabled tools in a worktree, on the one file and on the tests."""
+    """Runs the enabled tools in a worktree on the scope of one file's change."""
 
     tools: Sequence[Tool]
     executables: Mapping[str, str]
-    test_paths: Sequence[str]
     timeout: float
+    graph: ImportGraph = field(default_factory=ImportGraph)
+    test_roots: tuple[str, ...] = ()
+    """pytest's `testpaths`: only tests there are the project's tests."""
+    allow_suppressions: Collection[str] = ()
+    _stamps: _Stamps = field(default_factory=lambda: _Stamps(), compare=False, repr=False)
 
-    async def baseline(self, worktree: Path, path: str, diagnostics: Iterable[Diagnostic]) -> Baseline:
-        relevant = [d for d in diagnostics if _relevant(d, path)]
-        texts = await asyncio.to_thread(lambda: {p: _lines(worktree / p) for p in {d.path for d in relevant}})
-        return Baseline(tuple((d, fingerprint(d, texts[d.path])) for d in sorted(relevant)))
-
-    async def verify(self, worktree: Path, path: str, before: Baseline) -> Verdict:
-        file_tools = [t for t in self.tools if t.name != "pytest"]
-        test_tools = [t for t in self.tools if t.name == "pytest"]
-        env = _worktree_env(worktree)
-        on_file, on_tests = await asyncio.gather(
-            run_tools(file_tools, [path], cwd=worktree, executables=self.executables, timeout=self.timeout, env=env),
-            run_tools(
-                test_tools, self.test_paths, cwd=worktree, executables=self.executables, timeout=self.timeout, env=env
-            ),
+    def scope(self, path: str) -> Scope:
+        return Scope(
+            path=path,
+            dependents=tuple(self.graph.dependents(path)),
+            tests=tuple(self.graph.tests(path, self.test_roots)),
         )
-        errors = [f"{run.tool}: {run.error}" for run in (*on_file.errors, *on_tests.errors)]
-        found = [d for d in (*on_file.diagnostics, *on_tests.diagnostics) if _relevant(d, path)]
-        after = await self.baseline(worktree, path, found)
-        unexplained = after.prints - before.prints
-        new = []
-        for diag, mark in after.items:
-            if unexplained[mark] > 0:
-                unexplained[mark] -= 1
-                new.append(diag)
-        fixed = sum((before.prints - after.prints).values())
-        return Verdict(after=after, new=tuple(new), fixed=fixed, error="; ".join(errors) or None)
+
+    async def baseline(self, worktree: Path, scope: Scope) -> Baseline:
+        """What the tools find in `scope` now; raises `ToolError` when one cannot run."""
+        diagnostics, errors = await self._check(worktree, scope)
+        if errors:
+            raise ToolError(f"The tools could not check the file before any change: {errors}")
+        return Baseline(scope, diagnostics, await _texts(worktree, scope.files))
+
+    async def verify(self, worktree: Path, before: Baseline) -> Verdict:
+        """Judge the worktree as it is now against `before`, on `before`'s scope."""
+        scope = before.scope
+        texts = await _texts(worktree, scope.files)
+        changed = [p for p in scope.files if texts[p] != before.texts.get(p)]
+        if not changed:
+            return Verdict(after=before, unchanged=True)
+        found = [s for p in changed for s in added(p, before.texts.get(p, ""), texts[p])]
+        allowed = tuple(s for s in found if s.allowed(self.allow_suppressions))
+        forbidden = tuple(s for s in found if not s.allowed(self.allow_suppressions))
+        if forbidden:
+            return Verdict(after=before, forbidden=forbidden)
+        diagnostics, errors = await self._check(worktree, scope)
+        after = Baseline(scope, diagnostics, texts)
+        maps = {p: LineMap.between(before.texts[p].splitlines(), texts[p].splitlines()) for p in changed}
+        new, gone = match(before.diagnostics, diagnostics, maps)
+        return Verdict(after=after, new=tuple(new), gone=tuple(gone), error=errors or None, suppressions=allowed)
+
+    async def _check(self, worktree: Path, scope: Scope) -> tuple[tuple[Diagnostic, ...], str]:
+        await asyncio.to_thread(self._stamps.refresh, worktree, scope.files)
+        env = _worktree_env(worktree)
+        results = await asyncio.gather(
+            *(
+                run_tools(
+                    [tool],
+                    scope.for_tool(tool),
+                    cwd=worktree,
+                    executables=self.executables,
+                    timeout=self.timeout,
+                    env=env,
+                )
+                for tool in self.tools
+            )
+        )
+        errors = "; ".join(f"{run.tool}: {run.error}" for result in results for run in result.errors)
+        return tuple(sorted(d for result in results for d in result.diagnostics)), errors
 
 
-def _relevant(diag: Diagnostic, path: str) -> bool:
-    return diag.path == path or diag.tool == "pytest"
+class _Stamps:
+    """Gives every new content of a file a modification time of its own.
+
+    mypy trusts its cache for a file whose size and whole-second mtime are
+    what it recorded; a fixer that rewrites a file within the second with as
+    many bytes (`-> int` to `-> str`) would be judged on the old content.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[int, str]] = {}
+
+    def refresh(self, worktree: Path, paths: Sequence[str]) -> None:
+        for path in paths:
+            full = worktree / path
+            try:
+                text, mtime = full.read_text("utf-8", "replace"), int(full.stat().st_mtime)
+            except OSError:
+                continue
+            seen = self._seen.get(full)
+            if seen is not None and seen[1] != text and mtime <= seen[0]:
+                mtime = seen[0] + 1
+                os.utime(full, (mtime, mtime))
+            self._seen[full] = (mtime, text)
 
 
-def _lines(path: Path) -> list[str]:
-    try:
-        return path.read_text("utf-8", "replace").splitlines()
-    except OSError:
-        return []
+async def _texts(worktree: Path, paths: Sequence[str]) -> dict[str, str]:
+    def read(path: str) -> str:
+        try:
+            return (worktree / path).read_text("utf-8", "replace")
+        except OSError:
+            return ""
+
+    return await asyncio.to_thread(lambda: {p: read(p) for p in paths})
 
 
 def _worktree_env(worktree: Path) -> dict[str, str]:

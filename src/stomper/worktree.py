@@ -8,6 +8,13 @@ nothing stomper does shows up in `git status`. Inside a worktree, git's index
 holds the last *verified* state of the fix, whose tree is also remembered: an
 attempt that verification rejects is thrown away by restoring the index and
 the files from that tree.
+
+That tree is the *record* of what was verified: written to git's object
+store before the tools look at the files (`Worktree.record`), compared with
+the files again once they have (`Worktree.accept`), and from then on the
+only source of what the fix is: its patch, the guard's checks and the bytes
+the applier writes all come from the record, never from the live worktree,
+where a process an agent left behind could still be writing.
 """
 
 from __future__ import annotations
@@ -20,7 +27,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stomper.gitops import git
+from stomper.errors import StomperError
+from stomper.gitops import git, head_ref
+from stomper.refs import RefState
+
+
+class ChangedAfterVerification(StomperError):
+    """The worktree's files changed while, or after, they were verified; the attempt is not kept."""
 
 
 async def snapshot(root: Path) -> str:
@@ -45,9 +58,44 @@ async def snapshot(root: Path) -> str:
 
 
 async def blob(root: Path, commit: str, path: str) -> bytes | None:
-    """The bytes of `path` at `commit`, or None when it has no such file."""
+    """The bytes of `path` at `commit` (or a tree), or None when it has no such file."""
     done = await git("cat-file", "blob", f"{commit}:{path}", cwd=root, check=False)
     return done.stdout if done.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file a verified fix changes: what it was in the snapshot, what it becomes."""
+
+    path: str
+    old_mode: str
+    """git's mode in the snapshot ("000000" when the file is new)."""
+    old_blob: str | None
+    new_mode: str
+    """git's mode in the record ("000000" when the fix deletes the file)."""
+    new_blob: str | None
+    status: str
+    """A, M, D, T, or R (renamed; `renamed_from` set)."""
+    renamed_from: str | None = None
+
+
+async def changes(cwd: Path, old: str, new: str, *, renames: bool = False) -> tuple[Change, ...]:
+    """The files that differ between two trees (or commits), read from git's object store."""
+    done = await git("diff-tree", "-r", "-z", "--no-abbrev", "-M" if renames else "--no-renames", old, new, cwd=cwd)
+    fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    found = []
+    n = 0
+    while n < len(fields) and fields[n].startswith(":"):
+        old_mode, new_mode, old_sha, new_sha, status = fields[n][1:].split(" ")
+        old_blob = None if set(old_sha) == {"0"} else old_sha
+        new_blob = None if set(new_sha) == {"0"} else new_sha
+        if status.startswith(("R", "C")):
+            found.append(Change(fields[n + 2], old_mode, old_blob, new_mode, new_blob, status[0], fields[n + 1]))
+            n += 3
+        else:
+            found.append(Change(fields[n + 1], old_mode, old_blob, new_mode, new_blob, status[0]))
+            n += 2
+    return tuple(found)
 
 
 @dataclass
@@ -58,11 +106,32 @@ class Worktree:
     base: str
     verified: str = ""
     """The tree of the last verified state; the base's until an attempt is accepted."""
+    refs: RefState | None = None
+    """The repository's refs as they were when the run's first worktree was made (see `stomper.refs`)."""
 
-    async def accept(self) -> None:
-        """Record the files as they are now as the last verified state."""
+    @property
+    def tree(self) -> str:
+        """The record of the last verified state (the base until an attempt is accepted)."""
+        return self.verified or self.base
+
+    async def record(self) -> str:
+        """The files as they are now, written to git's object store as a tree (modes included)."""
         await git("add", "--all", cwd=self.path)
-        self.verified = (await git("write-tree", cwd=self.path)).out.strip()
+        return (await git("write-tree", cwd=self.path)).out.strip()
+
+    async def accept(self, record: str | None = None) -> None:
+        """Make `record` (by default, the files as they are now) the last verified state.
+
+        Raises `ChangedAfterVerification` when the files no longer match
+        `record`: something wrote them while the tools were looking.
+        """
+        now = await self.record()
+        if record is not None and now != record:
+            moved = [c.path for c in await changes(self.path, record, now)]
+            raise ChangedAfterVerification(
+                f"files changed in the worktree while the fix was verified ({', '.join(moved)}); not applied"
+            )
+        self.verified = now
 
     async def reject(self) -> None:
         """Throw away everything since the last verified state.
@@ -78,9 +147,17 @@ class Worktree:
         """The bytes of `path` in the worktree."""
         return await asyncio.to_thread((self.path / path).read_bytes)
 
+    async def verified_blob(self, path: str) -> bytes | None:
+        """The bytes of `path` as verified (git's stored form), or None when the record has no such file."""
+        return await blob(self.path, self.tree, path)
+
+    async def changes(self, *, renames: bool = False) -> tuple[Change, ...]:
+        """What the verified record changes relative to the base."""
+        return await changes(self.path, self.base, self.tree, renames=renames)
+
     async def patch(self) -> bytes:
-        """The verified change as git writes it: binary-safe, new files included."""
-        done = await git("diff", "--cached", "--binary", "--full-index", "--no-renames", self.base, cwd=self.path)
+        """The verified change as git writes it: binary-safe, new files included, from the record."""
+        done = await git("diff", "--binary", "--full-index", "--no-renames", self.base, self.tree, cwd=self.path)
         return done.stdout
 
 
@@ -113,6 +190,7 @@ class Worktrees:
         """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree: a warm
         mypy checks a file in a fraction of the time a cold one takes."""
         self._registry = asyncio.Lock()
+        self.refs: RefState | None = None
 
     @contextlib.asynccontextmanager
     async def checkout(self, name: str) -> AsyncIterator[Worktree]:
@@ -120,6 +198,8 @@ class Worktrees:
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         try:
             async with self._registry:
+                if self.refs is None:
+                    self.refs = await self._refs()
                 await git(
                     "worktree",
                     "add",
@@ -135,9 +215,13 @@ class Worktrees:
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
             await asyncio.to_thread(self._seed, path)
-            yield Worktree(path=path, base=self.base)
+            yield Worktree(path=path, base=self.base, refs=self.refs)
         finally:
             await asyncio.shield(self._remove(path))
+
+    async def _refs(self) -> RefState:
+        common = (await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self.root)).out.strip()
+        return await RefState.take(self.root, Path(common), await head_ref(self.root))
 
     def _seed(self, path: Path) -> None:
         # Copied, not linked: mypy's cache is an SQLite database that a

@@ -14,12 +14,13 @@ every time and however loaded the machine, at one of two moments:
 - `worktree-add`: `git worktree add` waits inside, when git has begun the
   worktree's record (locked, HEAD all zeros) and runs `git update-ref` to
   finish it: the pause is in that child, found through GIT_EXEC_PATH;
-- `commit`: the first `git commit` that lands a fix in the checkout is
-  stopped (SIGSTOP) while it holds `.git/index.lock`: a `prepare-commit-msg`
-  hook (given through `-c core.hooksPath`, which `--no-verify` does not
-  skip) stops the git that runs it, which has the lock taken by then. (Not
-  a git that waits for the lock to appear: it can miss a lock held for a
-  few milliseconds, and then pause at the next file's apply.)
+- `index-lock`: the git that lands a fix in the checkout, `git update-index
+  --index-info`, is stopped (SIGSTOP) while it holds `.git/index.lock`. It
+  takes the lock before it reads its entries, and the entries are kept
+  from it until it is stopped, so it is still there, lock held, however
+  loaded the machine. (A git that holds the lock only a few milliseconds,
+  such as `git commit`, is not paused: watching for its lock can miss it,
+  and the pause would come at the next file's apply.)
 
 Either way the marker file is written, with the paused process's pid, once
 that process is paused; it stays paused until it is killed.
@@ -38,7 +39,7 @@ from pathlib import Path
 REAL_GIT = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True).stdout.strip()
 
 _WRAPPER = r"""#!{python}
-import os, sys
+import os, signal, subprocess, sys, time
 from pathlib import Path
 
 REAL = {real!r}
@@ -50,9 +51,25 @@ if pause == "worktree-add" and "worktree" in args and "add" in args and not mark
 at = 0
 while at + 1 < len(args) and args[at] == "-c":
     at += 2
-if pause == "commit" and args[at:at + 1] == ["commit"] and Path.cwd() == Path({checkout!r}):
-    args = ["-c", "core.hooksPath=" + {hooks!r}, *args]
-os.execv(REAL, [REAL, *args])
+landing = args[at:at + 1] == ["update-index"] and "--index-info" in args
+own_index = "GIT_INDEX_FILE" in os.environ  # a temporary index, not the checkout's
+if pause != "index-lock" or not landing or own_index or marker.exists() or Path.cwd() != Path({checkout!r}):
+    os.execv(REAL, [REAL, *args])
+# `update-index --index-info` takes the lock, then reads its entries: held back, they keep it waiting there.
+data = sys.stdin.buffer.read()
+child = subprocess.Popen([REAL, *args], stdin=subprocess.PIPE)
+lock = Path({checkout!r}) / ".git" / "index.lock"
+while not lock.exists():
+    assert child.poll() is None, "git update-index exited without taking the lock"
+    time.sleep(0.005)
+os.kill(child.pid, signal.SIGSTOP)
+stat = Path(f"/proc/{{child.pid}}/stat")
+while stat.read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+    time.sleep(0.005)
+marker.with_suffix(".new").write_text(str(child.pid))
+marker.with_suffix(".new").replace(marker)
+while True:
+    time.sleep(60)
 """
 
 _UPDATE_REF = r"""#!/bin/sh
@@ -65,32 +82,13 @@ fi
 exec {real} "$@"
 """
 
-_PREPARE_COMMIT_MSG = r"""#!{python}
-# git commit runs this with .git/index.lock taken: stop that git, there.
-import os, signal, time
-from pathlib import Path
-
-marker = Path({marker!r})
-if not marker.exists():
-    git = os.getppid()
-    os.kill(git, signal.SIGSTOP)
-    stat = Path(f"/proc/{{git}}/stat")
-    while stat.read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
-        time.sleep(0.01)
-    marker.with_suffix(".new").write_text(str(git))
-    marker.with_suffix(".new").replace(marker)
-"""
-
 
 def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path) -> dict[str, str]:
-    """The environment for a stomper whose `git` pauses at `pause` ("worktree-add" or "commit")."""
-    assert pause in ("worktree-add", "commit"), pause
+    """The environment for a stomper whose `git` pauses at `pause` ("worktree-add" or "index-lock")."""
+    assert pause in ("worktree-add", "index-lock"), pause
     exec_dir = bin_dir / "exec"
-    hooks = bin_dir / "hooks"
     exec_dir.mkdir(parents=True)
-    hooks.mkdir()
     _executable(exec_dir / "git", _UPDATE_REF.format(marker=marker, real=REAL_GIT))
-    _executable(hooks / "prepare-commit-msg", _PREPARE_COMMIT_MSG.format(python=sys.executable, marker=str(marker)))
     wrapper = _WRAPPER.format(
         python=sys.executable,
         real=REAL_GIT,
@@ -98,7 +96,6 @@ def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path) -> 
         pause=pause,
         exec_dir=str(exec_dir),
         checkout=str(checkout),
-        hooks=str(hooks),
     )
     _executable(bin_dir / "git", wrapper)
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}

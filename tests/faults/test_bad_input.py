@@ -219,7 +219,10 @@ def test_a_tool_that_crashes_while_verifying_fails_the_file(repo: Path, tmp_path
     assert done.returncode == 1, done.stdout + done.stderr
     files = json.loads(report.read_text())["files"]
     assert [(f["path"], f["outcome"]) for f in files] == [("a.py", "failed"), ("b.py", "failed")]
-    assert {f["detail"] for f in files} == {"ruff check exited with status 2: RuntimeError: it broke"}
+    # Verification runs the tools in the worktree before the first attempt: the crash is met there.
+    assert {f["detail"] for f in files} == {
+        "The tools could not check the file before any change: ruff: ruff exited with status 2: RuntimeError: it broke"
+    }
     assert_only_fixed(repo, before)
 
 
@@ -247,7 +250,9 @@ def test_a_checker_that_crashes_while_verifying_an_agents_fix_fails_the_file(rep
     assert done.returncode == 1, done.stdout + done.stderr
     [result] = json.loads(report.read_text())["files"]
     assert (result["path"], result["outcome"]) == ("b.py", "failed")
-    assert result["detail"] == "The tools could not check your change: mypy: mypy failed: RuntimeError: it broke"
+    assert result["detail"] == (
+        "The tools could not check the file before any change: mypy: mypy failed: RuntimeError: it broke"
+    )
     assert_only_fixed(repo, before)
 
 

@@ -224,7 +224,9 @@ def test_an_agent_flooding_its_output_is_drained_and_its_last_words_reported(rep
 
     assert results[TARGET]["outcome"] == "fixed"
     assert results["pkg/other.py"]["outcome"] == "failed"
-    assert results["pkg/other.py"]["detail"] == "the agent exited with status 3: gave up: out of ideas"
+    assert (
+        results["pkg/other.py"]["detail"] == "1 attempt failed: the agent exited with status 3: gave up: out of ideas"
+    )
     assert_only_fixed(repo, before, {TARGET: FIXED})
 
 

@@ -2,7 +2,7 @@
 
 Each case runs the real `stomper` in a subprocess on a real git repository,
 waits until the run is at a given point (the fake agent, a wrapper around
-mypy, or a post-commit hook leaves a marker file there and waits), sends a
+mypy, or the commit's signing program leaves a marker file there and waits), sends a
 signal, and checks what is left: exit status, the checkout (every file
 either as it was or fixed, never half done), no worktree, no lock, a clean
 `git fsck`; then `stomper fix --resume` finishes the job without redoing or
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,11 +103,27 @@ def mypy_that_waits(repo: Path, marker: Path) -> None:
     wrapper.chmod(0o755)
 
 
-def commit_hook_that_waits(repo: Path, marker: Path) -> None:
-    """A post-commit hook (which --no-verify does not skip) that marks the apply in progress and waits."""
-    hook = repo / ".git" / "hooks" / "post-commit"
-    hook.write_text(f"#!/bin/sh\ntouch {marker}\nsleep 3\n")
-    hook.chmod(0o755)
+def commit_signing_that_waits(repo: Path, marker: Path) -> None:
+    """A signing program (stomper runs no hooks) that marks the apply in progress and waits.
+
+    Its first call is stomper's check, before the run, that a commit can be made: that one passes at once.
+    """
+    calls = marker.with_name("signatures")
+    gpg = marker.with_name("gpg")
+    gpg.write_text(
+        "#!/bin/sh\ncat >/dev/null\n"
+        f"n=$(cat {calls} 2>/dev/null || echo 0); echo $((n + 1)) > {calls}\n"
+        f'if [ "$n" -ge 1 ]; then touch {marker}; sleep 3; fi\n'
+        "printf '\\n[GNUPG:] SIG_CREATED D 1 8 00 0 0\\n' >&2\n"
+        "printf -- '-----BEGIN PGP SIGNATURE-----\\n\\nfake\\n-----END PGP SIGNATURE-----\\n'\n"
+    )
+    gpg.chmod(0o755)
+    subprocess.run(["git", "config", "gpg.program", str(gpg)], cwd=repo, check=True)
+    subprocess.run(["git", "config", "commit.gpgSign", "true"], cwd=repo, check=True)
+
+
+def no_signing(repo: Path) -> None:
+    subprocess.run(["git", "config", "--unset", "commit.gpgSign"], cwd=repo, check=False)
 
 
 @pytest.mark.parametrize("point", ["fixer", "verification", "apply"])
@@ -117,7 +134,7 @@ def test_ctrl_c_drains_and_the_run_resumes(repo: Path, tmp_path: Path, point: st
         plan(script, {"pkg/mod1.py": {"mark": str(marker), "delay": 30}})
     else:
         plan(script)
-        (mypy_that_waits if point == "verification" else commit_hook_that_waits)(repo, marker)
+        (mypy_that_waits if point == "verification" else commit_signing_that_waits)(repo, marker)
     run = start(repo, script)
     wait_for(marker, run)
 
@@ -126,11 +143,15 @@ def test_ctrl_c_drains_and_the_run_resumes(repo: Path, tmp_path: Path, point: st
 
     assert run.returncode == 130, out + err
     assert "interrupted; resume with: stomper fix --resume " in err
+    assert "Warning" not in err
+    # The summary counts the files not done, rather than pass them over as if nothing were left.
+    assert re.search(r"^interrupted: ([0-3]) of 4 failing file\(s\) done, ([1-4]) not done; ", out, re.MULTILINE), out
+    assert "0 remaining, in" not in out
     assert_tidy(repo)
     listed = subprocess.run([str(STOMPER), "runs"], cwd=repo, capture_output=True, text=True).stdout
     assert "interrupted" in listed
     plan(script)
-    (repo / ".git" / "hooks" / "post-commit").unlink(missing_ok=True)
+    no_signing(repo)
     assert_finished(repo, resume(repo))
 
 
@@ -142,7 +163,7 @@ def test_sigkill_then_resume_completes_the_run(repo: Path, tmp_path: Path, point
         plan(script, {"pkg/mod2.py": {"mark": str(marker), "delay": 30}})
     else:
         plan(script)
-        commit_hook_that_waits(repo, marker)
+        commit_signing_that_waits(repo, marker)
     run = start(repo, script)
     wait_for(marker, run)
 
@@ -152,7 +173,7 @@ def test_sigkill_then_resume_completes_the_run(repo: Path, tmp_path: Path, point
 
     assert (repo / ".git" / "stomper" / "lock").exists()
     plan(script)
-    (repo / ".git" / "hooks" / "post-commit").unlink(missing_ok=True)
+    no_signing(repo)
     done = resume(repo)
     assert "took over the lock of stomper run pid" in done.stderr
     assert "removed the worktrees left behind by run" in done.stderr

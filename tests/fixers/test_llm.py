@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.language_models import GenericFakeChatModel
@@ -15,8 +17,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from pydantic import Field
 
-from stomper.budget import builtin_prices
-from stomper.config import StomperSettings
+from stomper.budget import listed_price
+from stomper.config import Price, StomperSettings
 from stomper.diagnostics import Diagnostic
 from stomper.errors import FixerError
 from stomper.fixers import FixOutcome, FixRequest, Usage
@@ -110,7 +112,8 @@ async def test_whole_file_reply_is_written_and_accounted(worktree: Path) -> None
 
     assert outcome.error is None and outcome.stop is None
     assert (worktree / PATH).read_text() == FIXED
-    price = builtin_prices()[MODEL]
+    price = listed_price("openai", "gpt-4o-mini")
+    assert price is not None and price.input > 0
     assert outcome.usage == Usage(1, 1000, 200, (1000 * price.input + 200 * price.output) / 1_000_000)
     assert fixer.budget.spent == outcome.usage
     system, user = (m.text for m in model.prompts[0])
@@ -331,23 +334,76 @@ async def test_file_that_leads_outside_the_worktree_is_left_alone(worktree: Path
     assert model.prompts == []
 
 
-def test_missing_provider_package_names_the_extra() -> None:
+def test_missing_provider_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
     config = StomperSettings.model_validate({"model": "anthropic:claude-haiku-4-5"})
 
     with pytest.raises(FixerError, match=r"pip install 'stomper-fix\[anthropic\]'"):
         LlmFixer(config)
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", ""])
-def test_model_must_name_its_provider(model: str) -> None:
-    with pytest.raises(FixerError, match="model must be provider:model"):
+def test_missing_anthropic_key_is_said_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    config = StomperSettings.model_validate({"model": "anthropic:claude-haiku-4-5"})
+
+    with pytest.raises(
+        FixerError, match=r"^the model anthropic:claude-haiku-4-5 needs an API key: set ANTHROPIC_API_KEY"
+    ):
+        LlmFixer(config)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("", "cannot tell the provider of model ''"),
+        ("my-own-model", "cannot tell the provider of model 'my-own-model': write it as provider:model"),
+        ("acme:gpt-4o-mini", "unknown model provider 'acme' in model 'acme:gpt-4o-mini'; LangChain knows: anthropic, "),
+    ],
+)
+def test_model_must_name_a_provider_langchain_knows(model: str, message: str) -> None:
+    with pytest.raises(FixerError, match=f"^{re.escape(message)}") as caught:
         LlmFixer(StomperSettings.model_validate({"model": model}))
+    assert "model_provider" not in str(caught.value)
+
+
+def test_a_bare_model_name_gets_its_provider_inferred_as_init_chat_model_does(api_key: str) -> None:
+    fixer = LlmFixer(StomperSettings.model_validate({"model": "gpt-4o-mini", "llm": {"max_cost": 1.0}}))
+
+    assert type(fixer.model).__name__ == "ChatOpenAI"
+    assert fixer.model.model_name == "gpt-4o-mini"  # type: ignore[attr-defined]
+    assert fixer.budget.price == listed_price("openai", "gpt-4o-mini")
+
+
+def test_model_kwargs_reach_the_chat_model_and_win_over_stomper_own(api_key: str) -> None:
+    config = StomperSettings.model_validate(
+        {"model": MODEL, "llm": {"request_timeout": 7, "model_kwargs": {"temperature": 0.25, "max_retries": 0}}}
+    )
+
+    model: Any = LlmFixer(config).model
+
+    assert (model.temperature, model.max_retries, model.request_timeout) == (0.25, 0, 7)
+
+
+def test_max_cost_works_for_a_model_only_the_price_table_knows(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = StomperSettings.model_validate({"model": "google_genai:gemini-2.5-flash", "llm": {"max_cost": 0.01}})
+
+    fixer = LlmFixer(config, model=scripted())
+
+    assert fixer.budget.price is not None and fixer.budget.price.output > fixer.budget.price.input > 0
+
+
+def test_configured_price_wins_over_the_table() -> None:
+    config = StomperSettings.model_validate(
+        {"model": "gpt-4o-mini", "llm": {"max_cost": 1.0, "prices": {"gpt-4o-mini": {"input": 1, "output": 2}}}}
+    )
+
+    assert LlmFixer(config, model=scripted()).budget.price == Price(input=1, output=2)
 
 
 def test_missing_api_key_is_a_fixer_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
-    with pytest.raises(FixerError, match=r"cannot use the model openai:gpt-4o-mini: .*OPENAI_API_KEY"):
+    with pytest.raises(FixerError, match=r"^the model openai:gpt-4o-mini needs an API key: set OPENAI_API_KEY"):
         LlmFixer(settings())
 
 
@@ -403,12 +459,17 @@ async def test_refused_api_key_stops_every_later_call_and_is_never_shown(worktre
     with OpenAIServer(answer_fixed, refusals=[refused]).running() as server:
         fixer = LlmFixer(settings(base_url=server.url))
 
-        first = await fixer.fix(request(worktree))
-        second = await fixer.fix(request(worktree))
+        with pytest.raises(FixerError) as first:
+            await fixer.fix(request(worktree))
+        with pytest.raises(FixerError) as second:
+            await fixer.fix(request(worktree))
 
-    assert first.stop is not None and first.stop.startswith("the provider refused the API key (HTTP 401)")
-    assert api_key not in first.stop and "sk-test" not in first.stop
-    assert second.stop == first.stop and second.usage == Usage()
+    said = str(first.value)
+    assert said.startswith("the provider refused the API key (HTTP 401)")
+    assert isinstance(first.value.__cause__, openai.AuthenticationError)
+    assert api_key not in said and "sk-test" not in said
+    assert str(second.value) == said
+    assert fixer.budget.started == 1
     assert len(server.received) == 1
     assert (worktree / PATH).read_text() == BROKEN
 
@@ -420,14 +481,15 @@ async def test_server_errors_after_the_retries_fail_the_attempt(worktree: Path, 
 
         outcome = await fixer.fix(request(worktree))
 
+    # The client made its retries; another attempt would make them all again: the file's attempts end here.
     assert (
-        outcome.error is not None
-        and outcome.error.startswith("the model call failed: ")
-        and "Error code: 503" in outcome.error
+        outcome.stop is not None
+        and outcome.stop.startswith("the model call failed: ")
+        and "Error code: 503" in outcome.stop
     )
-    assert outcome.stop is None and outcome.usage == Usage(calls=1)
+    assert outcome.error is None and outcome.usage == Usage(calls=1)
     assert len(server.received) == 2
-    assert os.environ["OPENAI_API_KEY"] not in outcome.error
+    assert os.environ["OPENAI_API_KEY"] not in outcome.stop
 
 
 async def test_no_credential_reaches_the_provider_in_feedback_or_diagnostics(

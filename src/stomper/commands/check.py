@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from rich.console import Console
 
 from stomper import annotate, baseline, findings, redact, render, ruledocs, sarif
-from stomper.diagnostics import CheckResult, Diagnostic
-from stomper.errors import ExitCode, StomperError
+from stomper.diagnostics import CheckResult, Diagnostic, ToolRun
+from stomper.errors import ExecutableNotFound, ExitCode, StomperError
 from stomper.project import Project
 from stomper.selection import Selection, select_files, text_files
 from stomper.signals import cancelled_by_signals
@@ -33,18 +32,34 @@ async def collect(
     files, skipped = await text_files(project.root, selected)
     if not files:
         return files, CheckResult(skipped=tuple(skipped))
+    found, missing = _executables(project)
     result = await run_tools(
-        project.tools,
+        [tool for tool in project.tools if tool.name in found],
         files,
         cwd=project.root,
-        executables=project.executables(),
+        executables=found,
         timeout=project.settings.tool_timeout,
+        whole=selection.whole,
     )
+    # A tool that is not installed is a tool error like any other: the report still says what the others found.
+    order = [tool.name for tool in project.tools]
+    runs = sorted((*result.runs, *missing), key=lambda run: order.index(run.tool))
+    result = CheckResult(runs=tuple(runs), skipped=tuple(skipped))
     known = baseline.read(baseline_path) if baseline_path is not None else frozenset()
     if new_only_base is not None:
         known |= await baseline.known_at(project, new_only_base, files)
-    result = await baseline.without_known(result, project.root, known)
-    return files, dataclasses.replace(result, skipped=tuple(skipped))
+    return files, await baseline.without_known(result, project.root, known)
+
+
+def _executables(project: Project) -> tuple[dict[str, str], list[ToolRun]]:
+    found: dict[str, str] = {}
+    missing: list[ToolRun] = []
+    for tool in project.tools:
+        try:
+            found.update(project.executables([tool]))
+        except ExecutableNotFound as exc:
+            missing.append(ToolRun(tool=tool.name, error=str(exc)))
+    return found, missing
 
 
 def run(
@@ -59,9 +74,10 @@ def run(
     sarif_path: Path | None = None,
     new_only_base: str | None = None,
     baseline_path: Path | None = None,
+    quiet: bool = False,
 ) -> int:
     if verbose:
-        for name, exe in project.executables().items():
+        for name, exe in _executables(project)[0].items():
             log.print(f"{name}: {exe}", highlight=False)
     work = collect(project, selection, cwd, new_only_base=new_only_base, baseline_path=baseline_path)
     files, result = asyncio.run(cancelled_by_signals(work))
@@ -72,6 +88,14 @@ def run(
     elif output in annotate.FORMATS:
         ids = asyncio.run(_ids(project.root, result))
         console.out(annotate.render(output, result.diagnostics, ids), end="", highlight=False)
+    elif not files and not result.skipped:
+        said = "no Python file is staged" if selection.staged else "no Python file is selected"
+        log.print(f"stomper: {said}; nothing to check", highlight=False)
+    elif quiet:
+        for d in result.diagnostics:
+            console.out(str(d), highlight=False)
+        for run in result.errors:
+            log.print(f"tool error {run.tool}: {run.error}", highlight=False, markup=False)
     else:
         render.check_table(result, console)
     if sarif_path is not None:

@@ -23,10 +23,10 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import annotate, baseline, ci, gitops, hook, progress, redact, render, resume, sandbox, worktree
-from stomper.apply import Applier, Mode, applied_before
+from stomper import annotate, baseline, ci, gitops, hook, imports, progress, redact, render, resume, sandbox, worktree
+from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
-from stomper.errors import ExitCode, GitError, NotAGitRepository, StomperError
+from stomper.errors import ExitCode, FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph.build import build_graph, open_checkpointer
@@ -38,7 +38,8 @@ from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
 from stomper.shard import Shard, pick
 from stomper.signals import cancelled_by_signals
-from stomper.tools import TOOLS, paths
+from stomper.tools import TOOLS
+from stomper.tools.config import pytest_testpaths
 from stomper.verify import Verifier
 
 T = TypeVar("T")
@@ -91,9 +92,12 @@ async def fix(
 ) -> RunReport:
     """Run (or resume) the fix graph over the selected files and return its report."""
     repo = _checked_repo(project, options)
-    # Before anything is written: a missing tool must leave no run behind.
-    project.executables([*project.tools, TOOLS["ruff"]])
+    # Before anything is written: a missing tool or agent, a model without its key or package,
+    # must leave no run behind (building the fixers finds every one of these).
+    ruff = project.executables([*project.tools, TOOLS["ruff"]])["ruff"]
     check_agent(project.settings, project.root)
+    if options.resume is None:
+        build_fixers(project.settings, ruff)
     confine = sandbox.UNCONFINED
     if uses_agent(project.settings) or options.resume is not None:
         confine = await sandbox.choose(project.settings.sandbox)
@@ -111,11 +115,16 @@ async def fix(
         async with open_checkpointer(rundir.checkpoints) as saver:
             if options.resume is not None:
                 record, settings = await _resumed(project, selection, options, rundir, on_event)
+                # Before the record says running: a resumed run's fixers must be usable too.
+                check_agent(settings, project.root)
+                build_fixers(settings, ruff)
                 known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
             else:
                 record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
                 settings = project.settings
                 known = await _known(project, record.files, options)
+            if record.mode == "commit":
+                await check_commits(project.root, await gitops.fallback_identity(project.root))
             settled = settings.model_dump(mode="json")
             record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
             # The record first: a ref without one is what a kill right here would otherwise leave.
@@ -123,7 +132,9 @@ async def fix(
             await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
             with EventLog(rundir.events(record.run_id)) as journal:
                 project = dataclasses.replace(project, settings=settings)
-                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known)
+                # A resumed run's collect is done (checkpointed); were it not, the record's files are named.
+                whole = options.resume is None and selection.whole
+                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known, whole=whole)
 
 
 async def _resumed(
@@ -131,6 +142,8 @@ async def _resumed(
 ) -> tuple[RunRecord, StomperSettings]:
     """The run `--resume` names, with the settings it goes on with; refuses what it cannot change."""
     record = rundir.resumable(None if options.resume == "last" else options.resume)
+    if record.checkout not in (None, str(project.root)):
+        raise StomperError(f"run {record.run_id} started in {record.checkout}; resume it there")
     named = selection.paths or selection.files or selection.uses_git
     resume.check_selection(record, bool(named) or selection.exclude != tuple(project.settings.exclude))
     asked = None if options.mode == "commit" and not options.allow_dirty else _mode(options)
@@ -179,6 +192,8 @@ async def _new_run(
         base=await worktree.snapshot(project.root),
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
+        branch=await gitops.head_ref(project.root),
+        checkout=str(project.root),
     )
 
 
@@ -191,6 +206,8 @@ async def _run_graph(
     on_event: Callable[[Event], None],
     confine: sandbox.Sandbox,
     known: frozenset[str] = frozenset(),
+    *,
+    whole: bool = False,
 ) -> RunReport:
     started = time.monotonic()
     settings = project.settings
@@ -204,8 +221,10 @@ async def _run_graph(
         verifier=Verifier(
             tools=project.tools,
             executables=project.executables(),
-            test_paths=tuple(paths.test_files(record.files)),
             timeout=settings.tool_timeout,
+            graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
+            test_roots=tuple(pytest_testpaths(project.root)),
+            allow_suppressions=tuple(settings.allow_suppressions),
         ),
         worktrees=worktree.Worktrees(
             project.root, rundir.root, run_id, record.base, caches=(".mypy_cache",) if "mypy" in settings.tools else ()
@@ -216,10 +235,12 @@ async def _run_graph(
             record.mode,  # type: ignore[arg-type]
             rundir.patches(run_id),
             journal,
-            await _identity(project.root),
+            await gitops.fallback_identity(project.root),
             applied_before(read_events(journal.path)),
+            branch=record.branch or await gitops.head_ref(project.root),
         ),
         known=known,
+        whole_project=whole,
     )
     status: Status = "failed"
     final: RunReport | None = None
@@ -250,9 +271,14 @@ async def _run_graph(
     except asyncio.CancelledError:
         status = "interrupted"
         raise Interrupted(run_id) from None
+    except FixerError:
+        # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+        status = "misconfigured"
+        await _always(saver.adelete_thread(run_id))
+        raise
     finally:
         await _always(ctx.worktrees.close())
-        if status == "completed":
+        if status in ("completed", "misconfigured"):
             await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
         summary = final.to_json()["summary"] if final is not None else {}
         rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
@@ -304,14 +330,6 @@ async def _require_clean(root: Path, except_paths: set[str]) -> None:
         )
 
 
-async def _identity(root: Path) -> tuple[str, ...]:
-    """git's `-c` options for an author when the user has configured none."""
-    done = await gitops.git("var", "GIT_COMMITTER_IDENT", cwd=root, check=False)
-    if done.returncode == 0:
-        return ()
-    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
-
-
 def run(
     project: Project,
     selection: Selection,
@@ -353,11 +371,12 @@ def run(
     except Interrupted as exc:
         finished = display.finished
         partial = RunReport(run_id=exc.run_id, mode=options.mode, files=tuple(sorted(finished, key=lambda f: f.path)))
-        render.run_summary(partial, summary)
+        render.run_summary(partial, summary, interrupted=True, total=display.progress.total)
         log.print(f"stomper: {exc}", highlight=False)
         return ExitCode.INTERRUPTED
-    render.run_summary(report, summary)
-    if report.mode == "diff" and options.branch is None and options.output_format == "full":
+    render.run_summary(report, summary, left=not options.hook)
+    printed = report.mode == "diff" and options.branch is None and any(f.patch for f in report.files)
+    if printed and options.output_format == "full":
         console.out("".join(f.patch or "" for f in report.files), end="", highlight=False)
     if options.report is not None:
         _write_report(options.report, report)
@@ -377,7 +396,8 @@ def run(
         return ci.exit_status(report, project.settings.ci_exit)
     if report.tool_errors:
         return ExitCode.USAGE
-    return ExitCode.OK if report.ok else ExitCode.DIAGNOSTICS
+    # As `ruff check --diff`: a printed fix is a change the checkout still needs.
+    return ExitCode.OK if report.ok and not printed else ExitCode.DIAGNOSTICS
 
 
 def _write_report(path: Path, report: RunReport) -> None:
@@ -395,5 +415,5 @@ def _dry_run(project: Project, selection: Selection, cwd: Path, console: Console
 
     _, result = asyncio.run(collect(project, selection, cwd))
     fixers = build_fixers(project.settings, project.executables([TOOLS["ruff"]])["ruff"])
-    render.plan(result, [f.name for f in fixers], project.settings.parallel, console)
+    render.plan(result, fixers, project.settings.parallel, console)
     return ExitCode.DIAGNOSTICS if result.diagnostics else ExitCode.OK

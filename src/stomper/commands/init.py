@@ -132,6 +132,13 @@ def run(cwd: Path, *, pyproject: bool, force: bool, console: Console) -> int:
         target.write_text(text, encoding="utf-8")
     console.print(f"wrote {escape(str(target))}: tools = {', '.join(detected.tools)}", highlight=False)
     console.print(escape(detected.note()), highlight=False, soft_wrap=True)
+    if pyproject and (root / "stomper.toml").exists():
+        console.print(
+            f"warning: {root / 'stomper.toml'} exists and overrides [tool.stomper] key by key; "
+            "remove it, or edit it instead",
+            highlight=False,
+            markup=False,
+        )
     return ExitCode.OK
 
 

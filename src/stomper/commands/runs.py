@@ -28,7 +28,8 @@ def run(project: Project, *, console: Console) -> int:
         console.print("No stomper runs in this repository.")
         return ExitCode.OK
     table = Table(title="stomper runs", title_justify="left")
-    for column in ("run", "started", "status", "mode", "files", "fixed", "remaining"):
+    table.add_column("run", no_wrap=True)
+    for column in ("started", "status", "mode", "files", "diagnostics fixed", "diagnostics left"):
         table.add_column(column)
     for r in records:
         table.add_row(
@@ -46,13 +47,15 @@ def run(project: Project, *, console: Console) -> int:
 
 def clean(project: Project, *, everything: bool, console: Console) -> int:
     rundir = _rundir(project)
+    said: list[str] = []
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
-            console.print(f"removed the lock of stomper run pid {stale_pid}, which is no longer running")
-        for line in asyncio.run(_clean(project, rundir, everything)):
-            console.print(line, highlight=False, markup=False)
+            said.append(f"removed the lock of stomper run pid {stale_pid}, which is no longer running")
+        said += asyncio.run(_clean(project, rundir, everything))
         if everything:
-            console.print("forgot every run: records, checkpoints and kept patches are gone")
+            said.append("forgot every run: records, checkpoints and kept patches are gone")
+    for line in said or ["nothing to clean: no worktrees, stale lock or failed runs were left behind"]:
+        console.print(line, highlight=False, markup=False)
     return ExitCode.OK
 
 
@@ -66,6 +69,9 @@ async def _clean(project: Project, rundir: RunDir, everything: bool) -> list[str
     lines += await forget_unreadable(project.root, rundir)
     records, _ = await asyncio.to_thread(rundir.readable)
     for record in records:
+        if record.status == "misconfigured":  # stopped by a refused API key: nothing to resume
+            await asyncio.to_thread(shutil.rmtree, rundir.run(record.run_id), True)
+            lines.append(f"removed the record of run {record.run_id}, which stopped on bad configuration")
         if record.status in UNFINISHED:
             lines.append(f"run {record.run_id} did not finish; `stomper fix --resume {record.run_id}` goes on with it")
     return lines

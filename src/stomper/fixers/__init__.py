@@ -79,5 +79,6 @@ class Fixer(Protocol):
         """Edit `request.path` inside `request.worktree`.
 
         Expected failures come back as `FixOutcome.error`; `FixerError` is
-        raised only when the fixer cannot work at all (bad configuration).
+        raised only when the fixer cannot work at all (bad configuration, a
+        refused API key), and stops the whole run with exit 2.
         """

@@ -8,14 +8,21 @@ await in between, file I/O runs in threads, and the call itself is `ainvoke`.
 Retries of refused requests (429 and 5xx, with exponential backoff and
 jitter, honouring Retry-After) are the provider client's own: `llm.max_retries`
 and `llm.request_timeout` are handed to it. One `fix()` is one call, however
-many HTTP requests its retries take. API keys come from the provider's
-environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...); stomper passes
-them nowhere, and scrubs anything that looks like one from the errors it reports.
+many HTTP requests its retries take, and a call that fails after them ends the
+file's attempts: stomper's attempts never multiply the client's retries. How a
+call failed is read from the provider's own exception classes
+(`stomper.fixers.provider`): a refused key or unknown model raises
+`FixerError`, which stops the run (exit 2); an endpoint that does not answer
+is called no more for the rest of the run. API keys come from the provider's
+environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...), checked before
+the run; stomper passes them nowhere, and scrubs anything that looks like one
+from the errors it reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +40,11 @@ from stomper.edits import EditError, edit_text
 from stomper.errors import FixerError
 from stomper.fixers import FixOutcome, FixRequest
 from stomper.fixers.llm_prompt import build_prompt
+from stomper.fixers.provider import ModelName, classify, missing_credential, parse, refusal
 
 EXTRAS = {"openai": "openai", "azure_openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
 """stomper's pip extra for each provider it documents."""
 
-_FATAL = {
-    401: "the provider refused the API key",
-    403: "the provider refused access",
-    404: "the model or endpoint does not exist",
-}
 _SECRET = re.compile(r"\b(?:sk|pk|rk)-[\w-]{8,}|\bBearer\s+\S+|\b[\w-]{40,}\b")
 
 
@@ -54,18 +57,21 @@ class LlmFixer:
     def __init__(self, settings: StomperSettings, *, model: BaseChatModel | None = None) -> None:
         """Make the run's model client from `settings`, or use `model` as it is (tests, embedding).
 
-        Raises `FixerError` when the model cannot be used at all: a malformed
-        `model`, a provider whose package is not installed, a missing API key,
-        or a `max_cost` with no known price.
+        Raises `FixerError` when the model cannot be used at all: a provider
+        LangChain does not know, one whose package is not installed, a missing
+        API key, or a `max_cost` with no known price.
         """
         llm = settings.llm
-        price = price_of(settings.model, llm.prices)
+        name = parse(settings.model)
+        price = price_of(name.provider, name.model, llm.prices, written=settings.model)
         if llm.max_cost is not None and price is None:
             raise FixerError(
-                f"llm.max_cost is set, but no price is known for {settings.model}: add "
-                f'[llm.prices."{settings.model}"] with input and output dollars per million tokens'
+                f"llm.max_cost is set, but no price is known for {name.spec}: add "
+                f'[llm.prices."{name.spec}"] with input and output dollars per million tokens'
             )
-        self.model = model if model is not None else make_model(settings.model, llm)
+        if model is None and (missing := missing_credential(name, llm.model_kwargs, os.environ)):
+            raise FixerError(missing)
+        self.model = model if model is not None else make_model(name, llm)
         self.edit_format = llm.edit_format
         self.budget = Budget(max_calls=llm.max_calls, max_tokens=llm.max_tokens, max_cost=llm.max_cost, price=price)
         self.limiter: InMemoryRateLimiter | None = None
@@ -75,12 +81,16 @@ class LlmFixer:
             )
         self.refused: str | None = None
         """Set when the provider refuses us for good (bad key, unknown model): no call starts after."""
+        self.unanswered: str | None = None
+        """Set when the endpoint did not answer a call: no call starts after, in any file."""
 
     def handles(self, diagnostic: Diagnostic) -> bool:
         return True
 
     async def fix(self, request: FixRequest) -> FixOutcome:
-        if stop := self.refused or self.budget.exhausted():
+        if self.refused:
+            raise FixerError(self.refused)
+        if stop := self.unanswered or self.budget.exhausted():
             return FixOutcome(stop=stop)
         try:
             source = await asyncio.to_thread(_Source.read, request)
@@ -89,12 +99,14 @@ class LlmFixer:
         prompt = await asyncio.to_thread(build_prompt, request, source.text, self.edit_format)
         if self.limiter is not None:
             await self.limiter.aacquire()
-        # Checked again: the budget may have been spent while this branch waited.
-        if stop := self.refused or self.budget.reserve():
+        # Checked again: the budget may have been spent, or the endpoint found dead, while this branch waited.
+        if self.refused:
+            raise FixerError(self.refused)
+        if stop := self.unanswered or self.budget.reserve():
             return FixOutcome(stop=stop)
         try:
             reply = await self.model.ainvoke([SystemMessage(prompt.system), HumanMessage(prompt.user)])
-        except Exception as exc:  # each provider raises its own types; the status code says enough
+        except Exception as exc:  # each provider raises its own types; `classify` knows them
             return self._failed(exc)
         usage = self.budget.record(*_tokens(reply))
         try:
@@ -105,22 +117,25 @@ class LlmFixer:
         return FixOutcome(usage=usage)
 
     def _failed(self, exc: Exception) -> FixOutcome:
+        """A failed call ends this file's attempts: the client has made its retries already."""
         usage = self.budget.record(0, 0)
         said = scrub(f"{type(exc).__name__}: {exc}")[:300]
-        status = getattr(exc, "status_code", None)
-        if status in _FATAL:
-            self.refused = f"{_FATAL[status]} (HTTP {status}): {said}"
-            return FixOutcome(stop=self.refused, usage=usage)
-        return FixOutcome(error=f"the model call failed: {said}", usage=usage)
+        kind = classify(exc)
+        if kind == "refused":
+            self.refused = f"{refusal(exc)}: {said}"
+            raise FixerError(self.refused) from exc
+        if kind == "unanswered":
+            self.unanswered = self.unanswered or f"the model endpoint did not answer ({said}); no more calls this run"
+            return FixOutcome(stop=self.unanswered, usage=usage)
+        return FixOutcome(stop=f"the model call failed: {said}", usage=usage)
 
 
-def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
-    """The chat model `spec` ("provider:model") names, through LangChain's `init_chat_model`."""
-    if not spec or ":" not in spec:
-        raise FixerError(f"model must be provider:model, e.g. openai:gpt-4o-mini (got {spec!r})")
+def make_model(name: ModelName, llm: LlmSettings) -> BaseChatModel:
+    """The chat model `name` names, through LangChain's `init_chat_model`; `llm.model_kwargs` passed on."""
     from langchain.chat_models import init_chat_model
 
-    provider = spec.split(":", 1)[0]
+    provider = name.provider
+    spec = name.spec
     options: dict[str, Any] = {}
     if provider == "ollama":
         # ChatOllama has no retry option (a local server does not rate-limit); its httpx client takes the timeout.
@@ -129,15 +144,16 @@ def make_model(spec: str | None, llm: LlmSettings) -> BaseChatModel:
         options.update(timeout=llm.request_timeout, max_retries=llm.max_retries)
     if llm.base_url is not None:
         options["base_url"] = llm.base_url
+    options.update(llm.model_kwargs)
     try:
-        model: BaseChatModel = init_chat_model(spec, **options)
-    except ImportError:
+        model: BaseChatModel = init_chat_model(name.model, model_provider=provider, **options)
+    except ImportError as exc:
         extra = EXTRAS.get(provider)
         hint = f"pip install 'stomper-fix[{extra}]'" if extra else f"pip install langchain-{provider.replace('_', '-')}"
-        raise FixerError(f"the model {spec} needs LangChain's {provider} package: {hint}") from None
+        raise FixerError(f"the model {spec} needs LangChain's {provider} package: {hint}") from exc
     except Exception as exc:  # a provider refuses a missing API key or a bad option when constructed
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FixerError(f"cannot use the model {spec}: {scrub(first)}") from None
+        raise FixerError(f"cannot use the model {spec}: {scrub(first)}") from exc
     return model
 
 

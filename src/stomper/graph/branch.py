@@ -6,29 +6,43 @@ the verifier only judges, the applier only applies.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stomper import redact
-from stomper.apply import Fix, NotApplied
+from stomper import explain, redact
+from stomper.apply import Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic
-from stomper.errors import StomperError
+from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
 from stomper.guard import Seal, check_change
+from stomper.suppressions import Suppression
 from stomper.verify import Baseline
 from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
-NEEDS_AI = "needs an AI fixer"
+NEEDS_AI = explain.NO_AI
 UNCHANGED_LIMIT = 2
 """An AI fixer that changed nothing this often on one file will not change it on the next try either."""
 
 
 async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
-    """Fix one file; never raises, so that one file's failure cannot cancel the others."""
+    """Fix one file; never raises, so that one file's failure cannot cancel the others.
+
+    But two: `HeadMoved` stops the run, since nothing more can land (the run
+    is resumed once HEAD is back on its branch, the unfinished files redone),
+    and so does `FixerError`, a fixer that cannot work at all (a refused API key).
+    """
+    result = await _fix_file(job, ctx, emit)
+    if result.outcome == "fixed":
+        return result
+    return replace(result, hint=explain.next_step(result.detail, ctx.project.settings, result.kept_patch))
+
+
+async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     started = time.monotonic()
     work = _Work(remaining=job.diagnostics)
     if (recovered := await ctx.applier.recover(job.path)) is not None:
@@ -44,23 +58,36 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit({"path": job.path, "step": "worktree"})
         async with ctx.worktrees.checkout(str(job.index)) as wt:
             seal = await Seal.take(wt)
-            original = await wt.read(job.path)
-            await _improve(job, wt, seal, ctx, work, emit)
+            original = await wt.verified_blob(job.path)
+            limit = ctx.project.settings.file_timeout
+            try:
+                async with asyncio.timeout(limit):
+                    await _improve(job, wt, seal, ctx, work, emit)
+            except TimeoutError:
+                work.stopped = explain.timed_out(limit or 0)
+                await wt.reject()  # the attempt cut short is not verified
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
+            # From here on, the fix is the verified record (wt.tree), never the worktree's files.
             patch = await wt.patch()
             await check_change(wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai)
-            content = await wt.read(job.path)
-            fix = Fix(job.path, patch, content, original, commit_message(job, work.remaining), work.remaining)
+            message = commit_message(job, work.remaining)
+            fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
             emit({"path": job.path, "step": "waiting"})
             applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
-        outcome = "partial" if work.remaining else "fixed"
+        outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
+        if work.suppressions:
+            detail = "; ".join(["suppressed: " + ", ".join(map(str, work.suppressions)), *filter(None, [detail])])
         return replace(
             work.result(job, outcome, started, detail), commit=applied.commit, patch=patch.decode("utf-8", "replace")
         )
+    except HeadMoved as exc:
+        raise HeadMoved(f"{exc} with: stomper fix --resume {ctx.run_id}", exc.patch_path) from exc
     except NotApplied as exc:
         return replace(work.result(job, "failed", started, str(exc)), kept_patch=str(exc.patch_path))
+    except FixerError:
+        raise  # a fixer that cannot work at all (a refused API key) stops the run, not just this file
     except StomperError as exc:
         return work.result(job, "failed", started, str(exc))
     except OSError as exc:  # a file gone or unreadable mid-run fails this file, not the run
@@ -71,7 +98,7 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
-    baseline = await ctx.verifier.baseline(wt.path, job.path, (*job.diagnostics, *job.failing_tests))
+    baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
     for fixer in ctx.fixers:
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
@@ -94,6 +121,7 @@ async def _attempt(
     emit: Emit,
 ) -> Baseline:
     work.attempts += 1
+    work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = await wt.read(request.path)
     outcome = await fixer.fix(request)
@@ -109,6 +137,7 @@ async def _attempt(
     if outcome.stop or outcome.error:
         work.stopped, work.feedback = outcome.stop, outcome.error
         work.trouble = outcome.error or work.trouble
+        work.why, work.verified = outcome.error or work.why, False
         await wt.reject()
         return baseline
     emit(
@@ -120,17 +149,26 @@ async def _attempt(
             "of": request.max_attempts,
         }
     )
-    verdict = await ctx.verifier.verify(wt.path, request.path, baseline)
+    # The record of what the tools are about to check; what they check must still be it afterwards.
+    record = await wt.record()
+    verdict = await ctx.verifier.verify(wt.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
-        work.trouble = work.feedback if verdict.error else work.trouble
+        work.why, work.verified = verdict.reason(), True
+        work.trouble = work.why if verdict.error else work.trouble
         await wt.reject()
         return baseline
-    await wt.accept()
+    await seal.check()
+    await wt.accept(record)
     work.accepted += 1
     work.by_ai = work.by_ai or fixer.ai
     work.feedback = None
     work.remaining = tuple(d for d in verdict.after.diagnostics if d.path == request.path)
+    work.suppressions += verdict.suppressions
+    codes = {code for s in verdict.suppressions for code in s.codes}
+    # One allowed by its kind (a marker, say) names no code: what it removed, it silenced.
+    every = any(not s.codes for s in verdict.suppressions)
+    work.suppressed += tuple(d for d in verdict.gone if d.path == request.path and (every or d.code in codes))
     return verdict.after
 
 
@@ -147,6 +185,7 @@ class _Work:
 
     remaining: tuple[Diagnostic, ...]
     attempts: int = 0
+    ai_attempts: int = 0
     unchanged: int = 0
     """AI attempts that left the file as it was: after UNCHANGED_LIMIT, more attempts are not made."""
     accepted: int = 0
@@ -156,12 +195,21 @@ class _Work:
     usage: Usage = field(default_factory=Usage)
     logs: list[str] = field(default_factory=list)
     feedback: str | None = None
+    """Why the last attempt was rejected, written for the AI's next attempt."""
+    why: str | None = None
+    """The same, in the user's words."""
+    verified: bool = True
+    """The last rejected attempt got as far as verification (it did not fail by itself)."""
     stopped: str | None = None
     trouble: str | None = None
     """The last fixer or tool that could not run at all: worth saying even when no AI could help."""
+    suppressions: tuple[Suppression, ...] = ()
+    """Suppressions the accepted change added, all of them allowed by `allow_suppressions`."""
+    suppressed: tuple[Diagnostic, ...] = ()
+    """The diagnostics they silenced."""
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
-        applied = outcome in ("fixed", "partial")
+        applied = outcome in ("fixed", "partial", "suppressed")
         return FileResult(
             path=job.path,
             outcome=outcome,
@@ -173,16 +221,27 @@ class _Work:
             detail=detail,
             seconds=time.monotonic() - started,
             usage=self.usage,
+            suppressed=self.suppressed if applied else (),
             agent_output=tuple(self.logs),
         )
 
+    def outcome(self) -> Outcome:
+        """How an applied change is reported: a suppression is not a fix."""
+        if self.suppressions:
+            return "suppressed"
+        return "partial" if self.remaining else "fixed"
+
 
 def _why_not(ctx: RunContext, work: _Work) -> str:
+    """Why the file is not (all) fixed, in the user's words."""
     if work.stopped:
         return work.stopped
     if not any(f.ai for f in ctx.fixers):
-        return work.trouble or NEEDS_AI
-    return work.feedback or "no attempt passed verification"
+        if work.trouble:
+            return work.trouble
+        # Why ruff's own fix was refused matters more than that no AI was there to try.
+        return f"{work.why} ({NEEDS_AI} for the rest)" if work.why else NEEDS_AI
+    return explain.rejected(work.ai_attempts, work.why, verified=work.verified)
 
 
 def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:

@@ -47,6 +47,7 @@ async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
         cwd=project.root,
         executables=ctx.verifier.executables,
         timeout=project.settings.tool_timeout,
+        whole=ctx.whole_project,
     )
     result = await without_known(result, project.root, ctx.known)
     grouped = result.by_path()

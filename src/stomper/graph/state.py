@@ -18,7 +18,8 @@ from stomper.project import Project
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
 
-Outcome = Literal["fixed", "partial", "failed", "skipped"]
+Outcome = Literal["fixed", "partial", "suppressed", "failed", "skipped"]
+"""suppressed: applied, and part of it is a suppression the project allows (`allow_suppressions`)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class FileResult:
     attempts: int = 0
     fixers: tuple[str, ...] = ()
     detail: str = ""
+    """Why the file is not (all) fixed, in the user's words."""
+    hint: str = ""
+    """What the user can do about what is left."""
     seconds: float = 0.0
     usage: Usage = field(default_factory=Usage)
     commit: str | None = None
@@ -53,10 +57,16 @@ class FileResult:
     """Where a verified patch that could not be applied was saved."""
     agent_output: tuple[str, ...] = ()
     """Where each agent attempt's output was kept, in attempt order."""
+    suppressed: tuple[Diagnostic, ...] = ()
+    """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome in ("fixed", "partial", "suppressed")
 
     @property
     def fixed(self) -> int:
-        return len(self.before) - len(self.remaining)
+        return max(len(self.before) - len(self.remaining) - len(self.suppressed), 0)
 
 
 class RunState(TypedDict, total=False):
@@ -89,3 +99,5 @@ class RunContext:
     applier: Applier
     known: frozenset[str] = frozenset()
     """Stable ids of diagnostics the base already had (`--new-only`, `--baseline`): left alone."""
+    whole_project: bool = False
+    """No files were named: each tool checks the project's own selection (see `tools.run_tool`)."""

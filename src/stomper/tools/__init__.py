@@ -22,6 +22,7 @@ from stomper import proc
 from stomper.diagnostics import CheckResult, Diagnostic, ToolRun
 from stomper.errors import ExecutableNotFound, ProcTimeout, ToolError
 from stomper.tools.mypy import Mypy
+from stomper.tools.paths import Reach
 from stomper.tools.pytest import Pytest
 from stomper.tools.ruff import Ruff
 
@@ -33,9 +34,15 @@ class Tool(Protocol):
     executable: ClassVar[str]
     ok_returncodes: ClassVar[frozenset[int]]
     """Exit statuses that mean "ran fine" (with or without findings)."""
+    reach: ClassVar[Reach]
+    """What a change to one file is verified on: the file, it and the files importing it, or the tests that do."""
 
-    def select(self, paths: Sequence[str]) -> list[str]:
+    def select(self, paths: Sequence[str], root: Path) -> list[str]:
         """The files among `paths` this tool should be given (may be empty)."""
+
+    def own_selection(self, root: Path) -> list[str] | None:
+        """The arguments that make the tool check the project's own selection of files
+        (mypy's `files`, pytest's collection), or None when it has none and must be named files."""
 
     def command(self, paths: Sequence[str], scratch: Path) -> list[str]:
         """Arguments after the executable; `scratch` is a private directory for reports."""
@@ -75,22 +82,32 @@ async def run_tool(
     executable: str,
     timeout: float,
     env: Mapping[str, str] | None = None,
+    whole: bool = False,
 ) -> ToolRun:
-    """Run one tool on `paths` (relative to `cwd`); a crash becomes `ToolRun.error`."""
-    selected = tool.select(paths)
-    if not selected:
+    """Run one tool on `paths` (relative to `cwd`); a crash becomes `ToolRun.error`.
+
+    `whole`: `paths` are the whole project, so a tool with a selection of its
+    own (mypy's `files`, pytest's `testpaths`) checks that, as the user's own
+    run of it would. Either way only diagnostics in `paths` are kept: what mypy
+    says about a module it followed an import into is not this run's work.
+    """
+    own = tool.own_selection(cwd) if whole else None
+    selected = own if own is not None else tool.select(paths, cwd)
+    if own is None and not selected:
         return ToolRun(tool=tool.name, executable=executable)
     scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
     try:
         done = await proc.run([executable, *tool.command(selected, scratch)], cwd=cwd, timeout=timeout, env=env)
         if done.returncode not in tool.ok_returncodes:
             raise ToolError(_crash_message(tool.name, done))
-        diagnostics = tool.parse(done, scratch, cwd, selected)
+        diagnostics = tool.parse(done, scratch, cwd, selected or paths)
     except (ToolError, ExecutableNotFound, ProcTimeout) as exc:
         return ToolRun(tool=tool.name, error=str(exc), executable=executable)
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
-    return ToolRun(tool=tool.name, diagnostics=tuple(diagnostics), executable=executable, seconds=done.seconds)
+    given = set(paths)
+    kept = tuple(d for d in diagnostics if d.path in given)
+    return ToolRun(tool=tool.name, diagnostics=kept, executable=executable, seconds=done.seconds)
 
 
 async def run_tools(
@@ -101,10 +118,14 @@ async def run_tools(
     executables: Mapping[str, str],
     timeout: float,
     env: Mapping[str, str] | None = None,
+    whole: bool = False,
 ) -> CheckResult:
-    """Run `tools` concurrently on `paths`."""
+    """Run `tools` concurrently on `paths` (see `run_tool` for `whole`)."""
     runs = await asyncio.gather(
-        *(run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env) for t in tools)
+        *(
+            run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env, whole=whole)
+            for t in tools
+        )
     )
     return CheckResult(runs=tuple(runs))
 

@@ -6,8 +6,12 @@ import os
 from collections.abc import Sequence
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 TEST_PATTERNS = ("test_*.py", "*_test.py")
+
+Reach = Literal["file", "dependents", "tests"]
+"""What a change to one file is verified on with a tool: the file, it and its importers, or the tests importing it."""
 
 
 def python_files(paths: Sequence[str]) -> list[str]:

@@ -10,7 +10,7 @@ from typing import ClassVar
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ToolError
 from stomper.proc import Completed
-from stomper.tools.paths import relative, test_files
+from stomper.tools.paths import Reach, relative, test_files
 
 _REPORT = "junit.xml"
 
@@ -20,9 +20,15 @@ class Pytest:
     executable: ClassVar[str] = "pytest"
     # 1: tests failed, 2: collection errors (reported in the XML), 5: no tests.
     ok_returncodes: ClassVar[frozenset[int]] = frozenset({0, 1, 2, 5})
+    # Only the tests that import a changed module can be changed by it.
+    reach: ClassVar[Reach] = "tests"
 
-    def select(self, paths: Sequence[str]) -> list[str]:
+    def select(self, paths: Sequence[str], root: Path) -> list[str]:
         return test_files(paths)
+
+    def own_selection(self, root: Path) -> list[str] | None:
+        # No arguments: pytest collects what the project says (testpaths, python_files, norecursedirs).
+        return []
 
     def command(self, paths: Sequence[str], scratch: Path) -> list[str]:
         return [
@@ -33,8 +39,7 @@ class Pytest:
             "-o",
             "junit_family=xunit1",
             f"--junitxml={scratch / _REPORT}",
-            "--",
-            *paths,
+            *(["--", *paths] if paths else []),
         ]
 
     def parse(self, done: Completed, scratch: Path, cwd: Path, paths: Sequence[str]) -> list[Diagnostic]:

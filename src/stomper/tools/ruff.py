@@ -10,16 +10,22 @@ from typing import Any, ClassVar
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ToolError
 from stomper.proc import Completed
-from stomper.tools.paths import python_files, relative
+from stomper.tools.paths import Reach, python_files, relative
 
 
 class Ruff:
     name: ClassVar[str] = "ruff"
     executable: ClassVar[str] = "ruff"
     ok_returncodes: ClassVar[frozenset[int]] = frozenset({0, 1})
+    # ruff reads one file at a time: a change to one cannot change what it says of another.
+    reach: ClassVar[Reach] = "file"
 
-    def select(self, paths: Sequence[str]) -> list[str]:
+    def select(self, paths: Sequence[str], root: Path) -> list[str]:
         return python_files(paths)
+
+    def own_selection(self, root: Path) -> list[str] | None:
+        # Named files with --force-exclude are ruff's own selection already.
+        return None
 
     def command(self, paths: Sequence[str], scratch: Path) -> list[str]:
         # --no-fix: a project with `fix = true` must not be edited by a check.
