@@ -285,3 +285,30 @@ def _kill_until_complete(repo: Path, scratch: Path, chance: random.Random, budge
         history.append(f"{'resume' if resuming else 'run'} killed {delay:.2f}s after taking the lock")
     assert_complete(repo, files, base)
     return kills
+
+
+def test_the_partial_commit_lock_of_a_dead_git_goes_and_of_a_live_one_stays(repo: Path) -> None:
+    """`git commit -- <path>` (an older stomper's) makes `next-index-<pid>.lock`; a kill leaves it behind."""
+    write(repo, {"a.py": "x = 1\n"})
+    commit_all(repo)
+    zombie = subprocess.Popen(["true"])
+    other = subprocess.Popen(["sleep", "600"])
+    live_git = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo, stdin=subprocess.PIPE)
+    try:
+        assert process_gone(zombie.pid, within=120)  # exited, and not reaped: a zombie
+        locks = {p.pid: repo / ".git" / f"next-index-{p.pid}.lock" for p in (zombie, other, live_git)}
+        for lock in locks.values():
+            lock.write_bytes(b"")
+
+        done = stomper(repo, "clean")
+
+        assert done.returncode == 0, done.stderr
+        for pid in (zombie.pid, other.pid):
+            assert f"removed {locks[pid]}, left by a git (pid {pid}) that was killed committing" in done.stdout
+            assert not locks[pid].exists()
+        assert locks[live_git.pid].exists()
+        assert str(locks[live_git.pid]) not in done.stdout
+    finally:
+        for process in (zombie, other, live_git):
+            process.kill()
+            process.wait()
