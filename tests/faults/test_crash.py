@@ -192,26 +192,29 @@ def test_an_index_lock_held_by_a_live_git_is_never_taken(repo: Path, tmp_path: P
     paused_git = int(marker.read_text())
     stat = Path(f"/proc/{paused_git}/stat").read_text()
     wrapper = int(stat[stat.rindex(")") + 2 :].split()[1])
-    # The file its git was landing: in the checkout, not yet in HEAD.
-    (applying,) = git(repo, "diff", "HEAD", "--name-only").split()
-    assert applying in files
+    try:
+        # The file its git was landing: in the checkout, not yet in HEAD.
+        (applying,) = git(repo, "diff", "HEAD", "--name-only").split()
+        assert applying in files
 
-    done = stomper(repo, "fix", "--resume")
+        done = stomper(repo, "fix", "--resume")
 
-    assert done.returncode == 2
-    said = done.stderr.splitlines()[-1]
-    held = re.fullmatch(
-        rf"stomper: error: {re.escape(str(repo / '.git' / 'index.lock'))} is held by"
-        r" (?:process (\d+)|a running git \(pid (\d+)\)), and stomper run (\S+) was applying (\S+) when it stopped;"
-        " once no git runs in this repository, remove the lock and resume",
-        said,
-    )
-    assert held is not None, said
-    assert int(held[1] or held[2]) == paused_git, said
-    assert (held[3], held[4]) == (_run_id(repo), applying), said
-    assert (repo / ".git" / "index.lock").exists()
-    assert Path(f"/proc/{paused_git}").exists()
-    kill(wrapper, paused_git)
+        assert done.returncode == 2
+        said = done.stderr.splitlines()[-1]
+        held = re.fullmatch(
+            rf"stomper: error: {re.escape(str(repo / '.git' / 'index.lock'))} is held by"
+            r" (?:process (\d+)|a running git \(pid (\d+)\)), and stomper run (\S+) was applying (\S+) when it stopped;"
+            " once no git runs in this repository, remove the lock and resume",
+            said,
+        )
+        assert held is not None, said
+        assert int(held[1] or held[2]) == paused_git, said
+        assert (held[3], held[4]) == (_run_id(repo), applying), said
+        assert (repo / ".git" / "index.lock").exists()
+        assert Path(f"/proc/{paused_git}").exists()
+    finally:
+        # Also when an assertion failed: a git left stopped holds its lock, and its wrapper waits, forever.
+        kill(wrapper, paused_git)
     done = stomper(repo, "fix", "--resume")
     assert done.returncode == 0, done.stdout + done.stderr
     assert_complete(repo, files, base)
