@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stomper import proc
-from stomper.ci import identity
 from stomper.errors import ExitCode, GitError, StomperError
-from stomper.gitops import git, split_z
+from stomper.gitops import git, has_identity, split_z
 
 Deliver = Literal["push", "branch", "patch"]
 LOCAL_BRANCH = "stomper-action/fixes"
@@ -154,7 +153,7 @@ async def run(env: Mapping[str, str], cwd: Path) -> int:
             argv += ["--new-only", "--base", event.base_sha]
     argv += inputs.args
     child = {**env, "CI": "true"}
-    if await identity(cwd):  # no git identity configured: commit as GitHub's own bot
+    if not await has_identity(cwd):  # no git identity configured: commit as GitHub's own bot
         for role in ("AUTHOR", "COMMITTER"):
             child.setdefault(f"GIT_{role}_NAME", BOT_NAME)
             child.setdefault(f"GIT_{role}_EMAIL", BOT_EMAIL)

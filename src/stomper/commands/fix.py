@@ -359,6 +359,8 @@ def run(
         project = asyncio.run(hook.without_unreachable_model(project, say))
     if options.branch is not None:
         asyncio.run(ci.check_new_branch(project.root, options.branch))
+    if (options.branch is not None or options.patch is not None) and project.repo is not None:
+        asyncio.run(ci.check_identity(project.root))
     if options.ci and not options.hook:
         project = dataclasses.replace(project, settings=ci.without_missing_key(project.settings, say))
     # With annotations on stdout, the people's summary goes to stderr.
