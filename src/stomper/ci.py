@@ -222,13 +222,13 @@ async def write_outputs(
     """Write what `--sarif`, `--patch` and `--branch` ask for; `say` gets one line per thing done."""
     if sarif_path is not None:
         text = await sarif_text(root, await analysis(root, base, report), ruff)
-        _write(sarif_path, text.encode("utf-8"), "SARIF log")
+        await asyncio.to_thread(_write, sarif_path, text.encode("utf-8"), "SARIF log")
     if patch_path is None and branch is None:
         return
     who = await fallback_identity(root)
     if patch_path is not None:
         made = await combined_patch(root, base, report.files, who)
-        _write(patch_path, await patch_text(root, made), "patch")
+        await asyncio.to_thread(_write, patch_path, await patch_text(root, made), "patch")
         say(f"wrote the fixes of {len(made.commits)} file(s) to {patch_path}")
     if branch is not None:
         made = await make_branch(root, branch, base, report.files, who)

@@ -163,7 +163,7 @@ def _mode(options: FixOptions) -> Mode:
 
 async def _known(project: Project, files: tuple[str, ...], options: FixOptions) -> frozenset[str]:
     """Ids of the diagnostics `--new-only` and `--baseline` say to leave alone."""
-    known = baseline.read(options.baseline) if options.baseline is not None else frozenset()
+    known = await asyncio.to_thread(baseline.read, options.baseline) if options.baseline is not None else frozenset()
     if options.new_only_base is not None:
         known |= await baseline.known_at(project, options.new_only_base, files)
     return known
@@ -223,7 +223,7 @@ async def _run_graph(
             executables=project.executables(),
             timeout=settings.tool_timeout,
             graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
-            test_roots=tuple(pytest_testpaths(project.root)),
+            test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
             allow_suppressions=tuple(settings.allow_suppressions),
         ),
         worktrees=worktree.Worktrees(
