@@ -218,13 +218,17 @@ async def fallback_identity(cwd: Path) -> tuple[str, ...]:
     """
     if await has_identity(cwd):
         return ()
-    strict = await git("config", "--type=bool", "--get", "user.useConfigOnly", cwd=cwd, check=False)
-    if strict.out.strip() == "true":
+    if await _config_true(cwd, "user.useConfigOnly"):
         return ()
     return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
 
 
 async def signing(cwd: Path) -> tuple[str, ...]:
     """`-S` when the user signs their commits (`commit.gpgSign`): `commit-tree` does not read that setting itself."""
-    done = await git("config", "--type=bool", "--get", "commit.gpgSign", cwd=cwd, check=False)
-    return ("-S",) if done.out.strip() == "true" else ()
+    return ("-S",) if await _config_true(cwd, "commit.gpgSign") else ()
+
+
+async def _config_true(cwd: Path, key: str) -> bool:
+    """Whether the user's git configuration sets the boolean `key` (unset is false)."""
+    done = await git("config", "--type=bool", "--get", key, cwd=cwd, check=False)
+    return done.out.strip() == "true"
