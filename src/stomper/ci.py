@@ -109,7 +109,11 @@ async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
 
 def write(path: Path, data: bytes, what: str) -> None:
     """Write `data` to `path`, its directory made; raises `StomperError` naming `what` if it cannot."""
-    _write(path, data, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise StomperError(f"cannot write the {what} to {path}: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True)
@@ -201,14 +205,6 @@ async def make_branch(root: Path, name: str, base: str, fixes: Sequence[FileResu
     return made
 
 
-def _write(path: Path, data: bytes, what: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise StomperError(f"cannot write the {what} to {path}: {exc.strerror}") from None
-
-
 async def write_outputs(
     root: Path,
     base: str,
@@ -222,13 +218,13 @@ async def write_outputs(
     """Write what `--sarif`, `--patch` and `--branch` ask for; `say` gets one line per thing done."""
     if sarif_path is not None:
         text = await sarif_text(root, await analysis(root, base, report), ruff)
-        await asyncio.to_thread(_write, sarif_path, text.encode("utf-8"), "SARIF log")
+        await asyncio.to_thread(write, sarif_path, text.encode("utf-8"), "SARIF log")
     if patch_path is None and branch is None:
         return
     who = await fallback_identity(root)
     if patch_path is not None:
         made = await combined_patch(root, base, report.files, who)
-        await asyncio.to_thread(_write, patch_path, await patch_text(root, made), "patch")
+        await asyncio.to_thread(write, patch_path, await patch_text(root, made), "patch")
         say(f"wrote the fixes of {len(made.commits)} file(s) to {patch_path}")
     if branch is not None:
         made = await make_branch(root, branch, base, report.files, who)
