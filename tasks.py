@@ -103,8 +103,14 @@ def demo() -> int:
     return code
 
 
+WORKERS = "3"
+"""pytest-xdist workers: the suite mostly waits on git, ruff, mypy and pytest subprocesses,
+so three workers keep two cores busy without starving the tests that time their children."""
+
+
 def test(args: list[str]) -> int:
-    return subprocess.run([str(BIN / "pytest"), *args], cwd=HERE, env=env()).returncode
+    parallel = [] if any(a.startswith(("-n", "--numprocesses")) for a in args) else ["-n", WORKERS]
+    return subprocess.run([str(BIN / "pytest"), *parallel, *args], cwd=HERE, env=env()).returncode
 
 
 def main(argv: list[str]) -> int:

@@ -162,7 +162,7 @@ def test_a_fix_that_breaks_a_module_re_importing_a_name_is_not_applied(repo: Pat
     result = by_path(data)["pkg/a.py"]
     assert result["outcome"] == "failed"
     # The verifier's reason reaches the user although no AI fixer is configured.
-    assert "pkg/b.py:1:" in result["detail"]
+    assert "pkg/b.py:1" in result["detail"]
     assert "attr-defined" in result["detail"]
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "ruff,mypy")
 

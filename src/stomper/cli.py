@@ -7,6 +7,7 @@ into one line and a documented exit code.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -327,7 +328,6 @@ def fix(
     verbose: VerboseOpt = False,
 ) -> None:
     """Fix failing files in parallel worktrees; apply verified fixes, one commit per file."""
-    from stomper.commands import fix as command
     from stomper.shard import Shard
 
     if output_format not in ("full", "github", "gitlab"):
@@ -345,6 +345,12 @@ def fix(
     if hook and diff:
         raise typer.BadParameter("--hook leaves the fixes in the working tree; no --diff", param_hint="--hook")
     index_file = hook_index_file()
+    named = (*(paths or ()), *(files or ()))
+    in_index = _staged(index_file) if hook and not named else None
+    if in_index == []:
+        raise Exit(ExitCode.OK)  # nothing staged: before any configuration, tool or heavy import
+    from stomper.commands import fix as command
+
     overrides: dict[str, Any] = {
         "tools": tools,
         "parallel": parallel,
@@ -375,7 +381,8 @@ def fix(
     )
     selection = _selection(paths, files, staged, changed, since, exclude, project)
     if hook:
-        selection = _hook_selection(project, (*(paths or ()), *(files or ())), index_file)
+        named = tuple(project.root / p for p in in_index) if in_index else named
+        selection = _hook_selection(project, named, index_file)
         if selection is None:
             raise Exit(ExitCode.OK)
     raise Exit(
@@ -398,6 +405,14 @@ def hook_index_file() -> str | None:
     from stomper.hook import index_file
 
     return index_file(os.environ, Path.cwd())
+
+
+def _staged(index: str | None) -> list[str]:
+    import asyncio
+
+    from stomper.hook import staged
+
+    return asyncio.run(staged(Path.cwd(), index))
 
 
 def _hook_selection(project: Any, named: tuple[Path, ...], index: str | None) -> Any:
@@ -539,12 +554,19 @@ def main(argv: list[str] | None = None) -> None:
     # A stopped run (Ctrl-C, a refused API key) cancels branches LangGraph had queued but not
     # started; their coroutines are dropped unawaited, and Python would warn about each on stderr.
     warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning, r"langgraph\.")
-    with redact.scrubbed_output(), error_handler():
-        args = _optional_values(argv if argv is not None else sys.argv[1:])
-        code = app(args=args, prog_name="stomper", standalone_mode=False)
-        # Not standalone, typer returns the status it would exit with (typer.Exit,
-        # 0 after --help, 130 for a KeyboardInterrupt it caught) instead of exiting.
-        if code == ExitCode.INTERRUPTED:
-            raise KeyboardInterrupt
-        if isinstance(code, int) and code != ExitCode.OK:
-            raise Exit(code)
+    try:
+        with redact.scrubbed_output(), error_handler():
+            args = _optional_values(argv if argv is not None else sys.argv[1:])
+            code = app(args=args, prog_name="stomper", standalone_mode=False)
+            # Not standalone, typer returns the status it would exit with (typer.Exit,
+            # 0 after --help, 130 for a KeyboardInterrupt it caught) instead of exiting.
+            if code == ExitCode.INTERRUPTED:
+                raise KeyboardInterrupt
+            if isinstance(code, int) and code != ExitCode.OK:
+                raise Exit(code)
+    finally:
+        # The interpreter's collection at exit walks every object the imports made, to free
+        # memory the process is about to give back anyway: about 0.1 CPU-s, a fifth of a
+        # `stomper fix` with nothing to fix. Frozen objects are left out of it; output is
+        # flushed, and files closed, as before.
+        gc.freeze()

@@ -1,9 +1,9 @@
 """Talking to git.
 
-Before any work starts, the repository is looked at once through GitPython
-(`open_repo`), which reads git's files directly and needs no event loop.
-Everything that runs while files are being fixed goes through `git()`,
-i.e. through `stomper.proc`, so that no git call ever blocks the loop.
+Before any work starts, the repository is looked at once (`open_repo`: one
+`git rev-parse`, on an event loop of its own). Everything that runs while
+files are being fixed goes through `git()`, i.e. through `stomper.proc`, so
+that no git call ever blocks the loop.
 
 `git()` pins the configuration that would change what stomper's own git
 commands run or print (`PINNED`): no hook, fsmonitor, external diff, colour
@@ -14,13 +14,14 @@ signing, and the filters and line-ending conversions of their checkout.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from stomper import proc
-from stomper.errors import ExecutableNotFound, GitError, NotAGitRepository
+from stomper.errors import GitError, NotAGitRepository
 
 # Set by git for hooks; inherited, they would point our worktree commands at
 # the user's index (pre-commit's famous way to corrupt one).
@@ -148,34 +149,35 @@ class RepoInfo:
 
 
 def open_repo(path: Path) -> RepoInfo:
-    """The repository containing `path`; raises `NotAGitRepository` when there is none."""
+    """The repository containing `path`; raises `NotAGitRepository` when there is none.
+
+    Called before any event loop runs (it has its own). One `git rev-parse`
+    answers it; HEAD's branch is read from the file git keeps it in.
+    """
     for name in _HOOK_VARIABLES:
         os.environ.pop(name, None)
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    import git as gitpython
-
-    try:
-        repo = gitpython.Repo(path, search_parent_directories=True)
-    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
-        raise NotAGitRepository(f"{path} is not inside a git repository") from None
-    except gitpython.GitCommandNotFound:
-        raise ExecutableNotFound("git: not found (is it installed and on PATH?)") from None
-    # GitPython finds a repository by reading files, but runs git to look at HEAD.
-    try:
-        with repo:
-            if repo.bare or repo.working_tree_dir is None:
-                raise NotAGitRepository(f"{path} is in a bare git repository, which has no files to fix")
-            has_commits = repo.head.is_valid()
-            detached = repo.head.is_detached
-            return RepoInfo(
-                root=Path(repo.working_tree_dir).resolve(),
-                git_dir=Path(repo.common_dir).resolve(),
-                has_commits=has_commits,
-                detached=detached,
-                branch=None if detached else repo.active_branch.name,
-            )
-    except gitpython.GitCommandNotFound:
-        raise ExecutableNotFound("git: not found (is it installed and on PATH?)") from None
+    if not path.is_dir():
+        raise NotAGitRepository(f"{path} is not inside a git repository")
+    asked = ("--is-bare-repository", "--absolute-git-dir", "--git-common-dir", "--show-toplevel")
+    done = asyncio.run(git("rev-parse", *asked, "--verify", "--quiet", "HEAD", cwd=path, check=False))
+    lines = done.out.splitlines()
+    if lines[:1] == ["true"]:
+        raise NotAGitRepository(f"{path} is in a bare git repository, which has no files to fix")
+    # 0: HEAD is a commit; 1 (with every line but the commit's): no commit yet.
+    if done.returncode not in (0, 1) or len(lines) < len(asked):
+        said = _said(done)
+        why = "" if "not a git repository" in said else f" ({said})"
+        raise NotAGitRepository(f"{path} is not inside a git repository{why}")
+    _, git_dir, common_dir, top = lines[: len(asked)]
+    head = (Path(git_dir) / "HEAD").read_text(encoding="utf-8", errors="surrogateescape").strip()
+    branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else None
+    return RepoInfo(
+        root=Path(top).resolve(),
+        git_dir=(path / common_dir).resolve(),
+        has_commits=done.returncode == 0,
+        detached=not head.startswith("ref: "),
+        branch=branch,
+    )
 
 
 async def rev_parse(rev: str, *, cwd: Path) -> str:

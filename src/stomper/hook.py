@@ -21,17 +21,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from stomper import ci, gitops
-from stomper.config import StomperSettings
+from stomper import gitops
 from stomper.errors import ExitCode, FixerError
-from stomper.project import Project
-from stomper.report import RunReport
 from stomper.selection import Selection, select_files
+
+if TYPE_CHECKING:
+    # Kept out of a hook's start: with nothing staged it ends before it needs any of them.
+    from stomper.config import StomperSettings
+    from stomper.project import Project
+    from stomper.report import RunReport
 
 PROBE_TIMEOUT = 3.0
 """Seconds the model's endpoint gets to accept a connection before the hook goes on without it."""
@@ -52,14 +55,20 @@ def index_file(environ: Mapping[str, str], cwd: Path) -> str | None:
     return str((cwd / value).resolve()) if value else None
 
 
+async def staged(cwd: Path, index: str | None) -> list[str]:
+    """The files staged in the index git handed the hook, relative to the top of the working tree.
+
+    Asked before the project is opened: a commit with nothing staged costs one git process.
+    """
+    env = {"GIT_INDEX_FILE": index} if index else None
+    done = await gitops.git("diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z", cwd=cwd, env=env)
+    return gitops.split_z(done.stdout)
+
+
 async def files(project: Project, paths: tuple[str, ...], cwd: Path, index: str | None) -> list[str]:
     """The Python files the hook fixes: those named, or those staged; configured excludes left out."""
     if not paths:
-        env = {"GIT_INDEX_FILE": index} if index else None
-        done = await gitops.git(
-            "diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z", cwd=project.root, env=env
-        )
-        paths = tuple(str(project.root / p) for p in gitops.split_z(done.stdout))
+        paths = tuple(str(project.root / p) for p in await staged(project.root, index))
         if not paths:
             return []
     selection = Selection(files=paths, exclude=tuple(project.settings.exclude))
@@ -85,6 +94,8 @@ def endpoint(settings: StomperSettings, environ: Mapping[str, str] = os.environ)
 
 async def unreachable(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     """Why nothing accepts a TCP connection for `url` (through the proxy, if one is set); None when it does."""
+    import urllib.request  # http, email, ssl: only for a hook that has a model to probe
+
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     proxy = urllib.request.getproxies().get(parts.scheme)
@@ -121,6 +132,8 @@ async def without_unreachable_model(project: Project, say: Callable[[str], None]
 
 def exit_code(report: RunReport, say: Callable[[str], None]) -> int:
     """pre-commit's convention: 1 when a file changed or something is left to fix by hand."""
+    from stomper import ci
+
     if report.tool_errors:
         return ExitCode.USAGE
     changed = [f.path for f in report.files if f.applied]

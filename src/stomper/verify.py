@@ -103,7 +103,9 @@ class Verdict:
         if self.unchanged:
             return "the fix changed nothing"
         if self.forbidden:
-            return f"the fix only silenced the tools ({', '.join(str(s) for s in self.forbidden)})"
+            return (
+                f"the fix silences the tools instead of fixing the code ({', '.join(str(s) for s in self.forbidden)})"
+            )
         if self.new:
             return explain.introduced(self.new)
         return "the fix removed none of the problems"

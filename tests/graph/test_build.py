@@ -36,8 +36,8 @@ def test_report_node_waits_for_every_branch() -> None:
     graph = build_graph().get_graph()
     assert graph.nodes["report"].metadata == {"defer": True}
     edges = {(e.source, e.target, e.conditional) for e in graph.edges}
-    assert ("collect", "fix_file", True) in edges
-    assert ("collect", "report", True) in edges
+    assert ("__start__", "fix_file", True) in edges
+    assert ("__start__", "report", True) in edges
     assert ("fix_file", "report", False) in edges
 
 
@@ -46,6 +46,6 @@ def test_stomper_graph_prints_mermaid() -> None:
         [str(Path(sys.executable).with_name("stomper")), "graph"], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("---\nconfig:")
-    for line in ("collect -.-> fix_file;", "collect -.-> report;", "fix_file --> report;", "report --> __end__;"):
+    for line in ("__start__ -.-> fix_file;", "__start__ -.-> report;", "fix_file --> report;", "report --> __end__;"):
         assert line in done.stdout
     assert "defer = True" in done.stdout

@@ -14,12 +14,11 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 
@@ -29,8 +28,8 @@ from stomper.config import StomperSettings
 from stomper.errors import ExitCode, FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
-from stomper.graph.build import build_graph, open_checkpointer
-from stomper.graph.state import FileResult, RunContext
+from stomper.graph import checkpoints, jobs
+from stomper.graph.state import FileResult, RunContext, RunState
 from stomper.project import Project
 from stomper.repair import repair
 from stomper.report import RunReport, file_json
@@ -112,29 +111,32 @@ async def fix(
             on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
         for note in repaired:
             on_event({"note": note})
-        async with open_checkpointer(rundir.checkpoints) as saver:
-            if options.resume is not None:
-                record, settings = await _resumed(project, selection, options, rundir, on_event)
-                # Before the record says running: a resumed run's fixers must be usable too.
-                check_agent(settings, project.root)
-                build_fixers(settings, ruff)
-                known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
-            else:
-                record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
-                settings = project.settings
-                known = await _known(project, record.files, options)
-            if record.mode == "commit":
-                await check_commits(project.root, await gitops.fallback_identity(project.root))
-            settled = settings.model_dump(mode="json")
-            record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
-            # The record first: a ref without one is what a kill right here would otherwise leave.
-            rundir.save(record)
-            await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
-            with EventLog(rundir.events(record.run_id)) as journal:
-                project = dataclasses.replace(project, settings=settings)
-                # A resumed run's collect is done (checkpointed); were it not, the record's files are named.
-                whole = options.resume is None and selection.whole
-                return await _run_graph(project, record, rundir, journal, saver, on_event, confine, known, whole=whole)
+        await asyncio.to_thread(checkpoints.check, rundir.checkpoints)
+        if options.resume is not None:
+            record, settings = await _resumed(project, selection, options, rundir, on_event)
+            # Before the record says running: a resumed run's fixers must be usable too.
+            check_agent(settings, project.root)
+            build_fixers(settings, ruff)
+            known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
+        else:
+            record = await _new_run(project, selection, options, cwd=cwd, on_event=on_event)
+            settings = project.settings
+            known = await _known(project, record.files, options)
+        if record.mode == "commit":
+            await check_commits(project.root, await gitops.fallback_identity(project.root))
+        settled = settings.model_dump(mode="json")
+        record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
+        # The record first: a ref without one is what a kill right here would otherwise leave.
+        rundir.save(record)
+        await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
+        with EventLog(rundir.events(record.run_id)) as journal:
+            project = dataclasses.replace(project, settings=settings)
+            # A resumed run's tools ran before it stopped (checkpointed); were they not, the record's files are named.
+            whole = options.resume is None and selection.whole
+            resuming = options.resume is not None
+            return await _run(
+                project, record, rundir, journal, on_event, confine, known, resuming=resuming, whole=whole
+            )
 
 
 async def _resumed(
@@ -197,19 +199,73 @@ async def _new_run(
     )
 
 
-async def _run_graph(
+async def _run(
     project: Project,
     record: RunRecord,
     rundir: RunDir,
     journal: EventLog,
-    saver: AsyncSqliteSaver,
+    on_event: Callable[[Event], None],
+    confine: sandbox.Sandbox,
+    known: frozenset[str],
+    *,
+    resuming: bool,
+    whole: bool,
+) -> RunReport:
+    """Collect, then fan out when there is something to fix; the run's record says how it ended."""
+    started = time.monotonic()
+    run_id = record.run_id
+    status: Status = "failed"
+    final: RunReport | None = None
+    try:
+        # A resumed run goes on from its checkpoint, which holds what its tools found.
+        state = None if resuming else await _collect(project, record, known, on_event, whole=whole)
+        if state is not None and jobs.nothing_to_fix(state):
+            final = jobs.run_report(run_id, record.mode, state)
+        else:
+            final = await _fan_out(project, record, rundir, journal, state, on_event, confine, known)
+        status = "completed"
+    except asyncio.CancelledError:
+        status = "interrupted"
+        raise Interrupted(run_id) from None
+    except FixerError:
+        # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+        status = "misconfigured"
+        raise
+    finally:
+        if status in ("completed", "misconfigured"):
+            await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
+        summary = final.to_json()["summary"] if final is not None else {}
+        rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
+    return dataclasses.replace(final, seconds=time.monotonic() - started)
+
+
+async def _collect(
+    project: Project,
+    record: RunRecord,
+    known: frozenset[str],
+    on_event: Callable[[Event], None],
+    *,
+    whole: bool = False,
+) -> RunState:
+    state = await jobs.collect(project, list(record.files), project.executables(), known, whole=whole)
+    on_event({"collected": len(state.get("jobs", []))})
+    return state
+
+
+async def _fan_out(
+    project: Project,
+    record: RunRecord,
+    rundir: RunDir,
+    journal: EventLog,
+    state: RunState | None,
     on_event: Callable[[Event], None],
     confine: sandbox.Sandbox,
     known: frozenset[str] = frozenset(),
-    *,
-    whole: bool = False,
 ) -> RunReport:
-    started = time.monotonic()
+    """Run the graph from `state`, or resume it from its checkpoint when `state` is None."""
+    # LangGraph (and LangChain under it) only for a run that has files to fix.
+    from stomper.graph.build import build_graph, open_checkpointer
+
     settings = project.settings
     run_id = record.run_id
     ctx = RunContext(
@@ -239,51 +295,46 @@ async def _run_graph(
             applied_before(read_events(journal.path)),
             branch=record.branch or await gitops.head_ref(project.root),
         ),
-        known=known,
-        whole_project=whole,
     )
-    status: Status = "failed"
-    final: RunReport | None = None
     try:
-        graph = build_graph(saver)
-        config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
-        resuming = (await graph.aget_state(config)).created_at is not None
-        async for kind, chunk in graph.astream(
-            None if resuming else {"files": list(record.files)},
-            config=config,
-            context=ctx,
-            stream_mode=["custom", "updates"],
-        ):
-            # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
-            update: dict[str, Any] = redact.scrub_data(chunk)  # type: ignore[arg-type]
-            if kind == "custom":
-                on_event(update)
-            elif "report" in update:
-                final = update["report"]["report"]
-            elif "fix_file" in update:
-                result: FileResult = update["fix_file"]["results"][0]
-                journal.append(
-                    {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
+        async with open_checkpointer(rundir.checkpoints) as saver:
+            graph = build_graph(saver)
+            config: Any = {"max_concurrency": settings.parallel, "configurable": {"thread_id": run_id}}
+            if state is None and (await graph.aget_state(config)).created_at is None:
+                # Interrupted before its graph started: its tools run again.
+                state = await _collect(project, record, known, on_event)
+            try:
+                final = await _stream(
+                    graph.astream(state, config=config, context=ctx, stream_mode=["custom", "updates"]),
+                    journal,
+                    on_event,
                 )
-                on_event({"result": result})
-        status = "completed"
-        await saver.adelete_thread(run_id)
-    except asyncio.CancelledError:
-        status = "interrupted"
-        raise Interrupted(run_id) from None
-    except FixerError:
-        # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
-        status = "misconfigured"
-        await _always(saver.adelete_thread(run_id))
-        raise
+            except FixerError:
+                # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+                await _always(saver.adelete_thread(run_id))
+                raise
+            await saver.adelete_thread(run_id)
     finally:
         await _always(ctx.worktrees.close())
-        if status in ("completed", "misconfigured"):
-            await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=project.root))
-        summary = final.to_json()["summary"] if final is not None else {}
-        rundir.save(dataclasses.replace(record, status=status, finished=time.time(), summary=summary))
+    return final
+
+
+async def _stream(chunks: AsyncIterator[Any], journal: EventLog, on_event: Callable[[Event], None]) -> RunReport:
+    """Pass the graph's stream on to the display and the journal; the report it ends with."""
+    final: RunReport | None = None
+    async for kind, chunk in chunks:
+        # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
+        update: dict[str, Any] = redact.scrub_data(chunk)
+        if kind == "custom":
+            on_event(update)
+        elif "report" in update:
+            final = update["report"]["report"]
+        elif "fix_file" in update:
+            result: FileResult = update["fix_file"]["results"][0]
+            journal.append({"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds})
+            on_event({"result": result})
     assert final is not None
-    return dataclasses.replace(final, seconds=time.monotonic() - started)
+    return final
 
 
 async def _always(work: Awaitable[T]) -> T:

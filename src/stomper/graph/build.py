@@ -1,11 +1,13 @@
-"""The graph of a fix run.
+"""The graph of a fix run that fans out.
 
-    collect ──Send per failing file──▶ fix_file ──▶ report (deferred)
-        └──────────── nothing to fix ────────────────▲
+    start ──Send per failing file──▶ fix_file ──▶ report (deferred)
+      └────────── nothing to fix ─────────────────▲
 
-`collect` runs the tools in the user's checkout; `fan_out` sends every
-failing file, in path order, to its own `fix_file` branch; LangGraph runs
-at most `max_concurrency` of them at once; `report` waits for all of them.
+Its input is what the tools found (`stomper.graph.jobs.collect`, run before
+this module is imported: a run with nothing to fix never imports LangGraph);
+`fan_out` sends every failing file, in path order, to its own `fix_file`
+branch; LangGraph runs at most `max_concurrency` of them at once; `report`
+waits for all of them.
 """
 
 from __future__ import annotations
@@ -27,44 +29,18 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from stomper import redact
-from stomper.baseline import without_known
 from stomper.diagnostics import Diagnostic
-from stomper.errors import StomperError
 from stomper.fixers import Usage
 from stomper.graph.branch import fix_file
+from stomper.graph.checkpoints import CheckpointError
+from stomper.graph.jobs import nothing_to_fix, run_report
 from stomper.graph.state import BranchState, FileJob, FileResult, RunContext, RunState
 from stomper.report import RunReport
-from stomper.tools import run_tools
-
-
-async def collect(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Run the enabled tools on the selected files in the user's checkout."""
-    ctx = runtime.context
-    project = ctx.project
-    result = await run_tools(
-        project.tools,
-        state["files"],
-        cwd=project.root,
-        executables=ctx.verifier.executables,
-        timeout=project.settings.tool_timeout,
-        whole=ctx.whole_project,
-    )
-    result = await without_known(result, project.root, ctx.known)
-    grouped = result.by_path()
-    jobs = [
-        FileJob(index=n, path=path, diagnostics=tuple(diags)) for n, (path, diags) in enumerate(sorted(grouped.items()))
-    ]
-    get_stream_writer()({"collected": len(jobs)})
-    return {
-        "jobs": jobs,
-        "clean": [f for f in state["files"] if f not in grouped],
-        "tool_errors": [redact.scrub(f"{run.tool}: {run.error}") for run in result.errors],
-    }
 
 
 def fan_out(state: RunState) -> list[Send] | str:
     """One branch per failing file, in path order; straight to the report when none fails."""
-    if state.get("tool_errors") or not state.get("jobs"):
+    if nothing_to_fix(state):
         return "report"
     return [Send("fix_file", {"job": job}) for job in state["jobs"]]
 
@@ -77,21 +53,8 @@ async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dic
 
 
 async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Runs once, after every branch: the results in path order, whatever order they came in."""
-    return {
-        "report": RunReport(
-            run_id=runtime.context.run_id,
-            mode=runtime.context.applier.mode,
-            files=tuple(sorted(state.get("results", []), key=lambda r: r.path)),
-            clean=tuple(state.get("clean", [])),
-            attempts=state.get("attempts", 0),
-            tool_errors=tuple(state.get("tool_errors", [])),
-        )
-    }
-
-
-class CheckpointError(StomperError):
-    """The checkpoint file cannot be used: not a database, or not one LangGraph can write."""
+    """Runs once, after every branch."""
+    return {"report": run_report(runtime.context.run_id, runtime.context.applier.mode, state)}
 
 
 @contextlib.asynccontextmanager
@@ -111,19 +74,15 @@ async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
         try:
             await saver.setup()
         except sqlite3.DatabaseError as exc:
-            raise CheckpointError(
-                f"{path}: cannot hold stomper's checkpoints ({exc}); `stomper clean` removes it if it is damaged"
-            ) from exc
+            raise CheckpointError(path, exc) from exc
         yield saver
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
     graph = StateGraph(RunState, context_schema=RunContext)
-    graph.add_node("collect", collect)
     graph.add_node("fix_file", fix_file_node, input_schema=BranchState)
     graph.add_node("report", report, defer=True)
-    graph.add_edge(START, "collect")
-    graph.add_conditional_edges("collect", fan_out, ["fix_file", "report"])
+    graph.add_conditional_edges(START, fan_out, ["fix_file", "report"])
     graph.add_edge("fix_file", "report")
     graph.add_edge("report", END)
     return graph.compile(checkpointer=checkpointer, name="stomper-fix")

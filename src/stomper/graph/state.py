@@ -68,10 +68,9 @@ class FileResult:
 
 
 class RunState(TypedDict, total=False):
-    files: list[str]
-    """The selected files (the graph's input)."""
     jobs: list[FileJob]
-    """Every failing file, in path order (set once by `collect`)."""
+    """Every failing file, in path order: with `clean` and `tool_errors`, the graph's input
+    (`stomper.graph.jobs.collect`)."""
     clean: list[str]
     """Selected files with nothing to fix."""
     tool_errors: list[str]
@@ -95,7 +94,3 @@ class RunContext:
     verifier: Verifier
     worktrees: Worktrees
     applier: Applier
-    known: frozenset[str] = frozenset()
-    """Stable ids of diagnostics the base already had (`--new-only`, `--baseline`): left alone."""
-    whole_project: bool = False
-    """No files were named: each tool checks the project's own selection (see `tools.run_tool`)."""

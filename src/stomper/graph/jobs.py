@@ -1,0 +1,67 @@
+"""What a run has to do, found before the graph is built: one `FileJob` per failing file.
+
+The tools run in the user's checkout before LangGraph is imported at all, so
+a run whose tools find nothing to fix (or cannot run) gets its report here
+and never pays for the graph (about half a CPU-second of imports, see
+`benchmarks/README.md`). Only a run that fans out builds the graph
+(`stomper.graph.build`) and hands it these jobs as its input.
+"""
+
+from __future__ import annotations
+
+from stomper import redact
+from stomper.baseline import without_known
+from stomper.graph.state import FileJob, RunState
+from stomper.project import Project
+from stomper.report import RunReport
+from stomper.tools import run_tools
+
+
+async def collect(
+    project: Project,
+    files: list[str],
+    executables: dict[str, str],
+    known: frozenset[str] = frozenset(),
+    *,
+    whole: bool = False,
+) -> RunState:
+    """Run the enabled tools on `files` in the user's checkout: the graph's input.
+
+    Diagnostics whose ids are `known` (a baseline, `--new-only`) are left out.
+    `whole`: `files` are the whole project, so each tool checks what the project configures it to.
+    """
+    result = await run_tools(
+        project.tools,
+        files,
+        cwd=project.root,
+        executables=executables,
+        timeout=project.settings.tool_timeout,
+        whole=whole,
+    )
+    result = await without_known(result, project.root, known)
+    grouped = result.by_path()
+    jobs = [
+        FileJob(index=n, path=path, diagnostics=tuple(diags)) for n, (path, diags) in enumerate(sorted(grouped.items()))
+    ]
+    return {
+        "jobs": jobs,
+        "clean": [f for f in files if f not in grouped],
+        "tool_errors": [redact.scrub(f"{run.tool}: {run.error}") for run in result.errors],
+    }
+
+
+def nothing_to_fix(state: RunState) -> bool:
+    """No file fails, or a tool could not run (and so nothing it says can be trusted)."""
+    return bool(state.get("tool_errors")) or not state.get("jobs")
+
+
+def run_report(run_id: str, mode: str, state: RunState) -> RunReport:
+    """The run's report from its state: the results in path order, whatever order they came in."""
+    return RunReport(
+        run_id=run_id,
+        mode=mode,
+        files=tuple(sorted(state.get("results", []), key=lambda r: r.path)),
+        clean=tuple(state.get("clean", [])),
+        attempts=state.get("attempts", 0),
+        tool_errors=tuple(state.get("tool_errors", [])),
+    )

@@ -1,0 +1,103 @@
+"""What a command with nothing to do imports: LangGraph and LangChain only for a run that fans out.
+
+Read from the interpreter's own import log (`PYTHONPROFILEIMPORTTIME`, the
+same as `python -X importtime`) of the real console script, not from a timing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import commit_all, git, stomper, write
+
+HEAVY = ("langgraph", "langchain_core", "langsmith", "aiosqlite")
+
+
+def imported(done: subprocess.CompletedProcess[str]) -> set[str]:
+    """The modules the run imported, from its import log on stderr."""
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "stomper.cli" in names, done.stderr[-2000:]  # the log is there at all
+    return names
+
+
+def heavy(names: set[str]) -> set[str]:
+    return {n for n in names if n.split(".")[0] in HEAVY}
+
+
+def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return stomper(repo, *args, env={"PYTHONPROFILEIMPORTTIME": "1"})
+
+
+def clean_project(repo: Path) -> None:
+    write(repo, {"pkg/__init__.py": "", "pkg/a.py": "def f() -> int:\n    return 1\n"})
+    commit_all(repo)
+
+
+def test_fix_with_nothing_to_fix_never_imports_langgraph(repo: Path) -> None:
+    clean_project(repo)
+
+    done = run(repo, "fix", "--tools", "ruff")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0 failing file(s)" in done.stdout
+    names = imported(done)
+    assert heavy(names) == set()
+    assert "git" not in names  # GitPython: one `git rev-parse` answers what a run needs
+    # The run was a run all the same: recorded, completed, its ref gone.
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    assert '"status": "completed"' in record.read_text()
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
+
+
+def test_a_run_that_fans_out_does_import_it(repo: Path) -> None:
+    # The other side of the test above: the import log would show LangGraph if it were imported.
+    clean_project(repo)
+    write(repo, {"pkg/b.py": "import os\n"})
+    commit_all(repo)
+
+    done = run(repo, "fix", "--tools", "ruff")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "langgraph.graph" in imported(done)
+    assert (repo / "pkg" / "b.py").read_text() == ""
+
+
+def test_check_never_imports_langgraph(repo: Path) -> None:
+    clean_project(repo)
+    write(repo, {"pkg/b.py": "import os\n"})
+
+    done = run(repo, "check", "--tools", "ruff")
+
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "F401" in done.stdout
+    assert heavy(imported(done)) == set()
+
+
+def test_the_hook_with_nothing_staged_stops_before_configuration_and_tools(repo: Path) -> None:
+    clean_project(repo)
+    # A configuration that would fail to load, and a change that is not staged: neither is looked at.
+    write(repo, {"stomper.toml": "parallel = 'many'\n", "pkg/a.py": "import os\n"})
+
+    done = run(repo, "fix", "--hook")
+
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr[-2000:]
+    names = imported(done)
+    assert heavy(names) == set()
+    assert {"stomper.commands.fix", "stomper.config", "stomper.project", "stomper.tools"} & names == set()
+    assert not (repo / ".git" / "stomper").exists()
+
+
+def test_the_hook_with_a_staged_file_still_runs(repo: Path) -> None:
+    clean_project(repo)
+    write(repo, {"pkg/a.py": "import os\n"})
+    git(repo, "add", "pkg/a.py")
+
+    done = run(repo, "fix", "--hook", "--tools", "ruff")
+
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert (repo / "pkg" / "a.py").read_text() == ""
