@@ -25,7 +25,7 @@ from stomper import findings, redact, ruledocs, sarif
 from stomper.config import CiExit, StomperSettings
 from stomper.diagnostics import Diagnostic
 from stomper.errors import ExitCode, StomperError
-from stomper.gitops import git, split_z
+from stomper.gitops import fallback_identity, git, has_identity, split_z
 from stomper.graph.branch import commit_message
 from stomper.graph.state import FileJob, FileResult
 from stomper.report import RunReport
@@ -109,7 +109,11 @@ async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
 
 def write(path: Path, data: bytes, what: str) -> None:
     """Write `data` to `path`, its directory made; raises `StomperError` naming `what` if it cannot."""
-    _write(path, data, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise StomperError(f"cannot write the {what} to {path}: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,18 @@ async def check_new_branch(root: Path, name: str) -> None:
     exists = await git("show-ref", "--verify", "--quiet", f"refs/heads/{name}", cwd=root, check=False)
     if exists.returncode == 0:
         raise StomperError(f"--branch {name}: the branch exists already; name a new one")
+
+
+async def check_identity(root: Path) -> None:
+    """Refuse, before any work, a run whose `--branch` or `--patch` commits git could name no author of.
+
+    That is a user with `user.useConfigOnly` and no identity: stomper does not make one up for them.
+    """
+    if not await has_identity(root) and not await fallback_identity(root):
+        raise StomperError(
+            "--branch and --patch commit the fixes, and git has no identity to commit them with "
+            "(user.useConfigOnly is set); set user.name and user.email"
+        )
 
 
 async def chain(root: Path, start: str, base: str, fixes: Sequence[FileResult], identity: Sequence[str]) -> Chain:
@@ -189,21 +205,6 @@ async def make_branch(root: Path, name: str, base: str, fixes: Sequence[FileResu
     return made
 
 
-async def identity(root: Path) -> tuple[str, ...]:
-    """git's `-c` options for an author when the user (or the CI runner) has configured none."""
-    if (await git("var", "GIT_COMMITTER_IDENT", cwd=root, check=False)).returncode == 0:
-        return ()
-    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
-
-
-def _write(path: Path, data: bytes, what: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise StomperError(f"cannot write the {what} to {path}: {exc.strerror}") from None
-
-
 async def write_outputs(
     root: Path,
     base: str,
@@ -217,13 +218,13 @@ async def write_outputs(
     """Write what `--sarif`, `--patch` and `--branch` ask for; `say` gets one line per thing done."""
     if sarif_path is not None:
         text = await sarif_text(root, await analysis(root, base, report), ruff)
-        _write(sarif_path, text.encode("utf-8"), "SARIF log")
+        await asyncio.to_thread(write, sarif_path, text.encode("utf-8"), "SARIF log")
     if patch_path is None and branch is None:
         return
-    who = await identity(root)
+    who = await fallback_identity(root)
     if patch_path is not None:
         made = await combined_patch(root, base, report.files, who)
-        _write(patch_path, await patch_text(root, made), "patch")
+        await asyncio.to_thread(write, patch_path, await patch_text(root, made), "patch")
         say(f"wrote the fixes of {len(made.commits)} file(s) to {patch_path}")
     if branch is not None:
         made = await make_branch(root, branch, base, report.files, who)

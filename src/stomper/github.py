@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stomper import proc
-from stomper.ci import identity
 from stomper.errors import ExitCode, GitError, StomperError
-from stomper.gitops import git, split_z
+from stomper.gitops import git, has_identity, split_z
 
 Deliver = Literal["push", "branch", "patch"]
 LOCAL_BRANCH = "stomper-action/fixes"
@@ -128,7 +127,7 @@ def say(line: str) -> None:
 
 async def run(env: Mapping[str, str], cwd: Path) -> int:
     """The analysis job's step: fix, keep the outputs, summarise, exit with the analysed commit's status."""
-    event = read_event(env)
+    event = await asyncio.to_thread(read_event, env)
     inputs = Inputs.from_env(env, cwd)
     out = inputs.output_dir
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
@@ -154,7 +153,7 @@ async def run(env: Mapping[str, str], cwd: Path) -> int:
             argv += ["--new-only", "--base", event.base_sha]
     argv += inputs.args
     child = {**env, "CI": "true"}
-    if await identity(cwd):  # no git identity configured: commit as GitHub's own bot
+    if not await has_identity(cwd):  # no git identity configured: commit as GitHub's own bot
         for role in ("AUTHOR", "COMMITTER"):
             child.setdefault(f"GIT_{role}_NAME", BOT_NAME)
             child.setdefault(f"GIT_{role}_EMAIL", BOT_EMAIL)
@@ -167,8 +166,8 @@ async def run(env: Mapping[str, str], cwd: Path) -> int:
     commits = 0
     if deliver != "patch":
         commits = await _bundle(cwd, head, out / BUNDLE)
-    report = _read_report(out / "stomper.json")
-    patch = _read_text(out / "stomper.patch")
+    report = await asyncio.to_thread(_read_report, out / "stomper.json")
+    patch = await asyncio.to_thread(_read_text, out / "stomper.patch")
     summary = summarise(report, patch, head, status, commits, deliver, event)
     await _append(env.get("GITHUB_STEP_SUMMARY"), summary)
     outputs = {
@@ -277,7 +276,7 @@ async def _append(path: str | None, text: str) -> None:
 
 async def push(env: Mapping[str, str], cwd: Path) -> int:
     """The writing job's step: push the bundle's commits where the event and the inputs say."""
-    event = read_event(env)
+    event = await asyncio.to_thread(read_event, env)
     inputs = Inputs.from_env(env, cwd)
     if inputs.deliver == "patch":
         say("stomper: deliver is patch; nothing to push")

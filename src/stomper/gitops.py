@@ -207,21 +207,30 @@ async def head_ref(cwd: Path) -> str | None:
     return done.out.strip() or None
 
 
+async def has_identity(cwd: Path) -> bool:
+    """Whether git can name a committer here (configured, from the environment, or guessed)."""
+    return (await git("var", "GIT_COMMITTER_IDENT", cwd=cwd, check=False)).returncode == 0
+
+
 async def fallback_identity(cwd: Path) -> tuple[str, ...]:
     """git's `-c` options for an author when the user has configured none and has not forbidden guessing one.
 
     With `user.useConfigOnly` the user asked git never to make up an
     identity; stomper does not either, and the commit check says so.
     """
-    if (await git("var", "GIT_COMMITTER_IDENT", cwd=cwd, check=False)).returncode == 0:
+    if await has_identity(cwd):
         return ()
-    strict = await git("config", "--type=bool", "--get", "user.useConfigOnly", cwd=cwd, check=False)
-    if strict.out.strip() == "true":
+    if await _config_true(cwd, "user.useConfigOnly"):
         return ()
     return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
 
 
 async def signing(cwd: Path) -> tuple[str, ...]:
     """`-S` when the user signs their commits (`commit.gpgSign`): `commit-tree` does not read that setting itself."""
-    done = await git("config", "--type=bool", "--get", "commit.gpgSign", cwd=cwd, check=False)
-    return ("-S",) if done.out.strip() == "true" else ()
+    return ("-S",) if await _config_true(cwd, "commit.gpgSign") else ()
+
+
+async def _config_true(cwd: Path, key: str) -> bool:
+    """Whether the user's git configuration sets the boolean `key` (unset is false)."""
+    done = await git("config", "--type=bool", "--get", key, cwd=cwd, check=False)
+    return done.out.strip() == "true"

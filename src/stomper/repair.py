@@ -9,11 +9,13 @@ of ours is alive, this is what such a kill can leave and what repairs it:
   (which makes `git gc` and `git fsck` fail): removed, unlocked and pruned
   (`worktree.remove_leftovers`);
 - `.git/index.lock` of a git that was applying or committing a fix:
-  removed, but only when the run's journal shows an apply that never ended,
-  the run's process is dead, and no live process holds the lock open or is
-  a git working in the checkout (read in `/proc`); otherwise `LockHeld`;
+  removed, but only when the run's journal shows an apply that never ended
+  (its process is dead: we hold the run lock) and no live process holds the
+  lock open or is a git working in the checkout (read in `/proc`);
+  otherwise `LockHeld`;
 - `.git/next-index-<pid>.lock`, which `git commit -- <path>` makes, of a
-  git whose pid is no longer alive;
+  git that is no longer alive: no process has the pid, or it is a zombie,
+  or one that is not a git working in the checkout (the pid went to another);
 - `refs/stomper/runs/<id>` of a run that has no record, or that completed;
 - with `stomper clean`: unreadable run records and a checkpoint file that is
   not a database.
@@ -51,7 +53,7 @@ async def repair(root: Path, rundir: RunDir) -> tuple[list[str], list[str]]:
     leftovers = await remove_leftovers(root, rundir.root)
     records, _ = await asyncio.to_thread(rundir.readable)
     notes = await asyncio.to_thread(_index_lock, root, rundir, records)
-    notes += await asyncio.to_thread(_partial_commit_locks, rundir.root.parent)
+    notes += await asyncio.to_thread(_partial_commit_locks, root, rundir.root)
     notes += await _refs(root, {r.run_id: r for r in records}, rundir)
     return leftovers, notes
 
@@ -76,7 +78,9 @@ def _index_lock(root: Path, rundir: RunDir, records: list[RunRecord]) -> list[st
     if not lock.exists():
         return []
     for record in records:
-        if record.status not in UNFINISHED or alive(record.pid) or not rundir.events(record.run_id).exists():
+        # No need to ask whether the run's process is alive: the run lock we hold says it is not,
+        # and its pid may belong to another process by now.
+        if record.status not in UNFINISHED or not rundir.events(record.run_id).exists():
             continue
         pending = _apply_pending(rundir, record.run_id)
         if pending is None:
@@ -92,16 +96,18 @@ def _index_lock(root: Path, rundir: RunDir, records: list[RunRecord]) -> list[st
     return []
 
 
-def _partial_commit_locks(git_dir: Path) -> list[str]:
+def _partial_commit_locks(root: Path, state_dir: Path) -> list[str]:
     """Remove the `next-index-<pid>.lock` that `git commit -- <path>` makes, of a git no longer alive.
 
     The name holds the pid of the git that made it: no other process takes
-    that lock, so once that one is dead the file is only litter.
+    that lock, so once that one is dead the file is only litter. A process
+    that has the pid now and is not a git working in the checkout is not
+    the one that made it.
     """
     notes = []
-    for lock in sorted(git_dir.glob("next-index-*.lock")):
+    for lock in sorted(state_dir.parent.glob("next-index-*.lock")):
         pid = lock.name.removeprefix("next-index-").removesuffix(".lock")
-        if pid.isdigit() and not alive(int(pid)):
+        if pid.isdigit() and (not alive(int(pid)) or _git_in_checkout(Path("/proc") / pid, root, state_dir) is False):
             lock.unlink(missing_ok=True)
             notes.append(f"removed {lock}, left by a git (pid {pid}) that was killed committing")
     return notes
@@ -133,14 +139,23 @@ def _holder(root: Path, lock: Path, state_dir: Path) -> str | None:
         with contextlib.suppress(OSError):
             if any(os.readlink(fd) == str(lock) for fd in (entry / "fd").iterdir()):
                 return f"process {entry.name}"
-        try:
-            exe = Path(os.readlink(entry / "exe")).name
-            cwd = Path(os.readlink(entry / "cwd"))
-        except OSError:
-            continue
-        if (exe == "git" or exe.startswith("git-")) and cwd.is_relative_to(root) and not cwd.is_relative_to(state_dir):
+        if _git_in_checkout(entry, root, state_dir):
             return f"a running git (pid {entry.name})"
     return None
+
+
+def _git_in_checkout(process: Path, root: Path, state_dir: Path) -> bool | None:
+    """Whether the process of `/proc/<pid>` is a git working in the checkout; None when /proc does not say."""
+    if not (process.parent / "self" / "fd").is_dir():
+        return None
+    try:
+        exe = Path(os.readlink(process / "exe")).name
+        cwd = Path(os.readlink(process / "cwd"))
+    except FileNotFoundError:
+        return False  # gone, or a zombie
+    except OSError:
+        return None
+    return (exe == "git" or exe.startswith("git-")) and cwd.is_relative_to(root) and not cwd.is_relative_to(state_dir)
 
 
 async def _refs(root: Path, records: dict[str, RunRecord], rundir: RunDir) -> list[str]:

@@ -218,11 +218,26 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def alive(pid: int) -> bool:
-    """Whether process `pid` exists (a zombie counts; a pid reused by another process counts too)."""
+    """Whether process `pid` exists and has not exited (a pid reused by another process counts too).
+
+    A zombie is dead: it holds no file and runs nothing more, and it stays
+    until its parent reaps it, which may be late or never (a kill leaves a
+    process's children to an init, and the init of a container may be a
+    program that reaps nothing).
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        # Gone since, unless there is no /proc to tell a zombie by (macOS).
+        return not Path("/proc/self").is_dir()
+    except OSError:
         return True
+    # "pid (comm) state ...": comm may hold spaces and parentheses.
+    return stat[stat.rindex(")") + 2 :].split()[0] not in ("Z", "X")
     return True

@@ -10,19 +10,22 @@ no worktree, lock or stomper ref left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import STOMPER, commit_all, git, write
+from conftest import STOMPER, commit_all, git, process_gone, write
 
-from tests.faults.killing import git_that_pauses, kill_tree
+from tests.faults.killing import git_that_pauses, kill, kill_tree
 
 FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 BROKEN = "value = undefined_{n}\n"
@@ -130,7 +133,7 @@ def test_a_kill_inside_git_worktree_add_is_repaired(repo: Path, tmp_path: Path, 
     assert_complete(repo, files, base)
 
 
-@pytest.mark.parametrize("recorded", ["as the kill left it", "failed"])
+@pytest.mark.parametrize("recorded", ["as the kill left it", "failed", "its pid now another's", "its pid a zombie"])
 def test_a_kill_inside_stompers_git_commit_is_repaired(repo: Path, tmp_path: Path, recorded: str) -> None:
     files, script = project(repo, tmp_path, 3)
     base = git(repo, "rev-parse", "HEAD").strip()
@@ -145,14 +148,35 @@ def test_a_kill_inside_stompers_git_commit_is_repaired(repo: Path, tmp_path: Pat
     # The fix being landed is in the checkout, not yet in HEAD.
     landing = git(repo, "diff", "HEAD", "--name-only").split()
     assert len(landing) == 1 and landing[0] in files, landing
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
     if recorded == "failed":
         # What stomper before this repair left: the run marked failed while its fix sat staged.
-        (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
         record.write_text(json.dumps({**json.loads(record.read_text()), "status": "failed"}))
-    done = stomper(repo, "fix", "--resume")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "removed " + str(repo / ".git" / "index.lock") in done.stderr
-    assert_complete(repo, files, base)
+    with _stand_in(recorded) as other:
+        if other is not None:
+            # The dead stomper's pid as the repair may find it: taken by another process, or
+            # a process that exited and that no one reaps (a container's init may never).
+            record.write_text(json.dumps({**json.loads(record.read_text()), "pid": other}))
+        done = stomper(repo, "fix", "--resume")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "removed " + str(repo / ".git" / "index.lock") in done.stderr
+        assert_complete(repo, files, base)
+
+
+@contextlib.contextmanager
+def _stand_in(recorded: str) -> Iterator[int | None]:
+    """For "its pid now another's" a live process that is no git, for "its pid a zombie" a zombie: its pid."""
+    if recorded not in ("its pid now another's", "its pid a zombie"):
+        yield None
+        return
+    other = subprocess.Popen(["sleep", "600"] if recorded == "its pid now another's" else ["true"])
+    try:
+        if recorded == "its pid a zombie":
+            assert process_gone(other.pid, within=120)  # exited, and not reaped: a zombie
+        yield other.pid
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_an_index_lock_held_by_a_live_git_is_never_taken(repo: Path, tmp_path: Path) -> None:
@@ -166,22 +190,31 @@ def test_an_index_lock_held_by_a_live_git_is_never_taken(repo: Path, tmp_path: P
     os.kill(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)
     paused_git = int(marker.read_text())
-
-    done = stomper(repo, "fix", "--resume")
-
-    assert done.returncode == 2
-    said = done.stderr.splitlines()[-1]
-    assert said.startswith(f"stomper: error: {repo / '.git' / 'index.lock'} is held by "), said
-    assert f" {paused_git}" in said
-    assert said.endswith(
-        f", and stomper run {_run_id(repo)} was applying {files[0]} when it stopped;"
-        " once no git runs in this repository, remove the lock and resume"
-    )
-    assert (repo / ".git" / "index.lock").exists()
     stat = Path(f"/proc/{paused_git}/stat").read_text()
     wrapper = int(stat[stat.rindex(")") + 2 :].split()[1])
-    os.kill(wrapper, signal.SIGKILL)
-    os.kill(paused_git, signal.SIGKILL)
+    try:
+        # The file its git was landing: in the checkout, not yet in HEAD.
+        (applying,) = git(repo, "diff", "HEAD", "--name-only").split()
+        assert applying in files
+
+        done = stomper(repo, "fix", "--resume")
+
+        assert done.returncode == 2
+        said = done.stderr.splitlines()[-1]
+        held = re.fullmatch(
+            rf"stomper: error: {re.escape(str(repo / '.git' / 'index.lock'))} is held by"
+            r" (?:process (\d+)|a running git \(pid (\d+)\)), and stomper run (\S+) was applying (\S+) when it stopped;"
+            " once no git runs in this repository, remove the lock and resume",
+            said,
+        )
+        assert held is not None, said
+        assert int(held[1] or held[2]) == paused_git, said
+        assert (held[3], held[4]) == (_run_id(repo), applying), said
+        assert (repo / ".git" / "index.lock").exists()
+        assert Path(f"/proc/{paused_git}").exists()
+    finally:
+        # Also when an assertion failed: a git left stopped holds its lock, and its wrapper waits, forever.
+        kill(wrapper, paused_git)
     done = stomper(repo, "fix", "--resume")
     assert done.returncode == 0, done.stdout + done.stderr
     assert_complete(repo, files, base)
@@ -255,3 +288,30 @@ def _kill_until_complete(repo: Path, scratch: Path, chance: random.Random, budge
         history.append(f"{'resume' if resuming else 'run'} killed {delay:.2f}s after taking the lock")
     assert_complete(repo, files, base)
     return kills
+
+
+def test_the_partial_commit_lock_of_a_dead_git_goes_and_of_a_live_one_stays(repo: Path) -> None:
+    """`git commit -- <path>` (an older stomper's) makes `next-index-<pid>.lock`; a kill leaves it behind."""
+    write(repo, {"a.py": "x = 1\n"})
+    commit_all(repo)
+    zombie = subprocess.Popen(["true"])
+    other = subprocess.Popen(["sleep", "600"])
+    live_git = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo, stdin=subprocess.PIPE)
+    try:
+        assert process_gone(zombie.pid, within=120)  # exited, and not reaped: a zombie
+        locks = {p.pid: repo / ".git" / f"next-index-{p.pid}.lock" for p in (zombie, other, live_git)}
+        for lock in locks.values():
+            lock.write_bytes(b"")
+
+        done = stomper(repo, "clean")
+
+        assert done.returncode == 0, done.stderr
+        for pid in (zombie.pid, other.pid):
+            assert f"removed {locks[pid]}, left by a git (pid {pid}) that was killed committing" in done.stdout
+            assert not locks[pid].exists()
+        assert locks[live_git.pid].exists()
+        assert str(locks[live_git.pid]) not in done.stdout
+    finally:
+        for process in (zombie, other, live_git):
+            process.kill()
+            process.wait()

@@ -184,6 +184,33 @@ def test_a_commit_git_cannot_make_refuses_the_run_before_it_starts(repo: Path, t
     assert_only_fixed(repo, before)
 
 
+@pytest.mark.parametrize("output", ["--branch", "--patch"])
+def test_branch_or_patch_with_no_identity_is_refused_before_any_work(repo: Path, tmp_path: Path, output: str) -> None:
+    project(repo)
+    before = CheckoutState.capture(repo)
+    env = {**os.environ, **no_identity(tmp_path)}
+    env = {k: v for k, v in env.items() if not k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")) and k != "EMAIL"}
+    target = "fixes" if output == "--branch" else str(tmp_path / "fixes.patch")
+
+    done = subprocess.run(
+        [str(STOMPER), "fix", "--tools", "ruff", output, target],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "stomper: error: --branch and --patch commit the fixes, and git has no identity to commit them with "
+        "(user.useConfigOnly is set); set user.name and user.email"
+    ]
+    assert git(repo, "branch", "--list", "fixes") == ""
+    assert not (tmp_path / "fixes.patch").exists()
+    assert_only_fixed(repo, before)
+
+
 def test_with_no_commit_a_repository_that_cannot_commit_is_still_fixed(repo: Path, tmp_path: Path) -> None:
     project(repo)
     before = CheckoutState.capture(repo)

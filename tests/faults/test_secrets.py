@@ -97,7 +97,9 @@ def test_an_agent_that_prints_the_key_and_fails_leaves_it_nowhere(repo: Path, tm
     result = report(tmp_path)
     assert result["outcome"] == "failed"
     # What the agent said is still said, with the credentials cut out.
-    assert result["detail"] == "the agent exited with status 1: Error: 401 Unauthorized for key [redacted] " + (
+    assert result[
+        "detail"
+    ] == "2 attempts failed: the agent exited with status 1: Error: 401 Unauthorized for key [redacted] " + (
         "(also tried [redacted], token [redacted])"
     )
     assert "for key [redacted]" in done.stdout + done.stderr
@@ -185,9 +187,14 @@ def test_a_provider_error_that_echoes_the_key_is_scrubbed(repo: Path, tmp_path: 
             env={"STOMPER_LLM__BASE_URL": server.url, "STOMPER_LLM__MAX_RETRIES": "0"},
         )
 
-    assert done.returncode in (1, 2), done.stdout + done.stderr
     assert server.received
-    result = report(tmp_path)
-    assert result["outcome"] in ("failed", "skipped")
-    assert "Incorrect API key provided: [redacted]" in result["detail"]
+    if status == 401:
+        # A refused key stops the run before any report (exit 2); what the provider said is still said.
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Incorrect API key provided: [redacted]" in done.stderr
+    else:
+        assert done.returncode == 1, done.stdout + done.stderr
+        result = report(tmp_path)
+        assert result["outcome"] in ("failed", "skipped")
+        assert "Incorrect API key provided: [redacted]" in result["detail"]
     assert_no_credential(everything_written(repo, tmp_path, done))

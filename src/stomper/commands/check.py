@@ -45,7 +45,7 @@ async def collect(
     order = [tool.name for tool in project.tools]
     runs = sorted((*result.runs, *missing), key=lambda run: order.index(run.tool))
     result = CheckResult(runs=tuple(runs), skipped=tuple(skipped))
-    known = baseline.read(baseline_path) if baseline_path is not None else frozenset()
+    known = await asyncio.to_thread(baseline.read, baseline_path) if baseline_path is not None else frozenset()
     if new_only_base is not None:
         known |= await baseline.known_at(project, new_only_base, files)
     return files, await baseline.without_known(result, project.root, known)

@@ -165,7 +165,7 @@ def _mode(options: FixOptions) -> Mode:
 
 async def _known(project: Project, files: tuple[str, ...], options: FixOptions) -> frozenset[str]:
     """Ids of the diagnostics `--new-only` and `--baseline` say to leave alone."""
-    known = baseline.read(options.baseline) if options.baseline is not None else frozenset()
+    known = await asyncio.to_thread(baseline.read, options.baseline) if options.baseline is not None else frozenset()
     if options.new_only_base is not None:
         known |= await baseline.known_at(project, options.new_only_base, files)
     return known
@@ -279,7 +279,7 @@ async def _fan_out(
             executables=project.executables(),
             timeout=settings.tool_timeout,
             graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
-            test_roots=tuple(pytest_testpaths(project.root)),
+            test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
             allow_suppressions=tuple(settings.allow_suppressions),
         ),
         worktrees=worktree.Worktrees(
@@ -415,6 +415,8 @@ def run(
         project = asyncio.run(hook.without_unreachable_model(project, say))
     if options.branch is not None:
         asyncio.run(ci.check_new_branch(project.root, options.branch))
+    if (options.branch is not None or options.patch is not None) and project.repo is not None:
+        asyncio.run(ci.check_identity(project.root))
     if options.ci and not options.hook:
         project = dataclasses.replace(project, settings=ci.without_missing_key(project.settings, say))
     # With annotations on stdout, the people's summary goes to stderr.

@@ -40,10 +40,8 @@ async def collect(
     )
     result = await without_known(result, project.root, known)
     grouped = result.by_path()
-    tests = tuple(d for d in result.diagnostics if d.tool == "pytest")
     jobs = [
-        FileJob(index=n, path=path, diagnostics=tuple(diags), failing_tests=tuple(t for t in tests if t.path != path))
-        for n, (path, diags) in enumerate(sorted(grouped.items()))
+        FileJob(index=n, path=path, diagnostics=tuple(diags)) for n, (path, diags) in enumerate(sorted(grouped.items()))
     ]
     return {
         "jobs": jobs,

@@ -30,8 +30,6 @@ class FileJob:
     path: str
     diagnostics: tuple[Diagnostic, ...]
     """What the tools found in this file."""
-    failing_tests: tuple[Diagnostic, ...] = ()
-    """Tests failing elsewhere before the run: still failing after a fix is no regression."""
 
 
 @dataclass(frozen=True)

@@ -91,8 +91,9 @@ async def run_tool(
     run of it would. Either way only diagnostics in `paths` are kept: what mypy
     says about a module it followed an import into is not this run's work.
     """
-    own = tool.own_selection(cwd) if whole else None
-    selected = own if own is not None else tool.select(paths, cwd)
+    # Both read the project's configuration files.
+    own = await asyncio.to_thread(tool.own_selection, cwd) if whole else None
+    selected = own if own is not None else await asyncio.to_thread(tool.select, paths, cwd)
     if own is None and not selected:
         return ToolRun(tool=tool.name, executable=executable)
     scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
