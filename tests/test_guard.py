@@ -184,7 +184,10 @@ async def test_refs_changed_through_a_worktree_are_put_back(repo: Path) -> None:
         with pytest.raises(UnsafeChange, match=r"^the fixer changed the repository's refs \(.*refs/heads/new/nested"):
             await seal.check()
 
-        assert (git(repo, "for-each-ref"), git(repo, "stash", "list")) == (refs, stash)
+        now = "".join(line for line in git(repo, "for-each-ref").splitlines(True) if "\trefs/stomper/" not in line)
+        assert (now, git(repo, "stash", "list")) == (refs, stash)
+        # What the put-back ref pointed at is kept, in case the change was the user's own.
+        assert git(repo, "for-each-ref", "--format=%(refname)", "refs/stomper/kept/").endswith("/heads/new/nested\n")
         git(repo, "branch", "new")  # nothing left in the way
         git(repo, "branch", "-D", "new")
         await seal.check()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, write
 
-from stomper.worktree import Worktree, Worktrees
+from stomper.worktree import Worktree, Worktrees, caches_of
 
 FILES = {
     "pkg/__init__.py": "",
@@ -109,14 +109,20 @@ async def test_reuse_writes_only_what_the_last_fixer_changed_and_keeps_the_cache
     worktrees = pool(repo, base, caches=(".mypy_cache",))
     async with worktrees.checkout() as wt:
         untouched = (wt.path / "untouched.py").stat()
-        (wt.path / ".mypy_cache" / "written").write_text("by this worktree's mypy\n")
+        # The cache lives beside the worktree, where a fixer confined to the worktree cannot forge it.
+        assert not (wt.path / ".mypy_cache").exists()
+        (caches_of(wt.path) / ".mypy_cache" / "written").write_text("by this worktree's mypy\n")
+        (wt.path / ".mypy_cache").mkdir()
+        (wt.path / ".mypy_cache" / "forged").write_text("by the fixer\n")
         (wt.path / "pkg" / "a.py").write_text("a = 'changed'\n")
     async with worktrees.checkout() as again:
         assert again.path == wt.path
         assert (again.path / "untouched.py").stat().st_mtime_ns == untouched.st_mtime_ns
         assert (again.path / "untouched.py").stat().st_ino == untouched.st_ino
         assert (again.path / "pkg" / "a.py").read_text() == "a = 1\n"
-        assert sorted(p.name for p in (again.path / ".mypy_cache").iterdir()) == [".gitignore", "seed", "written"]
+        cache = caches_of(again.path) / ".mypy_cache"
+        assert sorted(p.name for p in cache.iterdir()) == [".gitignore", "seed", "written"]
+        assert not (again.path / ".mypy_cache").exists()
         assert git(again.path, "status", "--porcelain", "--untracked-files=all") == ""
     assert not (repo / ".mypy_cache" / "written").exists()
     await worktrees.close()

@@ -27,6 +27,7 @@ from stomper.errors import ToolError
 from stomper.imports import ImportGraph
 from stomper.suppressions import Suppression, added
 from stomper.tools import Tool, run_tools
+from stomper.worktree import caches_of
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,9 @@ async def _texts(worktree: Path, paths: Sequence[str]) -> dict[str, str]:
 
 def _worktree_env(worktree: Path) -> dict[str, str]:
     # Bytecode would show up as new files in the worktree; the worktree's own
-    # sources must win over an editable install of the user's checkout; and a
-    # ruff cache in a worktree that is about to go is time spent for nothing.
+    # sources must win over an editable install of the user's checkout; a
+    # ruff cache in a worktree is time spent for nothing; and mypy's cache lives
+    # where the fixer cannot write it (`worktree.caches_of`).
     paths = [str(worktree / "src"), str(worktree)]
     if existing := os.environ.get("PYTHONPATH"):
         paths.append(existing)
@@ -223,4 +225,5 @@ def _worktree_env(worktree: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": os.pathsep.join(paths),
         "RUFF_NO_CACHE": "true",
+        "MYPY_CACHE_DIR": str(caches_of(worktree) / ".mypy_cache"),
     }

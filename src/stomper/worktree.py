@@ -168,6 +168,16 @@ LOCK_REASON = "stomper run "
 the moment `git worktree add` begins it, so that a half-made one left by a kill is known as ours."""
 
 
+def caches_of(worktree: Path) -> Path:
+    """Where the tools keep their caches for `worktree`: beside it, not in it.
+
+    A fixer may write its worktree (the sandbox lets it write nothing else); a
+    cache it could write is a verdict it could forge (mypy trusts a cached
+    module whose size and mtime match). The verifier points the tools here.
+    """
+    return worktree.parent / f"{worktree.name}.caches"
+
+
 class Worktrees:
     """The pool of worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/<n>`.
 
@@ -175,8 +185,8 @@ class Worktrees:
     and reused file after file: `checkout` hands out an idle one reset to the
     base (`_Pooled.reset`), as clean as a new one, so that the per-file cost is
     an index-driven update of what the last fixer changed, not a full
-    checkout and removal. Tool caches (`caches`) stay in each worktree across
-    files; everything else a fixer left, in the files or in the worktree's own
+    checkout and removal. Tool caches (`caches`) stay beside each worktree
+    (`caches_of`) across files; everything else a fixer left, in the files or in the worktree's own
     git directory, is gone before the next file is handed out.
 
     git's own bookkeeping of worktrees is not safe against concurrent
@@ -198,7 +208,7 @@ class Worktrees:
         self.run_id = run_id
         self.base = base
         self.caches = caches
-        """Tool caches (e.g. .mypy_cache) copied from the checkout into each worktree when it is made and
+        """Tool caches (e.g. .mypy_cache) copied from the checkout beside each worktree when it is made and
         kept there across files: a warm mypy checks a file in a fraction of the time a cold one takes."""
         self._registry = asyncio.Lock()
         self._turns = asyncio.Semaphore(max(1, size))
@@ -264,7 +274,7 @@ class Worktrees:
         # worktree's mypy would otherwise write into the user's copy of.
         for name in self.caches:
             if (self.root / name).is_dir():
-                shutil.copytree(self.root / name, path / name, symlinks=True, dirs_exist_ok=True)
+                shutil.copytree(self.root / name, caches_of(path) / name, symlinks=True, dirs_exist_ok=True)
 
     async def _remove(self, path: Path) -> None:
         # git's entry for the worktree goes stale with its directory and is
@@ -313,8 +323,7 @@ class _Pooled:
         """
         await asyncio.to_thread(self._restore_git_dir)
         await git("read-tree", base, cwd=self.path)
-        keep = [arg for name in caches for arg in ("-e", f"/{name}")]
-        await git("clean", "-d", "-ff", "-x", "--quiet", *keep, cwd=self.path)
+        await git("clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
         await git("update-index", "-q", "--refresh", cwd=self.path, check=False)
         stale = await self._stamps() if caches else {}
         await git("read-tree", "--reset", "-u", base, cwd=self.path)
