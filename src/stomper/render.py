@@ -56,7 +56,7 @@ def check_table(result: CheckResult, console: Console) -> None:
         console.print(table)
         console.print()
     for run in result.errors:
-        console.print(f"[red]tool error[/red] {run.tool}: {escape(run.error or '')}", highlight=False)
+        console.print(f"[red]tool error[/red] {run.tool}: {escape(run.error or '')}", highlight=False, soft_wrap=True)
     for note in result.skipped:
         console.print(escape(note), highlight=False)
     count = len(result.diagnostics)
@@ -116,7 +116,7 @@ def run_summary(
             )
         console.print(table)
     for error in report.tool_errors:
-        console.print(f"[red]tool error[/red] {escape(error)}", highlight=False)
+        console.print(f"[red]tool error[/red] {escape(error)}", highlight=False, soft_wrap=True)
     if left:
         left_over(report.files, console)
     usage = report.usage
@@ -180,7 +180,7 @@ def plan(result: CheckResult, fixers: Sequence[Fixer], parallel: int, console: C
             unhandled += len(mine) if fixer is None else 0
         console.print(f"  {escape(path)}: {'; '.join(parts)}", highlight=False, soft_wrap=True)
     for run in result.errors:
-        console.print(f"[red]tool error[/red] {run.tool}: {escape(run.error or '')}", highlight=False)
+        console.print(f"[red]tool error[/red] {run.tool}: {escape(run.error or '')}", highlight=False, soft_wrap=True)
     if unhandled:
         console.print(f"[bold]next:[/bold] {escape(explain.ENABLE_AI)}", highlight=False, soft_wrap=True)
 
