@@ -24,6 +24,7 @@ import pytest
 from conftest import STOMPER, git
 
 from tests.faults.checkout_state import CheckoutState, assert_only_fixed
+from tests.faults.killing import kill_tree
 from tests.faults.test_hostile_output import FIXED, TARGET, fix, project
 
 USER = "utils.py"
@@ -412,7 +413,7 @@ def test_a_run_is_resumed_only_in_the_checkout_it_started_in(repo: Path, tmp_pat
     while not started.exists():
         assert run.poll() is None, run.communicate()
         time.sleep(0.05)
-    os.kill(run.pid, signal.SIGKILL)
+    kill_tree(run)  # stomper and its sleeping agent: nothing of the test outlives it
     run.communicate(timeout=60)
     agent.write_text(f"import pathlib, sys\npathlib.Path(sys.argv[1]).write_text({FIXED!r})\n")
 
