@@ -11,6 +11,7 @@ from conftest import write
 from stomper import imports
 from stomper.tools import TOOLS
 from stomper.verify import Baseline, Verifier
+from stomper.worktree import caches_of
 
 BIN = Path(sys.executable).parent
 
@@ -191,3 +192,22 @@ async def test_pytest_runs_only_the_tests_that_import_the_changed_module(tmp_pat
 
     assert [(d.path, d.code) for d in verdict.new] == [("test_calc.py", "failed")]
     assert not (tmp_path / "ran").exists()
+
+
+async def test_mypy_keeps_its_cache_beside_the_worktree_where_a_fixer_cannot_forge_it(tmp_path: Path) -> None:
+    tree = tmp_path / "0"
+    write(tree, {"m.py": "def f() -> int:\n    return 1\n"})
+    # What a fixer might plant for mypy to trust: it must not be where mypy looks.
+    write(tree, {".mypy_cache/3.11/m.meta.json": "{}\n"})
+    v = verifier("mypy", tree=tree)
+
+    before = await found(tree, v, "m.py")
+    write(tree, {"m.py": "def f() -> int:\n    return 'one'\n"})
+    verdict = await v.verify(tree, before)
+
+    assert [(d.path, d.code) for d in verdict.new] == [("m.py", "return-value")]
+    assert (caches_of(tree) / ".mypy_cache" / "CACHEDIR.TAG").is_file(), "mypy wrote no cache beside the worktree"
+    assert sorted(p.relative_to(tree).as_posix() for p in (tree / ".mypy_cache").rglob("*")) == [
+        ".mypy_cache/3.11",
+        ".mypy_cache/3.11/m.meta.json",
+    ]
