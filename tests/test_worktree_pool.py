@@ -223,3 +223,27 @@ async def test_a_file_written_back_is_never_as_old_as_the_fixers_version(repo: P
         assert edited.read_text() == "a = 1\n"
         assert int(edited.stat().st_mtime) > future
     await worktrees.close()
+
+
+async def test_a_checkout_cancelled_while_resetting_leaves_nothing_running(repo: Path) -> None:
+    # A run that stops (a refused API key, Ctrl-C) cancels branches waiting
+    # for a worktree; a reset that went on regardless would fail once
+    # `close` removed its directory, and print its traceback at exit.
+    write(repo, FILES)
+    base = commit_all(repo)
+    worktrees = pool(repo, base)
+
+    async def take() -> None:
+        async with worktrees.checkout():
+            pass
+
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08):
+        async with worktrees.checkout() as wt:
+            leave_a_mess(wt)
+        taking = asyncio.create_task(take())
+        await asyncio.sleep(delay)
+        taking.cancel()
+        await asyncio.gather(taking, return_exceptions=True)
+        assert asyncio.all_tasks() == {asyncio.current_task()}, f"still running after a cancel at {delay}s"
+    await worktrees.close()
+    assert not worktrees.home.exists()

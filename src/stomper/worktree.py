@@ -230,7 +230,9 @@ class Worktrees:
         if self._idle:
             pooled = self._idle.pop()
             try:
-                await asyncio.shield(pooled.reset(self.base, self.caches))
+                # Not shielded: a reset cancelled halfway leaves a worktree
+                # nobody takes again, which `close` removes with the rest.
+                await pooled.reset(self.base, self.caches)
                 return pooled
             except (StomperError, OSError):
                 # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
