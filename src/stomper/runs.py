@@ -69,6 +69,8 @@ class RunRecord:
     """The branch HEAD was on when the run started (`refs/heads/main`); fixes land there or nowhere."""
     checkout: str | None = None
     """The working tree the run started in; it is resumed there only (linked worktrees share the runs)."""
+    whole: bool = False
+    """No files were named: each tool checks what the project configures it to (`jobs.collect`), resumed too."""
 
 
 class RunDir:

@@ -224,3 +224,37 @@ def _kill_orphaned_agent(marker: Path) -> None:
     if marker.read_text().isdigit():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(int(marker.read_text()), signal.SIGKILL)
+
+
+def test_a_run_stopped_while_its_tools_ran_checks_the_same_way_when_resumed(repo: Path, tmp_path: Path) -> None:
+    # No files named: mypy checks what the project's `files` selects, and a resumed run must too.
+    write(repo, {"pyproject.toml": '[tool.mypy]\nfiles = ["pkg"]\n', "scripts/loose.py": 'x: int = "not in files"\n'})
+    script = project(repo, tmp_path)
+    plan(script)
+    marker, calls = tmp_path / "here", tmp_path / "mypy-calls"
+    wrapper = repo / ".venv" / "bin" / "mypy"
+    wrapper.parent.mkdir(parents=True)
+    real = Path(sys.executable).with_name("mypy")
+    # In the checkout (the tools finding the failing files), the first call says so and waits to be interrupted.
+    wrapper.write_text(
+        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *) echo "$*" >> {calls};'
+        f' [ -e {marker} ] || {{ touch {marker}; sleep 30; }} ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    run = start(repo, script)
+    wait_for(marker, run)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, out + err
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    assert json.loads(record.read_text())["whole"] is True
+    interrupted = calls.read_text().splitlines()
+
+    done = resume(repo)
+
+    resumed = calls.read_text().splitlines()[len(interrupted) :]
+    assert resumed[: len(interrupted)] == interrupted
+    assert not any("loose.py" in call for call in resumed)
+    assert "scripts/loose.py" not in done.stdout + done.stderr
+    assert (repo / "scripts" / "loose.py").read_text() == 'x: int = "not in files"\n'
+    assert_finished(repo, done)
