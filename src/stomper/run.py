@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stomper import baseline, gitops, imports, redact, resume, sandbox, worktree
-from stomper.apply import Applier, Mode, applied_before, check_commits
+from stomper.apply import Applier, Mode, applied_before, check_commits, landed_before
 from stomper.config import StomperSettings
 from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph import checkpoints, jobs
 from stomper.graph.state import FileResult, RunContext, RunState
+from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.repair import repair
 from stomper.report import RunReport, file_json
@@ -253,10 +254,36 @@ class Run:
         return state
 
     async def _context(self) -> RunContext:
-        """What the graph's nodes share: the fixers, the verifier, the worktree pool, the applier."""
+        """What the graph's nodes share: the fixers, the verifier, the worktree pool, the applier, the queue."""
         project, record, rundir = self.project, self.record, self.rundir
         settings = project.settings
         run_id = record.run_id
+        verifier = Verifier(
+            tools=project.tools,
+            executables=project.executables(),
+            timeout=settings.tool_timeout,
+            graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
+            test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
+            allow_suppressions=tuple(settings.allow_suppressions),
+        )
+        worktrees = worktree.Worktrees(
+            project.root,
+            rundir.root,
+            run_id,
+            record.base,
+            caches=(".mypy_cache",) if "mypy" in settings.tools else (),
+            size=settings.parallel,
+        )
+        applier = Applier(
+            project.root,
+            record.base,
+            record.mode,  # type: ignore[arg-type]
+            rundir.patches(run_id),
+            self.journal,
+            await gitops.fallback_identity(project.root),
+            applied_before(read_events(self.journal.path)),
+            branch=record.branch or await gitops.head_ref(project.root),
+        )
         return RunContext(
             project=project,
             run_id=run_id,
@@ -265,32 +292,10 @@ class Run:
                     settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", self.confine
                 )
             ),
-            verifier=Verifier(
-                tools=project.tools,
-                executables=project.executables(),
-                timeout=settings.tool_timeout,
-                graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
-                test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
-                allow_suppressions=tuple(settings.allow_suppressions),
-            ),
-            worktrees=worktree.Worktrees(
-                project.root,
-                rundir.root,
-                run_id,
-                record.base,
-                caches=(".mypy_cache",) if "mypy" in settings.tools else (),
-                size=settings.parallel,
-            ),
-            applier=Applier(
-                project.root,
-                record.base,
-                record.mode,  # type: ignore[arg-type]
-                rundir.patches(run_id),
-                self.journal,
-                await gitops.fallback_identity(project.root),
-                applied_before(read_events(self.journal.path)),
-                branch=record.branch or await gitops.head_ref(project.root),
-            ),
+            verifier=verifier,
+            worktrees=worktrees,
+            applier=applier,
+            queue=Integration(applier, verifier, worktrees, landed_before(applier.applied_before)),
         )
 
     async def _fan_out(self, state: RunState | None) -> RunReport:

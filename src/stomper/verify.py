@@ -62,10 +62,6 @@ class Scope:
             return [*self.paths, *self.dependents]
         return list(self.paths)
 
-    def read_by(self, tools: Sequence[Tool]) -> frozenset[str]:
-        """The files whose findings `tools` report for this scope: a change to any of them can change the verdict."""
-        return frozenset(p for tool in tools for p in self.for_tool(tool))
-
 
 @dataclass(frozen=True)
 class Baseline:
@@ -146,6 +142,22 @@ class Verifier:
             dependents=tuple(self.graph.dependents(path)),
             tests=tuple(self.graph.tests(path, self.test_roots)),
         )
+
+    async def reads(self, worktree: Path, scope: Scope) -> frozenset[str]:
+        """Every file a change to which could change the verdict on `scope`, as it is in `worktree`.
+
+        ruff judges a file by itself; mypy and pytest by the file and all it
+        imports, directly or not (imports the change added included).
+        """
+
+        def reach() -> frozenset[str]:
+            found = set(scope.paths)
+            for tool in self.tools:
+                if tool.reach != "file":
+                    found |= self.graph.reach(scope.for_tool(tool), worktree, scope.paths)
+            return frozenset(found)
+
+        return await asyncio.to_thread(reach)
 
     async def baseline(self, worktree: Path, scope: Scope) -> Baseline:
         """What the tools find in `scope` now; raises `ToolError` when one cannot run."""
