@@ -32,11 +32,12 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from stomper import records
 from stomper.diagnostics import Diagnostic
 from stomper.errors import GitError, StomperError
 from stomper.events import EventLog
@@ -100,7 +101,7 @@ class Applier:
         patches_dir: Path,
         journal: EventLog,
         git_identity: tuple[str, ...] = (),
-        applied_before: dict[str, dict[str, Any]] | None = None,
+        applied_before: Mapping[str, records.Applying] | None = None,
         branch: str | None = None,
     ) -> None:
         self.root = root
@@ -110,7 +111,7 @@ class Applier:
         self.journal = journal
         self.git_identity = git_identity
         self.applied_before = dict(applied_before or {})
-        """path -> the journal's "applying" record of a resumed run (see `applied_before`)."""
+        """path -> the journal's `Applying` record of a resumed run (see `applied_before`)."""
         self.branch = branch
         """The branch the run started on (`refs/heads/main`): fixes land there or nowhere."""
         self.signing: tuple[str, ...] | None = None
@@ -140,7 +141,7 @@ class Applier:
         record = self.applied_before.get(path)
         if record is None or self.mode == "diff":
             return None
-        remaining = tuple(Diagnostic.from_json(d) for d in record.get("remaining", []))
+        remaining = record.remaining
         async with self.lock:
             if self.mode == "commit" and await self._moved() is not None:
                 return None
@@ -184,14 +185,8 @@ class Applier:
                 except GitError as exc:
                     reason = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
                     raise NotApplied(reason, await self.keep(fix)) from exc
-            self.journal.append(
-                {
-                    "event": "applying",
-                    "path": fix.path,
-                    "changes": [[c.path, c.new_mode, c.new_blob] for c in fix.changes],
-                    "remaining": [d.to_json() for d in fix.remaining],
-                }
-            )
+            changes = tuple((c.path, c.new_mode, c.new_blob) for c in fix.changes)
+            self.journal.append(records.Applying(fix.path, changes, fix.remaining).to_json())
             try:
                 for change in fix.changes:
                     await self._write(change)
@@ -202,7 +197,7 @@ class Applier:
                 await self._undo(fix.changes, before, index)
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
                 raise NotApplied(reason, await self.keep(fix)) from exc
-            self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
+            self.journal.append(records.Applied(fix.path, commit).to_json())
             return Applied(commit=commit)
 
     async def _moved(self) -> str | None:
@@ -295,15 +290,15 @@ class Applier:
         if index:
             await git("update-index", "-z", "--index-info", cwd=self.root, stdin=index)
 
-    async def _recorded(self, path: str, record: dict[str, Any]) -> tuple[Change, ...] | None:
-        """The changes an "applying" record names, if the checkout holds every one of them; else None."""
-        if "changes" not in record:  # a journal of an older stomper: the target's bytes only
+    async def _recorded(self, path: str, record: records.Applying) -> tuple[Change, ...] | None:
+        """The changes an `Applying` record names, if the checkout holds every one of them; else None."""
+        if not record.changes:  # a journal of an older stomper: the target's bytes only
             current = await asyncio.to_thread(_read, self.root / path)
-            if current is None or _sha(current) != record.get("sha256"):
+            if current is None or _sha(current) != record.sha256:
                 return None
             blob = (await git("hash-object", "-w", f"--path={path}", "--", path, cwd=self.root)).out.strip()
             return (Change(path, "100644", None, await self._mode_at(path), blob, "M"),)
-        changes = tuple(Change(p, "", None, mode, blob, "M") for p, mode, blob in record["changes"])
+        changes = tuple(Change(p, "", None, mode, blob, "M") for p, mode, blob in record.changes)
         for change in changes:
             current = await asyncio.to_thread(_read, self.root / change.path)
             if change.new_blob is None:
@@ -371,18 +366,17 @@ async def check_commits(root: Path, identity: Sequence[str]) -> None:
         raise CannotCommit(f"cannot commit in this repository ({exc}); fix that, or use --no-commit") from exc
 
 
-def applied_before(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """From a run's journal, the fixes it began to apply: path -> "applying" record."""
-    return {record["path"]: record for record in journal if record.get("event") == "applying"}
+def applied_before(journal: Iterable[Mapping[str, Any]]) -> dict[str, records.Applying]:
+    """From a run's journal (`events.read_events`), the fixes it began to apply: path -> its record.
+
+    Raises `EventLogError` for a line that says it is a record of a kind but is not one.
+    """
+    return records.applying(records.journal(journal))
 
 
-def landed_before(records: dict[str, dict[str, Any]]) -> list[Change]:
+def landed_before(begun: Mapping[str, records.Applying]) -> list[Change]:
     """The changes of the fixes a resumed run had begun to apply (`applied_before`'s records)."""
-    return [
-        Change(p, "", None, mode, blob, "M")
-        for record in records.values()
-        for p, mode, blob in record.get("changes", [])
-    ]
+    return [Change(p, "", None, mode, blob, "M") for record in begun.values() for p, mode, blob in record.changes]
 
 
 def _staged(entries: bytes, path: str) -> str | None:

@@ -13,8 +13,8 @@ from rich.table import Table
 from stomper import explain
 from stomper.diagnostics import CheckResult, Diagnostic
 from stomper.fixers import Fixer
-from stomper.graph.state import FileResult
-from stomper.report import RunReport
+from stomper.records import Step
+from stomper.report import FileResult, RunReport
 
 CHECK_SCHEMA_VERSION = 1
 
@@ -82,14 +82,14 @@ def file_line(result: FileResult, console: Console) -> None:
     )
 
 
-def event_line(event: dict[str, Any]) -> str:
+def event_line(event: Step) -> str:
     """A step of a branch, for `-v`."""
-    step = event.get("step", "")
-    if "attempt" in event:
-        step += f" ({event['fixer']} attempt {event['attempt']}/{event['of']})"
-    if "log" in event:
-        step += f" in {event['log']}"
-    return f"        {event.get('path', '')}: {step}"
+    step: str = event.step
+    if event.attempt is not None:
+        step += f" ({event.fixer} attempt {event.attempt}/{event.of})"
+    if event.log is not None:
+        step += f" in {event.log}"
+    return f"        {event.path}: {step}"
 
 
 def run_summary(

@@ -38,11 +38,12 @@ from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph import checkpoints, jobs
-from stomper.graph.state import FileResult, RunContext, RunState
+from stomper.graph.state import RunContext, RunState
 from stomper.integrate import Integration
 from stomper.project import Project
+from stomper.records import Collected, Event, Finished, Note, Result, Step
 from stomper.repair import repair
-from stomper.report import RunReport, file_json
+from stomper.report import FileResult, RunReport
 from stomper.runs import RunDir, RunRecord, Status, new_run_id
 from stomper.selection import Selection, select_files, text_files
 from stomper.shard import Shard, pick
@@ -51,7 +52,6 @@ from stomper.tools.config import pytest_testpaths
 from stomper.verify import Verifier
 
 T = TypeVar("T")
-Event = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,16 @@ async def fix(
     if uses_agent(project.settings) or request.resume is not None:
         confine = await sandbox.choose(project.settings.sandbox)
         if confine.note is not None:
-            on_event({"note": confine.note})
+            on_event(Note(confine.note))
     rundir = RunDir(repo.state_dir)
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
-            on_event({"note": f"took over the lock of stomper run pid {stale_pid}, which is no longer running"})
+            on_event(Note(f"took over the lock of stomper run pid {stale_pid}, which is no longer running"))
         leftovers, repaired = await repair(project.root, rundir)
         for old in leftovers:
-            on_event({"note": f"removed the worktrees left behind by run {old}, which did not finish"})
+            on_event(Note(f"removed the worktrees left behind by run {old}, which did not finish"))
         for note in repaired:
-            on_event({"note": note})
+            on_event(Note(note))
         await asyncio.to_thread(checkpoints.check, rundir.checkpoints)
         if request.resume is not None:
             record, settings = await _resumed(project, selection, request, rundir, on_event)
@@ -142,7 +142,7 @@ async def _resumed(
     resume.check_mode(record, asked)
     settings, changed = resume.settings_for(record, request.told)
     honoured = f", with the new {', '.join(changed)} for the files not yet done" if changed else ""
-    on_event({"note": f"resuming run {record.run_id}{honoured}"})
+    on_event(Note(f"resuming run {record.run_id}{honoured}"))
     if record.mode == "commit":
         # What the interrupted run applied but did not commit is its own, not the user's.
         await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
@@ -167,11 +167,11 @@ async def _started(
     """The record of a new run: its files, mode and snapshot."""
     files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
     for note in notes:
-        on_event({"note": note})
+        on_event(Note(note))
     if request.shard is not None:
         sizes = await asyncio.to_thread(lambda: {f: (project.root / f).stat().st_size for f in files})
         mine = pick(files, sizes, request.shard)
-        on_event({"note": f"shard {request.shard}: {len(mine)} of {len(files)} file(s)"})
+        on_event(Note(f"shard {request.shard}: {len(mine)} of {len(files)} file(s)"))
         files = mine
     mode = _mode(request)
     if mode == "commit":
@@ -250,7 +250,7 @@ class Run:
     async def _collect(self) -> RunState:
         project, record = self.project, self.record
         state = await jobs.collect(project, list(record.files), project.executables(), self.known, whole=record.whole)
-        self.on_event({"collected": len(state.get("jobs", []))})
+        self.on_event(Collected(len(state.get("jobs", []))))
         return state
 
     async def _context(self) -> RunContext:
@@ -330,17 +330,17 @@ class Run:
         final: RunReport | None = None
         async for kind, chunk in chunks:
             # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
-            update: dict[str, Any] = redact.scrub_data(chunk)
             if kind == "custom":
-                self.on_event(update)
-            elif "report" in update:
+                step: Step = redact.scrub_data(chunk)
+                self.on_event(step)
+                continue
+            update: dict[str, Any] = redact.scrub_data(chunk)
+            if "report" in update:
                 final = update["report"]["report"]
             elif "fix_file" in update:
                 result: FileResult = update["fix_file"]["results"][0]
-                self.journal.append(
-                    {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
-                )
-                self.on_event({"result": result})
+                self.journal.append(Result(result).to_json())
+                self.on_event(Finished(result))
         assert final is not None
         return final
 

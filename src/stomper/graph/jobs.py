@@ -13,10 +13,10 @@ from dataclasses import replace
 
 from stomper import redact
 from stomper.baseline import without_known
-from stomper.graph.state import FileJob, FileResult, RunState
+from stomper.graph.state import FileJob, RunState
 from stomper.integrate import Recheck
 from stomper.project import Project
-from stomper.report import RunReport
+from stomper.report import FileResult, RunReport
 from stomper.tools import run_tools
 
 
