@@ -13,6 +13,7 @@ from stomper.errors import EventLogError
 from stomper.events import EventLog, read_events
 from stomper.fixers import Usage
 from stomper.report import FileResult, file_json
+from stomper.runs import BadRunRecord, RunDir, RunRecord
 
 DIAG = Diagnostic("pkg/a.py", 3, 1, "mypy", "return-value", "Incompatible return value")
 RESULT = FileResult(
@@ -121,3 +122,33 @@ def test_a_line_of_a_kind_this_stomper_does_not_know_is_passed_over() -> None:
 def test_a_line_that_claims_a_kind_but_is_not_one_is_one_clear_error(line: dict[str, object]) -> None:
     with pytest.raises(EventLogError, match=f"no {json.dumps(line['event'])[1:-1]!r} record"):
         records.journal([line])
+
+
+def test_a_run_record_reads_back_as_itself_and_an_older_ones_keys_take_their_defaults(tmp_path: Path) -> None:
+    rundir = RunDir(tmp_path)
+    record = RunRecord("r1", 42, 1.0, "interrupted", "commit", "b" * 40, ("a.py",), {"parallel": 2}, whole=True)
+    rundir.save(record)
+    assert rundir.load("r1") == record
+    assert json.loads((tmp_path / "runs" / "r1" / "run.json").read_text())["whole"] is True
+
+    # As a stomper before `branch`, `checkout` and `whole` wrote it.
+    older = {"run_id": "r0", "pid": 7, "started": 0.5, "status": "interrupted", "mode": "no-commit", "base": "c" * 40}
+    assert RunRecord.from_json(older) == RunRecord("r0", 7, 0.5, "interrupted", "no-commit", "c" * 40)
+    assert RunRecord.from_json(older).whole is False
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ([], "a JSON list, not an object"),
+        ({"run_id": "r", "bogus": 1}, "unknown key 'bogus'"),
+        ({"run_id": "r"}, "pid"),
+    ],
+)
+def test_a_run_record_that_is_not_one_says_what_is_wrong(tmp_path: Path, data: object, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        RunRecord.from_json(data)
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "runs" / "r" / "run.json").write_text(json.dumps(data))
+    with pytest.raises(BadRunRecord, match=f"not a stomper run record \\({why}"):
+        RunDir(tmp_path).load("r")
