@@ -7,7 +7,8 @@ shown and written, an exit code out. Everything between is here:
              snapshot, the run's record (`runs.RunRecord`) and the ref that
              keeps its snapshot from `git gc`
     resume   the same from the record of an interrupted run: its files,
-             mode, settings and how its tools were run (`RunRecord.whole`);
+             mode, settings and how its tools were run (`RunRecord.whole`,
+             `RunRecord.known`);
              the fixes its journal says it began to apply; its checkpoint,
              which holds what its tools found and its finished branches
     land     the tools, then, when files fail, the graph (`graph/build.py`):
@@ -111,11 +112,11 @@ async def fix(
             # Before the record says running: a resumed run's fixers must be usable too.
             check_agent(settings, project.root)
             build_fixers(settings, ruff)
-            known: frozenset[str] = frozenset()  # what the interrupted run collected is in its checkpoint
         else:
             record = await _started(project, selection, request, cwd=cwd, on_event=on_event)
             settings = project.settings
             known = await _known(project, record.files, request)
+            record = dataclasses.replace(record, known=tuple(sorted(known)))
         if record.mode == "commit":
             await check_commits(project.root, await gitops.fallback_identity(project.root))
         settled = settings.model_dump(mode="json")
@@ -125,7 +126,7 @@ async def fix(
         await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
         with EventLog(rundir.events(record.run_id)) as journal:
             project = dataclasses.replace(project, settings=settings)
-            run = Run(project, record, rundir, journal, on_event, confine, known)
+            run = Run(project, record, rundir, journal, on_event, confine)
             return await run.go(resuming=request.resume is not None)
 
 
@@ -202,7 +203,6 @@ class Run:
         journal: EventLog,
         on_event: Callable[[Event], None],
         confine: sandbox.Sandbox,
-        known: frozenset[str],
     ) -> None:
         self.project = project
         self.record = record
@@ -210,7 +210,6 @@ class Run:
         self.journal = journal
         self.on_event = on_event
         self.confine = confine
-        self.known = known
 
     async def go(self, *, resuming: bool) -> RunReport:
         """Land, then stop; the record says how the run ended."""
@@ -249,7 +248,8 @@ class Run:
 
     async def _collect(self) -> RunState:
         project, record = self.project, self.record
-        state = await jobs.collect(project, list(record.files), project.executables(), self.known, whole=record.whole)
+        known = frozenset(record.known)
+        state = await jobs.collect(project, list(record.files), project.executables(), known, whole=record.whole)
         self.on_event(Collected(len(state.get("jobs", []))))
         return state
 

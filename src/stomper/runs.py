@@ -71,6 +71,8 @@ class RunRecord:
     """The working tree the run started in; it is resumed there only (linked worktrees share the runs)."""
     whole: bool = False
     """No files were named: each tool checks what the project configures it to (`jobs.collect`), resumed too."""
+    known: tuple[str, ...] = ()
+    """Ids of the diagnostics `--baseline` and `--new-only` said to leave alone; left alone when resumed too."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -258,3 +258,38 @@ def test_a_run_stopped_while_its_tools_ran_checks_the_same_way_when_resumed(repo
     assert "scripts/loose.py" not in done.stdout + done.stderr
     assert (repo / "scripts" / "loose.py").read_text() == 'x: int = "not in files"\n'
     assert_finished(repo, done)
+
+
+def test_a_run_stopped_while_its_tools_ran_leaves_its_baseline_alone_when_resumed(repo: Path, tmp_path: Path) -> None:
+    # The baseline records the debt of FILES; only the new file's diagnostic is the run's work, resumed too.
+    script = project(repo, tmp_path)
+    made = subprocess.run([str(STOMPER), "baseline", "--tools", "mypy", "-o", str(tmp_path / "base.json")], cwd=repo)
+    assert made.returncode == 0
+    write(repo, {"pkg/new.py": BROKEN.format(n=9)})
+    commit_all(repo, "new debt")
+    script.write_text(
+        json.dumps({p: {"content": FIXED.format(n=n)} for n, p in [*enumerate(FILES), (9, "pkg/new.py")]})
+    )
+    marker = tmp_path / "here"
+    wrapper = repo / ".venv" / "bin" / "mypy"
+    wrapper.parent.mkdir(parents=True)
+    real = Path(sys.executable).with_name("mypy")
+    wrapper.write_text(
+        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *)'
+        f' [ -e {marker} ] || {{ touch {marker}; sleep 30; }} ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    run = start(repo, script, "--baseline", str(tmp_path / "base.json"))
+    wait_for(marker, run)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, out + err
+
+    done = resume(repo)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (repo / "pkg/new.py").read_text() == FIXED.format(n=9)
+    for n, path in enumerate(FILES):
+        assert (repo / path).read_text() == BROKEN.format(n=n)
+    called = [json.loads(line)["file"] for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert called == ["pkg/new.py"]
