@@ -79,6 +79,7 @@ def reports(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "id": ",".join(d["run"]["id"] for d in documents),
             "seconds": max(d["run"]["seconds"] for d in documents),
             "steps": steps,
+            "combined_checks": sum(d["run"].get("combined_checks", 0) for d in documents),
             "files": dict(sorted(run_files.items())),
         },
     }

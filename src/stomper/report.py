@@ -29,6 +29,8 @@ class RunReport:
     attempts: int = 0
     """Fixer attempts made, over all files."""
     seconds: float = 0.0
+    combined_checks: int = 0
+    """Checks of fixes put together by the integration queue (`stomper.integrate`)."""
 
     @property
     def remaining(self) -> int:
@@ -92,6 +94,7 @@ class RunReport:
                 "id": self.run_id,
                 "seconds": round(self.seconds, 3),
                 "steps": self.steps.to_json(),
+                "combined_checks": self.combined_checks,
                 "files": {
                     f.path: {
                         "seconds": round(f.seconds, 3),

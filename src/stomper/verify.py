@@ -32,24 +32,35 @@ from stomper.worktree import caches_of
 
 @dataclass(frozen=True)
 class Scope:
-    """What a change to `path` is verified on."""
+    """What a change to `paths` is verified on."""
 
-    path: str
+    paths: tuple[str, ...]
+    """The files changed."""
     dependents: tuple[str, ...] = ()
-    """Files that import it, directly or not."""
+    """Files that import them, directly or not."""
     tests: tuple[str, ...] = ()
-    """Test files that import it, directly or not (itself, when it is one)."""
+    """Test files that import them, directly or not (themselves, when they are tests)."""
+
+    @classmethod
+    def union(cls, scopes: Sequence[Scope]) -> Scope:
+        """One scope that checks everything each of `scopes` checks."""
+        paths = tuple(dict.fromkeys(p for s in scopes for p in s.paths))
+        return cls(
+            paths=paths,
+            dependents=tuple(dict.fromkeys(d for s in scopes for d in s.dependents if d not in paths)),
+            tests=tuple(dict.fromkeys(t for s in scopes for t in s.tests)),
+        )
 
     @property
     def files(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.path, *self.dependents, *self.tests)))
+        return tuple(dict.fromkeys((*self.paths, *self.dependents, *self.tests)))
 
     def for_tool(self, tool: Tool) -> list[str]:
         if tool.reach == "tests":
             return list(self.tests)
         if tool.reach == "dependents":
-            return [self.path, *self.dependents]
-        return [self.path]
+            return [*self.paths, *self.dependents]
+        return list(self.paths)
 
 
 @dataclass(frozen=True)
@@ -127,10 +138,26 @@ class Verifier:
 
     def scope(self, path: str) -> Scope:
         return Scope(
-            path=path,
+            paths=(path,),
             dependents=tuple(self.graph.dependents(path)),
             tests=tuple(self.graph.tests(path, self.test_roots)),
         )
+
+    async def reads(self, worktree: Path, scope: Scope) -> frozenset[str]:
+        """Every file a change to which could change the verdict on `scope`, as it is in `worktree`.
+
+        ruff judges a file by itself; mypy and pytest by the file and all it
+        imports, directly or not (imports the change added included).
+        """
+
+        def reach() -> frozenset[str]:
+            found = set(scope.paths)
+            for tool in self.tools:
+                if tool.reach != "file":
+                    found |= self.graph.reach(scope.for_tool(tool), worktree, scope.paths)
+            return frozenset(found)
+
+        return await asyncio.to_thread(reach)
 
     async def baseline(self, worktree: Path, scope: Scope) -> Baseline:
         """What the tools find in `scope` now; raises `ToolError` when one cannot run."""

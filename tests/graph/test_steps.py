@@ -152,7 +152,13 @@ def test_merged_shards_sum_their_steps() -> None:
             "files": [{"path": path}],
             "tool_errors": [],
             "summary": {"files_failing": 1},
-            "run": {"id": run_id, "seconds": 2.0, "steps": steps, "files": {path: {"steps": steps}}},
+            "run": {
+                "id": run_id,
+                "seconds": 2.0,
+                "steps": steps,
+                "combined_checks": 1,
+                "files": {path: {"steps": steps}},
+            },
         }
 
     one = dict.fromkeys(STEPS, 0.25)
@@ -161,4 +167,5 @@ def test_merged_shards_sum_their_steps() -> None:
     merged = merge.reports([shard("r1", "a.py", one), shard("r2", "b.py", two)])
 
     assert merged["run"]["steps"] == dict(zip(STEPS, (1.25, 2.25, 3.25, 0.75, 0.25), strict=True))
-    assert list(merged["run"]) == ["id", "seconds", "steps", "files"]  # in the order one run writes them
+    assert merged["run"]["combined_checks"] == 2
+    assert list(merged["run"]) == ["id", "seconds", "steps", "combined_checks", "files"]  # as one run writes them

@@ -21,7 +21,7 @@ from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
 from stomper.graph.steps import Stopwatch
 from stomper.guard import Seal, check_change
 from stomper.suppressions import Suppression
-from stomper.verify import Baseline
+from stomper.verify import Baseline, Scope
 from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
@@ -77,8 +77,10 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             message = commit_message(job, work.remaining)
             fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
             emit({"path": job.path, "step": "waiting"})
+            scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
+            reads = await ctx.verifier.reads(wt.path, scope)
             applied = await work.clock.landing(
-                lambda on_lock: ctx.applier.apply(fix, locked=on_lock),
+                lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
                 locked=lambda: emit({"path": job.path, "step": "applying"}),
             )
         outcome = work.outcome()

@@ -15,6 +15,7 @@ from stomper.apply import Applier
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Fixer, Usage
 from stomper.graph.steps import StepTimes
+from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
@@ -97,3 +98,5 @@ class RunContext:
     verifier: Verifier
     worktrees: Worktrees
     applier: Applier
+    queue: Integration
+    """Where verified fixes are combined and checked together before the applier lands them."""
