@@ -22,8 +22,10 @@ process tree, summed over its processes, sampled from /proc every 100 ms,
 stomper's own process's peak, and the largest single process as the kernel
 counts it (`RUSAGE_CHILDREN`); and each step's share of the time the
 branches spent (`run.steps` of the report: worktree, fixer, verify,
-integration, apply, and "other", the rest of the files' seconds), with the
-apply lock's busy fraction (apply seconds / run seconds). Cases run in turn,
+integration, apply, and "other", the rest of the files' seconds), as a share
+and in milliseconds per file. (A fix's `apply` includes the landing of the
+fixes after it in the integration queue's batch, so the sum of `apply` is
+more than the time the apply lock was held.) Cases run in turn,
 repetition after repetition, so that a change of load hits each alike.
 Results are written down in benchmarks/README.md.
 """
@@ -221,17 +223,16 @@ def main() -> None:
     largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\nlargest single process (RUSAGE_CHILDREN): {largest:.0f} MiB")
     print()
-    print("Each step's share of the time the files' branches spent (their seconds summed), and the apply lock's use:")
+    print("Each step's share of the time the files' branches spent (their seconds summed):")
     print()
-    print(f"| case | {' | '.join(STEPS)} | other | lock busy |")
-    print(f"|---|{'---:|' * (len(STEPS) + 2)}")
+    print(f"| case | {' | '.join(STEPS)} | other |")
+    print(f"|---|{'---:|' * (len(STEPS) + 1)}")
     for c in cases:
         shares = []
         for step in STEPS:
             shares.append(spread([100 * r.steps[step] / r.file_seconds for r in c.runs], ".0f") + "%")
         other = [100 * (r.file_seconds - sum(r.steps.values())) / r.file_seconds for r in c.runs]
-        busy = [100 * r.steps["apply"] / r.run_s for r in c.runs]
-        print(f"| {c.name} | {' | '.join(shares)} | {spread(other, '.0f')}% | {spread(busy, '.0f')}% |")
+        print(f"| {c.name} | {' | '.join(shares)} | {spread(other, '.0f')}% |")
     print()
     print("The same in milliseconds per file:")
     print()
