@@ -12,6 +12,7 @@ from langgraph.types import Send
 from stomper.diagnostics import Diagnostic
 from stomper.graph.build import build_graph, fan_out, open_checkpointer
 from stomper.graph.state import FileJob
+from stomper.graph.steps import StepTimes
 from stomper.report import FileResult
 
 
@@ -56,7 +57,8 @@ def test_stomper_graph_prints_mermaid() -> None:
 async def test_a_checkpoint_an_older_stomper_wrote_still_reads_its_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = FileResult("a.py", "fixed", (Diagnostic("a.py", 1, 1, "ruff", "F401", "x"),), (), attempts=1)
+    diagnostic = Diagnostic("a.py", 1, 1, "ruff", "F401", "x")
+    result = FileResult("a.py", "fixed", (diagnostic,), (), attempts=1, steps=StepTimes(fixer=1.5))
     async with open_checkpointer(tmp_path / "state.sqlite") as saver:
         with monkeypatch.context() as older:
             # The result lived in stomper.graph.state then, and its checkpoints name it so.
@@ -70,3 +72,4 @@ async def test_a_checkpoint_an_older_stomper_wrote_still_reads_its_results(
     assert type(read["results"][0]) is FileResult
     assert read == today
     assert (read["results"][0].path, read["results"][0].outcome, read["results"][0].attempts) == ("a.py", "fixed", 1)
+    assert read["results"][0].steps == StepTimes(fixer=1.5)

@@ -17,6 +17,7 @@ from stomper.diagnostics import Diagnostic
 from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, RunContext
+from stomper.graph.steps import Stopwatch
 from stomper.guard import Seal, check_change
 from stomper.records import Step
 from stomper.report import FileResult, Outcome
@@ -57,9 +58,11 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         return work.result(job, "skipped", started, _why_not(ctx, work))
     try:
         emit(Step(job.path, "worktree"))
+        got_worktree = time.monotonic()
         async with ctx.worktrees.checkout() as wt:
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
+            work.clock.add("worktree", time.monotonic() - got_worktree)
             limit = ctx.project.settings.file_timeout
             try:
                 async with asyncio.timeout(limit):
@@ -77,7 +80,10 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             emit(Step(job.path, "waiting"))
             scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
             reads = await ctx.verifier.reads(wt.path, scope)
-            applied = await ctx.queue.land(fix, scope, reads, locked=lambda: emit(Step(job.path, "applying")))
+            applied = await work.clock.landing(
+                lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
+                locked=lambda: emit(Step(job.path, "applying")),
+            )
         outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
         if work.suppressions:
@@ -101,7 +107,8 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
-    baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
+    with work.clock.step("verify"):
+        baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
     for fixer in ctx.fixers:
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
@@ -127,7 +134,8 @@ async def _attempt(
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = await wt.read(request.path)
-    outcome = await fixer.fix(request)
+    with work.clock.step("fixer"):
+        outcome = await fixer.fix(request)
     if outcome.log is not None:
         work.logs.append(outcome.log)
         emit(Step(request.path, "output kept", log=outcome.log))
@@ -146,7 +154,8 @@ async def _attempt(
     emit(Step(request.path, "verifying", fixer.name, request.attempt, request.max_attempts))
     # The record of what the tools are about to check; what they check must still be it afterwards.
     record = await wt.record()
-    verdict = await ctx.verifier.verify(wt.path, baseline)
+    with work.clock.step("verify"):
+        verdict = await ctx.verifier.verify(wt.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.why, work.verified = verdict.reason(), True
@@ -202,6 +211,7 @@ class _Work:
     """Suppressions the accepted change added, all of them allowed by `allow_suppressions`."""
     suppressed: tuple[Diagnostic, ...] = ()
     """The diagnostics they silenced."""
+    clock: Stopwatch = field(default_factory=Stopwatch)
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
         applied = outcome in ("fixed", "partial", "suppressed")
@@ -218,6 +228,7 @@ class _Work:
             usage=self.usage,
             suppressed=self.suppressed if applied else (),
             agent_output=tuple(self.logs),
+            steps=self.clock.times(),
         )
 
     def outcome(self) -> Outcome:
