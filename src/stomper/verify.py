@@ -32,24 +32,31 @@ from stomper.worktree import caches_of
 
 @dataclass(frozen=True)
 class Scope:
-    """What a change to `path` is verified on."""
+    """What a change to `paths` (one file, or a batch of files changed together) is verified on."""
 
-    path: str
+    paths: tuple[str, ...]
     dependents: tuple[str, ...] = ()
-    """Files that import it, directly or not."""
+    """Files that import one of them, directly or not (none of `paths`)."""
     tests: tuple[str, ...] = ()
-    """Test files that import it, directly or not (itself, when it is one)."""
+    """Test files that import one of them, directly or not (one itself, when it is one)."""
+
+    @classmethod
+    def union(cls, scopes: Sequence[Scope]) -> Scope:
+        """One scope for the files of `scopes` changed together: each tool runs once on all of it."""
+        paths = tuple(dict.fromkeys(p for s in scopes for p in s.paths))
+        dependents = dict.fromkeys(d for s in scopes for d in s.dependents if d not in paths)
+        return cls(paths, tuple(dependents), tuple(dict.fromkeys(t for s in scopes for t in s.tests)))
 
     @property
     def files(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.path, *self.dependents, *self.tests)))
+        return tuple(dict.fromkeys((*self.paths, *self.dependents, *self.tests)))
 
     def for_tool(self, tool: Tool) -> list[str]:
         if tool.reach == "tests":
             return list(self.tests)
         if tool.reach == "dependents":
-            return [self.path, *self.dependents]
-        return [self.path]
+            return [*self.paths, *self.dependents]
+        return list(self.paths)
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Verifier:
-    """Runs the enabled tools in a worktree on the scope of one file's change."""
+    """Runs the enabled tools in a worktree on the scope of one file's change (or of a batch's, `Scope.union`)."""
 
     tools: Sequence[Tool]
     executables: Mapping[str, str]
@@ -127,7 +134,7 @@ class Verifier:
 
     def scope(self, path: str) -> Scope:
         return Scope(
-            path=path,
+            paths=(path,),
             dependents=tuple(self.graph.dependents(path)),
             tests=tuple(self.graph.tests(path, self.test_roots)),
         )

@@ -334,10 +334,16 @@ async def _stream(chunks: AsyncIterator[Any], journal: EventLog, on_event: Calla
             on_event(update)
         elif "report" in update:
             final = update["report"]["report"]
-        elif "fix_file" in update:
-            result: FileResult = update["fix_file"]["results"][0]
-            journal.append({"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds})
-            on_event({"result": result})
+        else:
+            # A branch's one result, or the batch's (`stomper.graph.batch`).
+            results: list[FileResult] = [
+                r for node in ("batch", "fix_file") for r in (update.get(node) or {}).get("results", [])
+            ]
+            for result in results:
+                journal.append(
+                    {"event": "result", **file_json(result), "commit": result.commit, "seconds": result.seconds}
+                )
+                on_event({"result": result})
     assert final is not None
     return final
 
