@@ -113,6 +113,8 @@ class _Verified:
     changes: tuple[Change, ...]
     patches: dict[str, bytes]
     originals: dict[str, bytes | None]
+    contents: dict[str, bytes]
+    """Each kept file: its bytes in the record."""
 
 
 async def _fix_and_verify(
@@ -148,13 +150,16 @@ async def _fix_and_verify(
             return None  # something beyond the kept files changed: nothing of it can land file by file
         mine = {p: tuple(d for d in verdict.gone if d.path == p) for p in kept}
         own = [p for p in kept if mine[p]]  # a file whose change removed nothing of its own is no fix of it
+        blobs = {e.path: e.new_sha for e in entries}
+        stored = await _cat(wt.path, [blobs[p] for p in own])
         return _Verified(
             remaining={p: tuple(d for d in verdict.after.diagnostics if d.path == p) for p in own},
-            blobs={e.path: e.new_sha for e in entries},
+            blobs=blobs,
             entries=entries,
             changes=await wt.changes(),
             patches=await _patches(wt, own),
             originals=originals,
+            contents={p: stored[blobs[p]] for p in own},
         )
     except (StomperError, OSError):
         # What stopped the batch stops each branch alike, and each says it about its own file;
@@ -256,7 +261,14 @@ async def _land_file(
         entries = [e for e in verified.entries if path in (e.path, e.old)]
         # ruff's own fixes may empty a file (one of nothing but unused imports).
         await check_change(
-            wt, path, patch, ctx.project.settings, original=verified.originals[path], may_empty=True, entries=entries
+            wt,
+            path,
+            patch,
+            ctx.project.settings,
+            original=verified.originals[path],
+            may_empty=True,
+            entries=entries,
+            verified=verified.contents[path],
         )
         changes = tuple(c for c in verified.changes if c.path == path)
         fix = Fix(path, wt.tree, changes, patch, commit_message(job, remaining), remaining)
@@ -300,6 +312,22 @@ async def _read(root: Path, paths: Sequence[str]) -> dict[str, bytes | None]:
             return None
 
     return await asyncio.to_thread(lambda: {p: read(p) for p in paths})
+
+
+async def _cat(cwd: Path, blobs: Sequence[str]) -> dict[str, bytes]:
+    """The bytes of each of `blobs`, read from git's object store by one process."""
+    out = (await git("cat-file", "--batch", cwd=cwd, stdin="".join(f"{b}\n" for b in blobs).encode())).stdout
+    found: dict[str, bytes] = {}
+    at = 0
+    while at < len(out):
+        end = out.index(b"\n", at)
+        header = out[at:end].decode("utf-8", "replace").split(" ")
+        if len(header) != 3 or header[1] != "blob":
+            raise StomperError(f"git cat-file --batch said {' '.join(header)!r} where a blob was expected")
+        size = int(header[2])
+        found[header[0]] = out[end + 1 : end + 1 + size]
+        at = end + 1 + size + 1
+    return found
 
 
 async def _patches(wt: Worktree, paths: Sequence[str]) -> dict[str, bytes]:
