@@ -187,3 +187,24 @@ def test_diff_prints_each_files_patch_and_changes_nothing(repo: Path, tmp_path: 
     assert patch.read_text().count("diff --git") == 3
     git(repo, "apply", str(patch))
     assert all((repo / p).read_text() == CLEAN for p in paths)
+
+
+def test_the_hook_fixes_every_staged_file_in_one_ruff_run_and_leaves_them_unstaged(repo: Path, tmp_path: Path) -> None:
+    paths = [f"mod{n}.py" for n in range(6)]
+    write(repo, {"stomper.toml": 'tools = ["ruff"]\n', **dict.fromkeys(paths, CLEAN)})
+    base = commit_all(repo, "clean")
+    write(repo, dict.fromkeys(paths, UNUSED))
+    git(repo, "add", *paths)
+    env, log = logging_ruff(tmp_path)
+
+    done = stomper(repo, "fix", "--hook", env=env)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "stomper: fixed 6 file(s) in the working tree" in done.stderr
+    assert len(fix_runs(log)) == 1
+    assert git(repo, "rev-parse", "HEAD").strip() == base
+    # Fixed in the working tree, what is staged as it was: the user looks, then stages.
+    assert all((repo / p).read_text() == CLEAN for p in paths)
+    assert git(repo, "diff", "--cached", "--name-only").split() == paths
+    assert git(repo, "diff", "--name-only").split() == paths
+    assert all(git(repo, "show", f":{p}") == UNUSED for p in paths)
