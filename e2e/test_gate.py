@@ -335,3 +335,66 @@ def test_fix_path_leaves_every_other_file_alone(repo: Path, tmp_path: Path) -> N
     assert (repo / "ledger/journal.py").read_text() == journal
     assert git(repo, "show", "--name-only", "--format=", "HEAD") == "ledger/storage.py\n"
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy", "ledger/storage.py")
+
+
+def test_two_fixes_that_pass_alone_but_break_each_other_land_one_and_drop_the_other(repo: Path, tmp_path: Path) -> None:
+    # Each fix is verified alone against the snapshot and passes; together,
+    # b.py's new call of label() meets a.py's new return type.
+    original = {
+        "pkg/a.py": 'def label(n: int) -> int:\n    return "n=%d" % n\n',
+        "pkg/b.py": "def total(n: int) -> int:\n    return str(n)\n",
+    }
+    write(repo, {"pkg/__init__.py": "", **original})
+    commit_all(repo)
+    before = check(repo, "--tools", "mypy")
+    plan = {
+        "pkg/a.py": {"content": 'def label(n: int) -> str:\n    return "n=%d" % n\n'},
+        "pkg/b.py": {"content": "from pkg.a import label\n\n\ndef total(n: int) -> int:\n    return label(n) + 1\n"},
+    }
+    head = git(repo, "rev-parse", "HEAD").strip()
+
+    status, data = fix(
+        repo, tmp_path, "--tools", "mypy", "--parallel", "2", "--max-attempts", "1", *agent_args(tmp_path, plan)
+    )
+
+    files = by_path(data)
+    outcomes = sorted(f["outcome"] for f in files.values())
+    assert outcomes == ["failed", "fixed"], files
+    landed = next(p for p, f in files.items() if f["outcome"] == "fixed")
+    dropped = next(p for p, f in files.items() if f["outcome"] == "failed")
+    assert f"together with the fixes of {landed}" in files[dropped]["detail"]
+    assert "mypy" in files[dropped]["detail"]
+    assert Path(files[dropped]["kept_patch"]).read_text().count("+++ b/" + dropped) == 1
+    assert (repo / dropped).read_text() == original[dropped]
+    assert (repo / landed).read_text() == plan[landed]["content"]
+    assert git(repo, "log", "--format=%s", f"{head}..HEAD").splitlines() == [
+        f"fix(stomper): resolve mypy return-value in {landed}"
+    ]
+    assert status == 1
+    assert data["run"]["combined_checks"] >= 1
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy")
+
+
+def test_fixes_of_files_that_do_not_meet_land_without_a_combined_check(repo: Path, tmp_path: Path) -> None:
+    write(
+        repo,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": 'def one() -> int:\n    return "1"\n',
+            "pkg/b.py": 'def two() -> int:\n    return "2"\n',
+            "pkg/c.py": "from pkg.b import two\n\n\ndef three() -> int:\n    return two() + 1\n",
+        },
+    )
+    commit_all(repo)
+    before = check(repo, "--tools", "mypy")
+    plan = {
+        "pkg/a.py": {"content": "def one() -> int:\n    return 1\n"},
+        "pkg/b.py": {"content": "def two() -> int:\n    return 2\n"},
+    }
+
+    status, data = fix(repo, tmp_path, "--tools", "mypy", "--parallel", "2", *agent_args(tmp_path, plan))
+
+    assert status == 0, data
+    assert sorted(f["outcome"] for f in data["files"]) == ["fixed", "fixed"]
+    assert data["run"]["combined_checks"] == 0
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy")

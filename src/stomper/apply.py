@@ -163,17 +163,17 @@ class Applier:
             if (moved := await self._moved()) is not None:
                 back = (self.branch or "").removeprefix("refs/heads/")
                 reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
-                raise HeadMoved(reason, await self._keep(fix))
+                raise HeadMoved(reason, await self.keep(fix))
             before = {c.path: await asyncio.to_thread(_read, self.root / c.path) for c in fix.changes}
             index = await self._index_entries(fix.changes) if self.mode == "commit" else b""
             for change in fix.changes:
                 if not await self._as_snapshot(change, before[change.path]):
                     reason = f"{change.path} changed in your checkout since the run started; fix not applied"
-                    raise NotApplied(reason, await self._keep(fix))
+                    raise NotApplied(reason, await self.keep(fix))
                 if self.mode == "commit" and _staged(index, change.path) != change.old_blob:
                     # The commit would take the fix in place of what the user staged: theirs is kept instead.
                     reason = f"{change.path} changed in your index since the run started; fix not applied"
-                    raise NotApplied(reason, await self._keep(fix))
+                    raise NotApplied(reason, await self.keep(fix))
             commit = None
             made = head = ""
             if self.mode == "commit":
@@ -183,7 +183,7 @@ class Applier:
                     made = await self._commit_object(head, fix.changes, fix.message)
                 except GitError as exc:
                     reason = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
-                    raise NotApplied(reason, await self._keep(fix)) from exc
+                    raise NotApplied(reason, await self.keep(fix)) from exc
             self.journal.append(
                 {
                     "event": "applying",
@@ -201,7 +201,7 @@ class Applier:
             except (GitError, OSError) as exc:
                 await self._undo(fix.changes, before, index)
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
-                raise NotApplied(reason, await self._keep(fix)) from exc
+                raise NotApplied(reason, await self.keep(fix)) from exc
             self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
             return Applied(commit=commit)
 
@@ -251,19 +251,12 @@ class Applier:
         )
         return done.stdout + absent
 
-    async def _stage(self, changes: Sequence[Change], env: dict[str, str] | None = None) -> None:
-        entries = "".join(
-            f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_NULL}\t{c.path}\0" for c in changes
-        )
-        await git("update-index", "-z", "--index-info", cwd=self.root, env=env, stdin=os.fsencode(entries))
+    async def _stage(self, changes: Sequence[Change]) -> None:
+        await stage(self.root, changes)
 
     async def _commit_object(self, head: str, changes: Sequence[Change], message: str) -> str:
         """A commit of HEAD's tree with `changes`, made on a temporary index: the user's is not read."""
-        with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
-            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-            await git("read-tree", head, cwd=self.root, env=env)
-            await self._stage(changes, env)
-            tree = (await git("write-tree", cwd=self.root, env=env)).out.strip()
+        tree = await tree_with(self.root, head, changes)
         if self.signing is None:
             self.signing = await signing(self.root)
         done = await git(
@@ -331,11 +324,29 @@ class Applier:
         done = await git("rev-parse", "--verify", "--quiet", f"{commit}:{path}", cwd=self.root, check=False)
         return done.out.strip() or None
 
-    async def _keep(self, fix: Fix) -> Path:
+    async def keep(self, fix: Fix) -> Path:
+        """Save `fix`'s patch under the run's directory; where it is."""
         kept = self.patches_dir / (fix.path.replace("/", "__") + ".patch")
         await asyncio.to_thread(kept.parent.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(kept.write_bytes, fix.patch)
         return kept
+
+
+async def stage(root: Path, changes: Sequence[Change], env: dict[str, str] | None = None) -> None:
+    """Put `changes` into the index (`env`'s `GIT_INDEX_FILE`, or the repository's own)."""
+    entries = "".join(
+        f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_NULL}\t{c.path}\0" for c in changes
+    )
+    await git("update-index", "-z", "--index-info", cwd=root, env=env, stdin=os.fsencode(entries))
+
+
+async def tree_with(root: Path, tree: str, changes: Sequence[Change]) -> str:
+    """The tree of `tree` (a tree-ish) with `changes`, made on a temporary index: no checkout's is read."""
+    with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        await git("read-tree", tree, cwd=root, env=env)
+        await stage(root, changes, env)
+        return (await git("write-tree", cwd=root, env=env)).out.strip()
 
 
 async def check_commits(root: Path, identity: Sequence[str]) -> None:
@@ -363,6 +374,15 @@ async def check_commits(root: Path, identity: Sequence[str]) -> None:
 def applied_before(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """From a run's journal, the fixes it began to apply: path -> "applying" record."""
     return {record["path"]: record for record in journal if record.get("event") == "applying"}
+
+
+def landed_before(records: dict[str, dict[str, Any]]) -> list[Change]:
+    """The changes of the fixes a resumed run had begun to apply (`applied_before`'s records)."""
+    return [
+        Change(p, "", None, mode, blob, "M")
+        for record in records.values()
+        for p, mode, blob in record.get("changes", [])
+    ]
 
 
 def _staged(entries: bytes, path: str) -> str | None:

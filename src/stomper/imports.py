@@ -32,6 +32,8 @@ class ImportGraph:
     """For each file, the files that import it directly (paths relative to the project root)."""
 
     importers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    names: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """For each dotted module name, the files it could be."""
 
     def dependents(self, path: str) -> list[str]:
         """Every file that imports `path`, directly or through other files, sorted; not `path` itself."""
@@ -60,6 +62,31 @@ class ImportGraph:
             found = {p for p in found if any(_under(p, top) for top in within)}
         return sorted(found)
 
+    def reach(self, files: Iterable[str], root: Path, edited: Iterable[str] = ()) -> frozenset[str]:
+        """`files` and every file they import, directly or through others.
+
+        The files `edited` are read as they are under `root` (a worktree where
+        they were changed): an import a fix added counts, one it removed not.
+        """
+        edited = set(edited)
+        imports: dict[str, set[str]] = {}
+        for target, importers in self.importers.items():
+            for importer in importers:
+                if importer not in edited:
+                    imports.setdefault(importer, set()).add(target)
+        for path in edited:
+            own = _module_names(root, path)[0] if path.endswith((".py", ".pyi")) else ""
+            names = _imported(root, path, own) if own else set()
+            imports[path] = {t for name in names for t in self.names.get(name, ()) if t != path}
+        seen = set(files)
+        todo = list(seen)
+        while todo:
+            for target in imports.get(todo.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return frozenset(seen)
+
 
 async def scan(root: Path, files: Iterable[str]) -> ImportGraph:
     """The import graph of the Python `files` under `root` (a file that does not parse imports nothing)."""
@@ -80,7 +107,10 @@ def _scan(root: Path, files: Sequence[str]) -> ImportGraph:
             for target in by_name.get(name, ()):
                 if target != path:
                     importers[target].add(path)
-    return ImportGraph({path: frozenset(found) for path, found in importers.items()})
+    return ImportGraph(
+        {path: frozenset(found) for path, found in importers.items()},
+        {name: frozenset(found) for name, found in by_name.items()},
+    )
 
 
 def _module_names(root: Path, path: str) -> list[str]:

@@ -28,6 +28,8 @@ class RunReport:
     attempts: int = 0
     """Fixer attempts made, over all files."""
     seconds: float = 0.0
+    combined_checks: int = 0
+    """Checks of fixes put together by the integration queue (`stomper.integrate`)."""
 
     @property
     def remaining(self) -> int:
@@ -81,6 +83,7 @@ class RunReport:
             "run": {
                 "id": self.run_id,
                 "seconds": round(self.seconds, 3),
+                "combined_checks": self.combined_checks,
                 "files": {
                     f.path: {"seconds": round(f.seconds, 3), "commit": f.commit, "agent_output": list(f.agent_output)}
                     for f in self.files

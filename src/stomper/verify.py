@@ -32,20 +32,24 @@ from stomper.worktree import caches_of
 
 @dataclass(frozen=True)
 class Scope:
-    """What a change to `paths` (one file, or a batch of files changed together) is verified on."""
+    """What a change to `paths` is verified on."""
 
     paths: tuple[str, ...]
+    """The files changed."""
     dependents: tuple[str, ...] = ()
-    """Files that import one of them, directly or not (none of `paths`)."""
+    """Files that import them, directly or not."""
     tests: tuple[str, ...] = ()
-    """Test files that import one of them, directly or not (one itself, when it is one)."""
+    """Test files that import them, directly or not (themselves, when they are tests)."""
 
     @classmethod
     def union(cls, scopes: Sequence[Scope]) -> Scope:
-        """One scope for the files of `scopes` changed together: each tool runs once on all of it."""
+        """One scope that checks everything each of `scopes` checks."""
         paths = tuple(dict.fromkeys(p for s in scopes for p in s.paths))
-        dependents = dict.fromkeys(d for s in scopes for d in s.dependents if d not in paths)
-        return cls(paths, tuple(dependents), tuple(dict.fromkeys(t for s in scopes for t in s.tests)))
+        return cls(
+            paths=paths,
+            dependents=tuple(dict.fromkeys(d for s in scopes for d in s.dependents if d not in paths)),
+            tests=tuple(dict.fromkeys(t for s in scopes for t in s.tests)),
+        )
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -138,6 +142,22 @@ class Verifier:
             dependents=tuple(self.graph.dependents(path)),
             tests=tuple(self.graph.tests(path, self.test_roots)),
         )
+
+    async def reads(self, worktree: Path, scope: Scope) -> frozenset[str]:
+        """Every file a change to which could change the verdict on `scope`, as it is in `worktree`.
+
+        ruff judges a file by itself; mypy and pytest by the file and all it
+        imports, directly or not (imports the change added included).
+        """
+
+        def reach() -> frozenset[str]:
+            found = set(scope.paths)
+            for tool in self.tools:
+                if tool.reach != "file":
+                    found |= self.graph.reach(scope.for_tool(tool), worktree, scope.paths)
+            return frozenset(found)
+
+        return await asyncio.to_thread(reach)
 
     async def baseline(self, worktree: Path, scope: Scope) -> Baseline:
         """What the tools find in `scope` now; raises `ToolError` when one cannot run."""

@@ -226,6 +226,12 @@ class Worktrees:
             finally:
                 self._idle.append(pooled)  # reset when next taken, not here: a cancelled run just removes it
 
+    async def spare(self) -> Worktree:
+        """One more worktree of the base, outside the pool's turns, for the run itself (the integration
+        queue's); no fixer runs in it, and `close` removes it with the others."""
+        pooled = await self._add()
+        return Worktree(path=pooled.path, base=self.base, refs=self.refs)
+
     async def _take(self) -> _Pooled:
         if self._idle:
             pooled = self._idle.pop()

@@ -23,13 +23,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from stomper import annotate, baseline, ci, gitops, hook, imports, progress, redact, render, resume, sandbox, worktree
-from stomper.apply import Applier, Mode, applied_before, check_commits
+from stomper.apply import Applier, Mode, applied_before, check_commits, landed_before
 from stomper.config import StomperSettings
 from stomper.errors import ExitCode, FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph import checkpoints, jobs
 from stomper.graph.state import FileResult, RunContext, RunState
+from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.repair import repair
 from stomper.report import RunReport, file_json
@@ -268,38 +269,42 @@ async def _fan_out(
 
     settings = project.settings
     run_id = record.run_id
+    verifier = Verifier(
+        tools=project.tools,
+        executables=project.executables(),
+        timeout=settings.tool_timeout,
+        graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
+        test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
+        allow_suppressions=tuple(settings.allow_suppressions),
+    )
+    worktrees = worktree.Worktrees(
+        project.root,
+        rundir.root,
+        run_id,
+        record.base,
+        caches=(".mypy_cache",) if "mypy" in settings.tools else (),
+        size=settings.parallel,
+    )
+    applier = Applier(
+        project.root,
+        record.base,
+        record.mode,  # type: ignore[arg-type]
+        rundir.patches(run_id),
+        journal,
+        await gitops.fallback_identity(project.root),
+        applied_before(read_events(journal.path)),
+        branch=record.branch or await gitops.head_ref(project.root),
+    )
     ctx = RunContext(
         project=project,
         run_id=run_id,
         fixers=tuple(
             build_fixers(settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", confine)
         ),
-        verifier=Verifier(
-            tools=project.tools,
-            executables=project.executables(),
-            timeout=settings.tool_timeout,
-            graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
-            test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
-            allow_suppressions=tuple(settings.allow_suppressions),
-        ),
-        worktrees=worktree.Worktrees(
-            project.root,
-            rundir.root,
-            run_id,
-            record.base,
-            caches=(".mypy_cache",) if "mypy" in settings.tools else (),
-            size=settings.parallel,
-        ),
-        applier=Applier(
-            project.root,
-            record.base,
-            record.mode,  # type: ignore[arg-type]
-            rundir.patches(run_id),
-            journal,
-            await gitops.fallback_identity(project.root),
-            applied_before(read_events(journal.path)),
-            branch=record.branch or await gitops.head_ref(project.root),
-        ),
+        verifier=verifier,
+        worktrees=worktrees,
+        applier=applier,
+        queue=Integration(applier, verifier, worktrees, landed_before(applier.applied_before)),
     )
     try:
         async with open_checkpointer(rundir.checkpoints) as saver:

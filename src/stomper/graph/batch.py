@@ -12,8 +12,9 @@ diagnostic, halving the batch finds the files responsible; what is kept is
 always a set of files verified as it stands.
 
 Each file of the verified batch then either
-- lands on its own, one commit per file, as a branch lands a fix (`_land`),
-  when no AI fixer can do anything about what ruff left in it; or
+- lands on its own, one commit per file, as a branch lands a fix: through
+  the integration queue (`_land`, all the batch's files at once), when no AI
+  fixer can do anything about what ruff left in it; or
 - goes to its own branch, which starts from ruff's fix of it
   (`FileJob.batched`, `stomper.fixers.batched`) instead of running ruff
   again, verifies it on the file's own scope and lets the AI fixers work on
@@ -23,7 +24,7 @@ A file ruff did not change, whose fix added a suppression, or that the
 halving found responsible goes to its branch as it would without the batch,
 and so does every file when the batch cannot run (a tool that fails).
 
-The batch lands through the applier and its journal like any fix: a run
+The batch lands through the queue, the applier and its journal like any fix: a run
 killed while landing it runs the node again when resumed, and a file whose
 fix the journal says was being applied is left to its branch, which
 recovers it (`Applier.recover`) rather than fixing it twice.
@@ -86,6 +87,7 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
                 emit({"path": job.path, "step": "worktree"})
             verified = await _fix_and_verify(todo, ruff, wt, ctx, emit)
             if verified is not None:
+                landing: list[tuple[FileJob, FileResult, Fix | None]] = []
                 for job in todo:
                     remaining = verified.remaining.get(job.path)
                     if remaining is None:
@@ -93,7 +95,12 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
                     if any(f.ai and f.handles(d) for f in ctx.fixers for d in remaining):
                         carried[job.path] = dataclasses.replace(job, batched=verified.blobs[job.path])
                     else:
-                        results[job.path] = await _land_file(job, remaining, verified, wt, ctx, emit, started)
+                        landing.append(await _prepare(job, remaining, verified, wt, ctx))
+                fixes = [fix for _, _, fix in landing if fix is not None]
+                landed = dict(zip((f.path for f in fixes), await _land(fixes, wt, ctx, emit), strict=True))
+                for job, result, fix in landing:
+                    outcome = landed.get(job.path) if fix is not None else None
+                    results[job.path] = _finish(result, outcome, ctx, started)
     finally:
         for job in todo:
             emit({"path": job.path, "step": "done"})
@@ -236,16 +243,10 @@ def _good(verdict: Verdict) -> bool:
     return verdict.error is None and not verdict.new and not verdict.forbidden
 
 
-async def _land_file(
-    job: FileJob,
-    remaining: tuple[Diagnostic, ...],
-    verified: _Verified,
-    wt: Worktree,
-    ctx: RunContext,
-    emit: Emit,
-    started: float,
-) -> FileResult:
-    """One file's part of the batch, landed as a branch lands its fix; never raises but as a branch does."""
+async def _prepare(
+    job: FileJob, remaining: tuple[Diagnostic, ...], verified: _Verified, wt: Worktree, ctx: RunContext
+) -> tuple[FileJob, FileResult, Fix | None]:
+    """One file's part of the batch as a fix to land, after the guard's checks; its result should it land."""
     path = job.path
     result = FileResult(
         path=path,
@@ -255,43 +256,70 @@ async def _land_file(
         attempts=1,
         fixers=("ruff",),
         detail=NEEDS_AI if remaining else "",
+        patch=verified.patches[path].decode("utf-8", "replace"),
     )
     try:
-        patch = verified.patches[path]
-        entries = [e for e in verified.entries if path in (e.path, e.old)]
         # ruff's own fixes may empty a file (one of nothing but unused imports).
         await check_change(
             wt,
             path,
-            patch,
+            verified.patches[path],
             ctx.project.settings,
             original=verified.originals[path],
             may_empty=True,
-            entries=entries,
+            entries=[e for e in verified.entries if path in (e.path, e.old)],
             verified=verified.contents[path],
         )
-        changes = tuple(c for c in verified.changes if c.path == path)
-        fix = Fix(path, wt.tree, changes, patch, commit_message(job, remaining), remaining)
-        applied = await _land(fix, ctx, emit)
-        result = dataclasses.replace(result, commit=applied.commit, patch=patch.decode("utf-8", "replace"))
-    except HeadMoved as exc:
-        raise HeadMoved(f"{exc} with: stomper fix --resume {ctx.run_id}", exc.patch_path) from exc
-    except NotApplied as exc:
-        result = _failed(result, str(exc), kept_patch=str(exc.patch_path))
     except StomperError as exc:
-        result = _failed(result, str(exc))
-    except OSError as exc:
-        result = _failed(result, f"{exc.filename or path}: {exc.strerror}")
+        return job, _failed(result, str(exc)), None
+    changes = tuple(c for c in verified.changes if c.path == path)
+    fix = Fix(path, wt.tree, changes, verified.patches[path], commit_message(job, remaining), remaining)
+    return job, result, fix
+
+
+async def _land(fixes: Sequence[Fix], wt: Worktree, ctx: RunContext, emit: Emit) -> list[Applied | Exception]:
+    """Put the batch's verified fixes into the checkout, one commit each: the one way the batch lands anything.
+
+    All of them go to the integration queue at once, in order, as fixes
+    waiting beside each other: it lands at once those that meet nothing
+    landed before, and checks the others together.
+    """
+    reads = [await ctx.verifier.reads(wt.path, ctx.verifier.scope(fix.path)) for fix in fixes]
+
+    async def land(fix: Fix, read: frozenset[str]) -> Applied:
+        def locked() -> None:
+            emit({"path": fix.path, "step": "applying"})
+
+        emit({"path": fix.path, "step": "waiting"})
+        return await ctx.queue.land(fix, ctx.verifier.scope(fix.path), read, locked=locked)
+
+    done = await asyncio.gather(*(land(f, r) for f, r in zip(fixes, reads, strict=True)), return_exceptions=True)
+    landed: list[Applied | Exception] = []
+    for outcome in done:
+        if not isinstance(outcome, (Applied, Exception)):
+            raise outcome  # cancelled: the run stops
+        landed.append(outcome)
+    return landed
+
+
+def _finish(result: FileResult, landed: Applied | Exception | None, ctx: RunContext, started: float) -> FileResult:
+    """A file's result once its fix landed (`landed`), or could not; as a branch says it."""
+    if isinstance(landed, Applied):
+        result = dataclasses.replace(result, commit=landed.commit)
+    elif isinstance(landed, HeadMoved):
+        raise HeadMoved(f"{landed} with: stomper fix --resume {ctx.run_id}", landed.patch_path) from landed
+    elif isinstance(landed, NotApplied):
+        result = _failed(result, str(landed), kept_patch=str(landed.patch_path))
+    elif isinstance(landed, StomperError):
+        result = _failed(result, str(landed))
+    elif isinstance(landed, OSError):
+        result = _failed(result, f"{landed.filename or result.path}: {landed.strerror}")
+    elif landed is not None:
+        raise landed  # a bug, as it would be in a branch
     result = dataclasses.replace(result, seconds=time.monotonic() - started)
     if result.outcome == "fixed":
         return result
     return dataclasses.replace(result, hint=explain.next_step(result.detail, ctx.project.settings, result.kept_patch))
-
-
-async def _land(fix: Fix, ctx: RunContext, emit: Emit) -> Applied:
-    """Put one file's verified fix into the checkout: the one way the batch lands anything."""
-    emit({"path": fix.path, "step": "waiting"})
-    return await ctx.applier.apply(fix, locked=lambda: emit({"path": fix.path, "step": "applying"}))
 
 
 def _failed(result: FileResult, detail: str, kept_patch: str | None = None) -> FileResult:

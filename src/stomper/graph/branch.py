@@ -21,7 +21,7 @@ from stomper.fixers.batched import fixers_for
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
 from stomper.guard import Seal, check_change
 from stomper.suppressions import Suppression
-from stomper.verify import Baseline
+from stomper.verify import Baseline, Scope
 from stomper.worktree import Worktree
 
 Emit = Callable[[dict[str, Any]], None]
@@ -75,7 +75,11 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             message = commit_message(job, work.remaining)
             fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
             emit({"path": job.path, "step": "waiting"})
-            applied = await ctx.applier.apply(fix, locked=lambda: emit({"path": job.path, "step": "applying"}))
+            scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
+            reads = await ctx.verifier.reads(wt.path, scope)
+            applied = await ctx.queue.land(
+                fix, scope, reads, locked=lambda: emit({"path": job.path, "step": "applying"})
+            )
         outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
         if work.suppressions:

@@ -14,6 +14,7 @@ them at once; `report` waits for all of them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from langgraph.types import Send
 
 from stomper import redact
 from stomper.diagnostics import Diagnostic
+from stomper.errors import StomperError
 from stomper.fixers import Usage
 from stomper.graph.batch import fix_batch
 from stomper.graph.branch import fix_file
@@ -66,8 +68,15 @@ async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dic
 
 
 async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Runs once, after every branch."""
-    return {"report": run_report(runtime.context.run_id, runtime.context.applier.mode, state)}
+    """Runs once, after every branch: the report's "remaining" is what the integrated result has."""
+    ctx = runtime.context
+    try:
+        recheck = await ctx.queue.recheck(r.path for r in state.get("results", []) if r.applied)
+    except StomperError as exc:
+        state = {**state, "tool_errors": [*state.get("tool_errors", []), f"the check of the result: {exc}"]}
+        recheck = None
+    made = run_report(ctx.run_id, ctx.applier.mode, state, recheck)
+    return {"report": dataclasses.replace(made, combined_checks=ctx.queue.checks)}
 
 
 @contextlib.asynccontextmanager

@@ -9,9 +9,12 @@ and never pays for the graph (about half a CPU-second of imports, see
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stomper import redact
 from stomper.baseline import without_known
-from stomper.graph.state import FileJob, RunState
+from stomper.graph.state import FileJob, FileResult, RunState
+from stomper.integrate import Recheck
 from stomper.project import Project
 from stomper.report import RunReport
 from stomper.tools import run_tools
@@ -55,13 +58,30 @@ def nothing_to_fix(state: RunState) -> bool:
     return bool(state.get("tool_errors")) or not state.get("jobs")
 
 
-def run_report(run_id: str, mode: str, state: RunState) -> RunReport:
-    """The run's report from its state: the results in path order, whatever order they came in."""
+def run_report(run_id: str, mode: str, state: RunState, recheck: Recheck | None = None) -> RunReport:
+    """The run's report from its state: the results in path order, whatever order they came in.
+
+    With `recheck`, what each file has left is what the integrated result's check found in it.
+    """
+    results = state.get("results", [])
+    if recheck is not None:
+        results = [rechecked(r, recheck) for r in results]
     return RunReport(
         run_id=run_id,
         mode=mode,
-        files=tuple(sorted(state.get("results", []), key=lambda r: r.path)),
+        files=tuple(sorted(results, key=lambda r: r.path)),
         clean=tuple(state.get("clean", [])),
         attempts=state.get("attempts", 0),
         tool_errors=tuple(state.get("tool_errors", [])),
     )
+
+
+def rechecked(result: FileResult, recheck: Recheck) -> FileResult:
+    """`result` with what the check of the integrated result found in its file (by the tools that checked it)."""
+    kept = [d for d in result.remaining if (d.tool, d.path) not in recheck.covered]
+    found = [d for d in recheck.diagnostics if d.path == result.path]
+    remaining = tuple(sorted([*kept, *found]))
+    outcome = result.outcome
+    if result.applied and outcome != "suppressed":
+        outcome = "partial" if remaining else "fixed"
+    return replace(result, remaining=remaining, outcome=outcome)

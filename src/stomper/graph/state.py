@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from stomper.apply import Applier
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Fixer, Usage
+from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
@@ -99,3 +100,5 @@ class RunContext:
     verifier: Verifier
     worktrees: Worktrees
     applier: Applier
+    queue: Integration
+    """Where verified fixes are combined and checked together before the applier lands them."""

@@ -1,0 +1,237 @@
+"""The integration queue: what reaches the user is the combination of fixes, verified together.
+
+Every branch verifies its fix against the run's snapshot, alone. Two fixes
+that pass alone can break each other (one renames a function, the other
+adds a call to it under the old name), so before a fix lands it goes through
+this queue, as a pull request goes through a merge queue (bors, GitHub's):
+
+- A fix whose verification read nothing that an already landed fix changed
+  or read, nor anything another fix waiting beside it read, lands as it is:
+  what it was verified against is still what it lands on. "Read" is its
+  scope as the enabled tools see it (`Scope.read_by`): ruff reads the file,
+  mypy the file and its importers, pytest the tests that import it. Fixes of
+  unrelated files, and every fix of a ruff-only run, cost nothing here.
+- The others are put together onto the integrated state (the snapshot with
+  every fix landed so far) in the queue's own worktree, and the tools re-run
+  there on their combined scope, before and after. A batch that introduces
+  nothing lands, one commit per file; a batch that does is split in halves
+  and each half tried in turn (bisection), until the fix that breaks the
+  combination is alone: it is dropped with the diagnostics it introduced
+  as its reason and its patch kept, and the rest land.
+
+Fixes that arrive while a batch is being checked wait and form the next
+batch. There is no task of the queue's own: the first waiting branch to get
+the queue's lock integrates everything waiting, its own fix included. Each
+fix lands through `Applier.apply`, so the checks against the user's edits,
+HEAD and the journal hold as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stomper import explain
+from stomper.apply import Applied, Applier, Fix, NotApplied, tree_with
+from stomper.diagnostics import Diagnostic
+from stomper.errors import StomperError
+from stomper.gitops import git
+from stomper.verify import Scope, Verifier
+from stomper.worktree import Change, Worktree, Worktrees
+
+
+class Dropped(NotApplied):
+    """A verified fix that breaks the combination of the fixes landed before it."""
+
+
+@dataclass
+class _Waiting:
+    fix: Fix
+    scope: Scope
+    reads: frozenset[str]
+    """Every file a change to which could change the fix's verdict (`Verifier.reads`)."""
+    locked: Callable[[], None] | None
+    applied: Applied | None = None
+    error: NotApplied | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.applied is not None or self.error is not None
+
+    @property
+    def changed(self) -> frozenset[str]:
+        return frozenset(c.path for c in self.fix.changes)
+
+    def meets(self, changed: frozenset[str], reads: frozenset[str]) -> bool:
+        """Whether this fix and one that changed `changed` after reading `reads` could change each other's verdict."""
+        return bool(self.changed & reads or changed & self.reads)
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What the tools find in the integrated result, on every file a landed fix could have changed the findings of."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    covered: frozenset[tuple[str, str]]
+    """(tool, path): each file each tool checked; a finding of a tool elsewhere is what it was."""
+
+
+class Integration:
+    def __init__(
+        self, applier: Applier, verifier: Verifier, worktrees: Worktrees, landed_before: Sequence[Change] = ()
+    ) -> None:
+        self.applier = applier
+        self.verifier = verifier
+        self.worktrees = worktrees
+        self.checks = 0
+        """Combined checks run: one per batch that needed one, and one per half tried when a batch fails."""
+        self._lock = asyncio.Lock()
+        self._waiting: list[_Waiting] = []
+        self._landed = [_Landed(c.path, frozenset({c.path}), _reads_before(verifier, c.path)) for c in landed_before]
+        self._since: list[Change] = list(landed_before)
+        """Changes landed and not yet in `_tree` (at first, all of them since the snapshot)."""
+        self._tree: str | None = None
+        """The integrated state as a tree, but for `_since`; made with the queue's worktree."""
+        self._worktree: Worktree | None = None
+        self._at = ""
+        """The tree the queue's worktree holds."""
+
+    async def land(
+        self, fix: Fix, scope: Scope, reads: frozenset[str], locked: Callable[[], None] | None = None
+    ) -> Applied:
+        """Land `fix`, verified on `scope` (reading `reads`), once it is known to break nothing landed before it.
+
+        Raises `Dropped` when it does, and `NotApplied` (or `HeadMoved`)
+        when the applier cannot put it into the checkout.
+        """
+        waiting = _Waiting(fix, scope, reads, locked)
+        self._waiting.append(waiting)
+        async with self._lock:
+            if not waiting.done:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._integrate(batch)
+                finally:
+                    # A batch cut short (the run stopping) goes back for whoever integrates next.
+                    self._waiting[:0] = [w for w in batch if not w.done]
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.applied is not None
+        return waiting.applied
+
+    async def _integrate(self, batch: list[_Waiting]) -> None:
+        apart = [w for w in batch if self._apart(w, batch)]
+        for waiting in apart:
+            await self._land(waiting)
+        together = [w for w in batch if w not in apart]
+        if together:
+            await self._check(together)
+
+    def _apart(self, waiting: _Waiting, batch: Iterable[_Waiting]) -> bool:
+        """Whether no landed fix, and no other fix of `batch`, touches what `waiting`'s verification read."""
+        if any(waiting.meets(landed.changed, landed.reads) for landed in self._landed):
+            return False
+        return not any(waiting.meets(other.changed, other.reads) for other in batch if other is not waiting)
+
+    async def _check(self, batch: list[_Waiting]) -> None:
+        """Verify `batch` together on the integrated state; land it, or bisect it and drop what breaks."""
+        why = await self._combined(batch)
+        if why is None:
+            for n, waiting in enumerate(batch):
+                await self._land(waiting)
+                if waiting.error is not None and n + 1 < len(batch):
+                    # The rest was verified with a fix that did not land: it is verified again without it.
+                    await self._check(batch[n + 1 :])
+                    return
+        elif len(batch) == 1:
+            waiting = batch[0]
+            beside = sorted({x.path for x in self._landed if waiting.meets(x.changed, x.reads)} - {waiting.fix.path})
+            with_whom = f"together with the fixes of {', '.join(beside)}, " if beside else ""
+            reason = f"{waiting.fix.path}: {with_whom}{why}; fix not applied"
+            waiting.error = Dropped(reason, await self.applier.keep(waiting.fix))
+        else:
+            half = len(batch) // 2
+            await self._check(batch[:half])
+            await self._check(batch[half:])
+
+    async def _combined(self, batch: list[_Waiting]) -> str | None:
+        """Why the integrated state with `batch` is worse than without it, or None when it is not."""
+        worktree = await self._integrated()
+        assert self._tree is not None
+        scope = Scope.union([w.scope for w in batch])
+        self.checks += 1
+        try:
+            before = await self.verifier.baseline(worktree.path, scope)
+            await self._move(await tree_with(worktree.path, self._tree, [c for w in batch for c in w.fix.changes]))
+            verdict = await self.verifier.verify(worktree.path, before)
+        except StomperError as exc:
+            return f"the combined result could not be checked ({exc})"
+        if verdict.error is not None:
+            return f"the combined result could not be checked ({verdict.error})"
+        if verdict.new:
+            return explain.introduced(verdict.new)
+        return None
+
+    async def _land(self, waiting: _Waiting) -> None:
+        try:
+            waiting.applied = await self.applier.apply(waiting.fix, waiting.locked)
+        except NotApplied as exc:
+            waiting.error = exc
+            return
+        self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads))
+        self._since.extend(waiting.fix.changes)
+
+    async def _integrated(self) -> Worktree:
+        """The queue's worktree, holding the integrated state (`_tree`, brought up to date)."""
+        if self._worktree is None:
+            self._worktree = await self.worktrees.spare()
+            self._at = await _tree_of(self._worktree)
+            self._tree = self._at
+        assert self._tree is not None
+        if self._since:
+            self._tree = await tree_with(self._worktree.path, self._tree, self._since)
+            self._since = []
+        await self._move(self._tree)
+        return self._worktree
+
+    async def _move(self, tree: str) -> None:
+        """Make the queue's worktree hold `tree`: only the files that differ are written."""
+        assert self._worktree is not None
+        if tree != self._at:
+            await git("read-tree", "-m", "-u", self._at, tree, cwd=self._worktree.path)
+            self._at = tree
+
+    async def recheck(self, paths: Iterable[str]) -> Recheck | None:
+        """What the tools find in the integrated result on the scopes of fixes of `paths`: the run's last word.
+
+        None when the result is the snapshot (nothing landed): what the
+        run's first check found still holds.
+        """
+        paths = sorted(set(paths))
+        if not paths or (self._worktree is None and not self._since):
+            return None
+        async with self._lock:
+            worktree = await self._integrated()
+            scope = Scope.union([self.verifier.scope(p) for p in paths])
+            diagnostics = (await self.verifier.baseline(worktree.path, scope)).diagnostics
+        covered = frozenset((tool.name, path) for tool in self.verifier.tools for path in scope.for_tool(tool))
+        return Recheck(diagnostics, covered)
+
+
+@dataclass(frozen=True)
+class _Landed:
+    path: str
+    changed: frozenset[str]
+    reads: frozenset[str]
+
+
+def _reads_before(verifier: Verifier, path: str) -> frozenset[str]:
+    """What the verification of a fix of `path` landed by an interrupted run read, as well as it can be known."""
+    scope = verifier.scope(path)
+    return frozenset({path}) | verifier.graph.reach(scope.files, Path("."))
+
+
+async def _tree_of(worktree: Worktree) -> str:
+    return (await git("rev-parse", f"{worktree.base}^{{tree}}", cwd=worktree.path)).out.strip()
