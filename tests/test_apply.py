@@ -121,3 +121,23 @@ async def test_a_fix_applied_before_an_interruption_is_committed_once(
     assert git(repo, "rev-list", "--count", "HEAD") == "2\n"
     assert git(repo, "show", f"HEAD:{TARGET}") == FIXED
     assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_a_repository_of_sha256_objects_gets_its_fixes_too(tmp_path: Path) -> None:
+    # The checkout is compared with the snapshot by blob id, hashed as the repository hashes.
+    root = tmp_path / "sha256"
+    root.mkdir()
+    git(root, "init", "--quiet", "--initial-branch=main", "--object-format=sha256")
+    write(root, {"pkg/__init__.py": "", TARGET: ORIGINAL})
+    base = commit_all(root)
+    assert len(base) == 64
+    worktrees = Worktrees(root, root / ".git" / "stomper", "run", base)
+    try:
+        async with worktrees.checkout() as wt:
+            fix = await verified(wt, {TARGET: FIXED})
+            applied = await applier(root, wt).apply(fix)
+    finally:
+        await worktrees.close()
+    assert (root / TARGET).read_text() == FIXED
+    assert git(root, "log", "-1", "--format=%h") == f"{applied.commit}\n"
+    assert git(root, "status", "--porcelain") == ""

@@ -116,6 +116,9 @@ class Applier:
         self.signing: tuple[str, ...] | None = None
         """`-S` when the user signs commits; read at the first commit."""
         self.lock = asyncio.Lock()
+        self._trees = _Trees(root)
+        self._abbrev = 0
+        """How many hex digits git abbreviates a commit id to here; read at the first commit."""
 
     async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
         """Apply `fix` and, in commit mode, commit it; `locked` is called once the lock is held.
@@ -160,7 +163,8 @@ class Applier:
         async with self.lock:
             if locked is not None:
                 locked()
-            if (moved := await self._moved()) is not None:
+            head, now = await self._where()
+            if (moved := self._moved_to(now)) is not None:
                 back = (self.branch or "").removeprefix("refs/heads/")
                 reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
                 raise HeadMoved(reason, await self.keep(fix))
@@ -175,9 +179,8 @@ class Applier:
                     reason = f"{change.path} changed in your index since the run started; fix not applied"
                     raise NotApplied(reason, await self.keep(fix))
             commit = None
-            made = head = ""
+            made = ""
             if self.mode == "commit":
-                head = await self._head()
                 try:
                     # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
                     made = await self._commit_object(head, fix.changes, fix.message)
@@ -205,9 +208,18 @@ class Applier:
             self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
             return Applied(commit=commit)
 
+    async def _where(self) -> tuple[str, str | None]:
+        """HEAD's commit (in commit mode; else "") and the branch it is on (None when detached): one git call."""
+        if self.mode != "commit":
+            return "", await head_ref(self.root)
+        head, ref = (await git("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=self.root)).out.split()
+        return head, None if ref == "HEAD" else ref
+
     async def _moved(self) -> str | None:
         """Why not to apply when HEAD is no longer on the run's branch, else None."""
-        now = await head_ref(self.root)
+        return self._moved_to(await head_ref(self.root))
+
+    def _moved_to(self, now: str | None) -> str | None:
         if self.branch is None or now == self.branch:
             return None
         where = f"to {now.removeprefix('refs/heads/')}" if now else "to a detached HEAD"
@@ -222,8 +234,10 @@ class Applier:
             return current is None
         if current is None:
             return False
-        stored = (await git("cat-file", "blob", change.old_blob, cwd=self.root)).stdout
-        return current == stored or current == await self._checked_out(change.path, change.old_blob)
+        # As stored: its blob id is the snapshot's, hashed here rather than read back from git.
+        return _blob_id(current, change.old_blob) == change.old_blob or current == await self._checked_out(
+            change.path, change.old_blob
+        )
 
     async def _checked_out(self, path: str, blob: str) -> bytes:
         """What git's checkout of `blob` at `path` writes: the checkout's eol conversion and filters applied."""
@@ -255,8 +269,8 @@ class Applier:
         await stage(self.root, changes)
 
     async def _commit_object(self, head: str, changes: Sequence[Change], message: str) -> str:
-        """A commit of HEAD's tree with `changes`, made on a temporary index: the user's is not read."""
-        tree = await tree_with(self.root, head, changes)
+        """A commit of HEAD's tree with `changes`, made on a private index: the user's is not read."""
+        tree = await self._trees.make(head, changes)
         if self.signing is None:
             self.signing = await signing(self.root)
         done = await git(
@@ -271,7 +285,9 @@ class Applier:
             cwd=self.root,
             stdin=message.encode(),
         )
-        return done.out.strip()
+        made = done.out.strip()
+        self._trees.made(made)
+        return made
 
     async def _land(self, made: str, head: str, message: str) -> str:
         """Move the run's branch from `head` to `made`; git refuses if it moved meanwhile."""
@@ -280,7 +296,9 @@ class Applier:
             raise GitError("HEAD is detached; the fix was not committed")
         subject = message.splitlines()[0]
         await git("update-ref", "-m", f"commit: {subject}", branch, made, head, cwd=self.root)
-        return (await git("rev-parse", "--short", made, cwd=self.root)).out.strip()
+        if not self._abbrev:
+            self._abbrev = len((await git("rev-parse", "--short", made, cwd=self.root)).out.strip())
+        return made[: self._abbrev]
 
     async def _undo(self, changes: Sequence[Change], before: dict[str, bytes | None], index: bytes) -> None:
         for change in changes:
@@ -393,6 +411,41 @@ def _staged(entries: bytes, path: str) -> str | None:
         if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
             return fields[1].decode()
     return None
+
+
+def _blob_id(data: bytes, like: str) -> str:
+    """The id git gives a blob of `data`, in the hash of the id `like` (SHA-1, or SHA-256 in such a repository)."""
+    algorithm = hashlib.sha256 if len(like) == 64 else hashlib.sha1
+    return algorithm(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class _Trees:
+    """Makes the trees of the run's commits on one private index, kept between commits.
+
+    The index holds the tree of the last commit made; the next fix, made on
+    that commit, then costs a `update-index` and a `write-tree`, not a
+    `read-tree` of the whole of HEAD's tree first. The user's index is never read.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._holds = ""
+        """The commit whose tree the index holds (with the changes of the commit made on it)."""
+
+    async def make(self, head: str, changes: Sequence[Change]) -> str:
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="stomper-index-")
+        env = {"GIT_INDEX_FILE": str(Path(self._scratch.name) / "index")}
+        if self._holds != head:
+            await git("read-tree", head, cwd=self.root, env=env)
+        self._holds = ""  # until the tree is written: a failure leaves an index nobody should trust
+        await stage(self.root, changes, env)
+        return (await git("write-tree", cwd=self.root, env=env)).out.strip()
+
+    def made(self, commit: str) -> None:
+        """The commit of the tree last made: the index holds its tree."""
+        self._holds = commit
 
 
 def _sha(data: bytes) -> str:

@@ -75,6 +75,8 @@ class Analysis:
     ids: Mapping[Diagnostic, str]
     fixes: Mapping[Diagnostic, sarif.FileFix]
     tool_errors: tuple[str, ...] = ()
+    suppressed: Mapping[Diagnostic, str] = field(default_factory=dict)
+    """Those the verified fix silences with a suppression the project allows, and why that is allowed."""
 
 
 async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
@@ -90,7 +92,16 @@ async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
         fix = findings.file_fix(f.patch or "", f.path, texts[f.path], f"stomper's verified fix of {what}")
         if fix is not None:
             fixes.update(dict.fromkeys(gone, fix))
-    return Analysis(tuple(diags), findings.stable_ids(diags, texts), fixes, report.tool_errors)
+    suppressed = {d: justification(d) for f in report.files if f.applied for d in f.suppressed}
+    return Analysis(tuple(diags), findings.stable_ids(diags, texts), fixes, report.tool_errors, suppressed)
+
+
+def justification(d: Diagnostic) -> str:
+    """Why a diagnostic that stomper silenced rather than fixed is not a problem to report."""
+    return (
+        f"stomper's verified fix silences {d.tool} {d.code} here with an in-source suppression "
+        "(# noqa, # type: ignore, a skip marker) of a kind the project allows in allow_suppressions"
+    )
 
 
 async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
@@ -103,6 +114,7 @@ async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
         fingerprints=found.ids,
         docs=docs,
         fixes=found.fixes,
+        suppressed=found.suppressed,
     )
     return redact.scrub(text)
 

@@ -38,7 +38,7 @@ from stomper.apply import Applied, Applier, Fix, NotApplied, tree_with
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.gitops import git
-from stomper.verify import Scope, Verifier
+from stomper.verify import Known, Scope, Verifier, by_tool_and_file
 from stomper.worktree import Change, Worktree, Worktrees
 
 
@@ -89,7 +89,7 @@ class Integration:
         """Combined checks run: one per batch that needed one, and one per half tried when a batch fails."""
         self._lock = asyncio.Lock()
         self._waiting: list[_Waiting] = []
-        self._landed = [_Landed(c.path, frozenset({c.path}), _reads_before(verifier, c.path)) for c in landed_before]
+        self._landed = [_landed_before(verifier, c.path) for c in landed_before]
         self._since: list[Change] = list(landed_before)
         """Changes landed and not yet in `_tree` (at first, all of them since the snapshot)."""
         self._tree: str | None = None
@@ -97,6 +97,9 @@ class Integration:
         self._worktree: Worktree | None = None
         self._at = ""
         """The tree the queue's worktree holds."""
+        self._known: dict[tuple[str, str], tuple[Diagnostic, ...]] = {}
+        """What the tools found in `_tree`, by (tool, file), in the combined checks that made it: the next
+        check does not check those again before putting its batch on. Forgotten when fixes land unchecked."""
 
     async def land(
         self, fix: Fix, scope: Scope, reads: frozenset[str], locked: Callable[[], None] | None = None
@@ -108,14 +111,20 @@ class Integration:
         """
         waiting = _Waiting(fix, scope, reads, locked)
         self._waiting.append(waiting)
-        async with self._lock:
-            if not waiting.done:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self._integrate(batch)
-                finally:
-                    # A batch cut short (the run stopping) goes back for whoever integrates next.
-                    self._waiting[:0] = [w for w in batch if not w.done]
+        try:
+            async with self._lock:
+                if not waiting.done:
+                    batch, self._waiting = self._waiting, []
+                    try:
+                        await self._integrate(batch)
+                    finally:
+                        # A batch cut short (the run stopping) goes back for whoever integrates next.
+                        self._waiting[:0] = [w for w in batch if not w.done]
+        except asyncio.CancelledError:
+            # Whoever integrates next must not land the fix of a branch that is gone.
+            if waiting in self._waiting:
+                self._waiting.remove(waiting)
+            raise
         if waiting.error is not None:
             raise waiting.error
         assert waiting.applied is not None
@@ -137,14 +146,21 @@ class Integration:
 
     async def _check(self, batch: list[_Waiting]) -> None:
         """Verify `batch` together on the integrated state; land it, or bisect it and drop what breaks."""
-        why = await self._combined(batch)
+        why, after = await self._combined(batch)
         if why is None:
+            assert after is not None
             for n, waiting in enumerate(batch):
-                await self._land(waiting)
-                if waiting.error is not None and n + 1 < len(batch):
-                    # The rest was verified with a fix that did not land: it is verified again without it.
-                    await self._check(batch[n + 1 :])
+                await self._land(waiting, checked=True)
+                if waiting.error is not None:
+                    # What was checked is not what landed: the state is made again from what did land,
+                    # and the rest, verified with a fix that did not land, is verified again without it.
+                    self._since.extend(c for w in batch[:n] for c in w.fix.changes)
+                    self._known = {}
+                    if n + 1 < len(batch):
+                        await self._check(batch[n + 1 :])
                     return
+            self._tree, found = after
+            self._known.update(found)
         elif len(batch) == 1:
             waiting = batch[0]
             beside = sorted({x.path for x in self._landed if waiting.meets(x.changed, x.reads)} - {waiting.fix.path})
@@ -156,32 +172,40 @@ class Integration:
             await self._check(batch[:half])
             await self._check(batch[half:])
 
-    async def _combined(self, batch: list[_Waiting]) -> str | None:
-        """Why the integrated state with `batch` is worse than without it, or None when it is not."""
+    async def _combined(self, batch: list[_Waiting]) -> tuple[str | None, tuple[str, Known] | None]:
+        """Why the integrated state with `batch` is worse than without it, or None and that state's tree
+        and findings; the queue's worktree then holds it."""
         worktree = await self._integrated()
         assert self._tree is not None
-        scope = Scope.union([w.scope for w in batch])
+        # The landed fixes that meet the batch are checked again too: a file
+        # that imports a batch's file only since a landed fix made it do so
+        # is in no scope the snapshot's import graph gives.
+        met = [x.scope for x in self._landed if any(w.meets(x.changed, x.reads) for w in batch)]
+        scope = Scope.union([*(w.scope for w in batch), *met])
         self.checks += 1
         try:
-            before = await self.verifier.baseline(worktree.path, scope)
-            await self._move(await tree_with(worktree.path, self._tree, [c for w in batch for c in w.fix.changes]))
+            before = await self.verifier.baseline(worktree.path, scope, self._known)
+            after = await tree_with(worktree.path, self._tree, [c for w in batch for c in w.fix.changes])
+            await self._move(after)
             verdict = await self.verifier.verify(worktree.path, before)
         except StomperError as exc:
-            return f"the combined result could not be checked ({exc})"
+            return f"the combined result could not be checked ({exc})", None
         if verdict.error is not None:
-            return f"the combined result could not be checked ({verdict.error})"
+            return f"the combined result could not be checked ({verdict.error})", None
         if verdict.new:
-            return explain.introduced(verdict.new)
-        return None
+            return explain.introduced(verdict.new), None
+        return None, (after, by_tool_and_file(self.verifier.covered(scope), verdict.after.diagnostics))
 
-    async def _land(self, waiting: _Waiting) -> None:
+    async def _land(self, waiting: _Waiting, *, checked: bool = False) -> None:
+        """Land `waiting`; `checked`: it is in the state the last combined check made, not in `_since`."""
         try:
             waiting.applied = await self.applier.apply(waiting.fix, waiting.locked)
         except NotApplied as exc:
             waiting.error = exc
             return
-        self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads))
-        self._since.extend(waiting.fix.changes)
+        self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
+        if not checked:
+            self._since.extend(waiting.fix.changes)
 
     async def _integrated(self) -> Worktree:
         """The queue's worktree, holding the integrated state (`_tree`, brought up to date)."""
@@ -193,6 +217,7 @@ class Integration:
         if self._since:
             self._tree = await tree_with(self._worktree.path, self._tree, self._since)
             self._since = []
+            self._known = {}
         await self._move(self._tree)
         return self._worktree
 
@@ -200,7 +225,9 @@ class Integration:
         """Make the queue's worktree hold `tree`: only the files that differ are written."""
         assert self._worktree is not None
         if tree != self._at:
-            await git("read-tree", "-m", "-u", self._at, tree, cwd=self._worktree.path)
+            # The verifier gives files new mtimes (`verify._Stamps`): the index is refreshed, not trusted.
+            await git("update-index", "-q", "--refresh", cwd=self._worktree.path, check=False)
+            await git("read-tree", "--reset", "-u", tree, cwd=self._worktree.path)
             self._at = tree
 
     async def recheck(self, paths: Iterable[str]) -> Recheck | None:
@@ -215,9 +242,8 @@ class Integration:
         async with self._lock:
             worktree = await self._integrated()
             scope = Scope.union([self.verifier.scope(p) for p in paths])
-            diagnostics = (await self.verifier.baseline(worktree.path, scope)).diagnostics
-        covered = frozenset((tool.name, path) for tool in self.verifier.tools for path in scope.for_tool(tool))
-        return Recheck(diagnostics, covered)
+            diagnostics = (await self.verifier.baseline(worktree.path, scope, self._known)).diagnostics
+        return Recheck(diagnostics, self.verifier.covered(scope))
 
 
 @dataclass(frozen=True)
@@ -225,12 +251,13 @@ class _Landed:
     path: str
     changed: frozenset[str]
     reads: frozenset[str]
+    scope: Scope
 
 
-def _reads_before(verifier: Verifier, path: str) -> frozenset[str]:
-    """What the verification of a fix of `path` landed by an interrupted run read, as well as it can be known."""
+def _landed_before(verifier: Verifier, path: str) -> _Landed:
+    """A fix of `path` landed by the interrupted run this one resumes, as well as it can be known."""
     scope = verifier.scope(path)
-    return frozenset({path}) | verifier.graph.reach(scope.files, Path("."))
+    return _Landed(path, frozenset({path}), frozenset({path}) | verifier.graph.reach(scope.files, Path(".")), scope)
 
 
 async def _tree_of(worktree: Worktree) -> str:

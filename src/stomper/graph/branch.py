@@ -19,6 +19,7 @@ from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.fixers.batched import fixers_for
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
+from stomper.graph.steps import Stopwatch
 from stomper.guard import Seal, check_change
 from stomper.suppressions import Suppression
 from stomper.verify import Baseline, Scope
@@ -57,9 +58,11 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         return work.result(job, "skipped", started, _why_not(ctx, work))
     try:
         emit({"path": job.path, "step": "worktree"})
+        got_worktree = time.monotonic()
         async with ctx.worktrees.checkout() as wt:
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
+            work.clock.add("worktree", time.monotonic() - got_worktree)
             limit = ctx.project.settings.file_timeout
             try:
                 async with asyncio.timeout(limit):
@@ -77,8 +80,9 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             emit({"path": job.path, "step": "waiting"})
             scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
             reads = await ctx.verifier.reads(wt.path, scope)
-            applied = await ctx.queue.land(
-                fix, scope, reads, locked=lambda: emit({"path": job.path, "step": "applying"})
+            applied = await work.clock.landing(
+                lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
+                locked=lambda: emit({"path": job.path, "step": "applying"}),
             )
         outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
@@ -103,7 +107,8 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
-    baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
+    with work.clock.step("verify"):
+        baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
     for fixer in fixers_for(job.batched, ctx.fixers):
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
@@ -129,7 +134,8 @@ async def _attempt(
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = await wt.read(request.path)
-    outcome = await fixer.fix(request)
+    with work.clock.step("fixer"):
+        outcome = await fixer.fix(request)
     if outcome.log is not None:
         work.logs.append(outcome.log)
         emit({"path": request.path, "step": "output kept", "log": outcome.log})
@@ -156,7 +162,8 @@ async def _attempt(
     )
     # The record of what the tools are about to check; what they check must still be it afterwards.
     record = await wt.record()
-    verdict = await ctx.verifier.verify(wt.path, baseline)
+    with work.clock.step("verify"):
+        verdict = await ctx.verifier.verify(wt.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.why, work.verified = verdict.reason(), True
@@ -212,6 +219,7 @@ class _Work:
     """Suppressions the accepted change added, all of them allowed by `allow_suppressions`."""
     suppressed: tuple[Diagnostic, ...] = ()
     """The diagnostics they silenced."""
+    clock: Stopwatch = field(default_factory=Stopwatch)
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
         applied = outcome in ("fixed", "partial", "suppressed")
@@ -228,6 +236,7 @@ class _Work:
             usage=self.usage,
             suppressed=self.suppressed if applied else (),
             agent_output=tuple(self.logs),
+            steps=self.clock.times(),
         )
 
     def outcome(self) -> Outcome:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from stomper.apply import Applier
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Fixer, Usage
+from stomper.graph.steps import StepTimes
 from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.verify import Verifier
@@ -61,6 +62,8 @@ class FileResult:
     """Where each agent attempt's output was kept, in attempt order."""
     suppressed: tuple[Diagnostic, ...] = ()
     """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
+    steps: StepTimes = field(default_factory=StepTimes)
+    """Where `seconds` went, step by step; their sum is at most `seconds`."""
 
     @property
     def applied(self) -> bool:
