@@ -118,7 +118,7 @@ def _print(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     """One line of `git diff --raw`."""
 
     old_mode: str
@@ -138,14 +138,21 @@ async def check_change(
     *,
     original: bytes | None,
     may_empty: bool = False,
+    entries: Sequence[Entry] | None = None,
+    verified: bytes | None = None,
 ) -> None:
     """Raise `UnsafeChange` if the verified change of `path` in `wt` (its record) must not be applied.
 
     `original` is what the file held before any fixer ran. `may_empty`: the
     change may leave the file empty, as ruff does to a file of nothing but
-    unused imports; from an AI, an empty file is a wiped one.
+    unused imports; from an AI, an empty file is a wiped one. `entries`: the
+    part of the record that is this change (`entries_of`), when the record
+    holds the changes of a batch of files, each landed on its own, and
+    `verified`: the bytes of `path` in the record, when the caller read them
+    from it already.
     """
-    entries = await _entries(wt)
+    if entries is None:
+        entries = await entries_of(wt)
     for entry in entries:
         for name in filter(None, (entry.path, entry.old)):
             parts = name.split("/")
@@ -176,7 +183,8 @@ async def check_change(
                 f"the fix changes the mode of {entry.path} ({entry.old_mode} to {entry.new_mode}); not applied"
             )
     if mine is not None:
-        await _still_text(wt, path, original or b"", may_empty)
+        new = verified if verified is not None else (await wt.verified_blob(path) or b"")
+        _still_text(path, original or b"", new, may_empty)
     others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
     if others and not settings.allow_other_files:
         raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
@@ -188,8 +196,7 @@ async def check_change(
         )
 
 
-async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> None:
-    new = await wt.verified_blob(path) or b""
+def _still_text(path: str, old: bytes, new: bytes, may_empty: bool) -> None:
     # git's own test for binary: a NUL byte in the first 8000.
     if b"\0" in new[:8000] and b"\0" not in old[:8000]:
         raise UnsafeChange(f"the fix makes {path} a binary file; not applied")
@@ -197,7 +204,8 @@ async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> N
         raise UnsafeChange(f"the fix empties {path}; not applied")
 
 
-async def _entries(wt: Worktree) -> list[_Entry]:
+async def entries_of(wt: Worktree) -> list[Entry]:
+    """What the record of `wt` changes relative to its base, renames found."""
     done = await git("diff-tree", "-r", "-z", "--no-abbrev", "-M", wt.base, wt.tree, cwd=wt.path)
     fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
     entries = []
@@ -205,10 +213,10 @@ async def _entries(wt: Worktree) -> list[_Entry]:
     while n < len(fields) and fields[n].startswith(":"):
         old_mode, new_mode, _, new_sha, status = fields[n][1:].split(" ")
         if status.startswith(("R", "C")):
-            entries.append(_Entry(old_mode, new_mode, new_sha, status[0], fields[n + 2], old=fields[n + 1]))
+            entries.append(Entry(old_mode, new_mode, new_sha, status[0], fields[n + 2], old=fields[n + 1]))
             n += 3
         else:
-            entries.append(_Entry(old_mode, new_mode, new_sha, status[0], fields[n + 1]))
+            entries.append(Entry(old_mode, new_mode, new_sha, status[0], fields[n + 1]))
             n += 2
     return entries
 

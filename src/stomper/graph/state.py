@@ -34,6 +34,9 @@ class FileJob:
     path: str
     diagnostics: tuple[Diagnostic, ...]
     """What the tools found in this file."""
+    batched: str | None = None
+    """The blob ruff's fix of this file became in the run's batch (`stomper.graph.batch`), verified with
+    the rest of the batch: its branch starts from it instead of running ruff, and fixes what it left."""
 
 
 class RunState(TypedDict, total=False):
@@ -42,6 +45,8 @@ class RunState(TypedDict, total=False):
     (`stomper.graph.jobs.collect`)."""
     clean: list[str]
     """Selected files with nothing to fix."""
+    pending: list[FileJob]
+    """The files the batch left to a branch of their own, in path order; set once by the `batch` node."""
     tool_errors: list[str]
     results: Annotated[list[FileResult], operator.add]
     attempts: Annotated[int, operator.add]
