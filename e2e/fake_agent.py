@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A coding agent for tests: a real executable that does what its script says.
 
-    fake_agent.py SCRIPT.json {file}
+    fake_agent.py SCRIPT.json {file} [more arguments, recorded]
 
 SCRIPT.json maps a file path (relative to the worktree) to what to do with it,
 in this order:
@@ -115,6 +115,8 @@ record = {
     "end": time.time(),
     "prompt": prompt,
     "env_file": os.environ.get("STOMPER_FILE"),
+    "env_files": os.environ.get("STOMPER_FILES"),
+    "argv": sys.argv[3:],
     "prompt_file": os.environ.get("STOMPER_PROMPT_FILE"),
 }
 with log.open("a") as handle:

@@ -96,6 +96,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
     """One file's result, as the report and the run's journal write it."""
     return {
         "path": f.path,
+        "files": list(f.unit),
         "outcome": f.outcome,
         "detail": f.detail,
         "hint": f.hint,

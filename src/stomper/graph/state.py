@@ -25,12 +25,20 @@ Outcome = Literal["fixed", "partial", "suppressed", "failed", "skipped"]
 
 @dataclass(frozen=True)
 class FileJob:
-    """One failing file, as the fan-out hands it to its branch."""
+    """One work unit (a failing file and the files its failures run through), as the fan-out hands it to its branch."""
 
     index: int
     path: str
     diagnostics: tuple[Diagnostic, ...]
-    """What the tools found in this file."""
+    """What the tools found in the unit's files."""
+    files: tuple[str, ...] = ()
+    """The unit's files (`stomper.units`), `path` first: every file the fix may change. Empty: `path` alone."""
+    wide: bool = False
+    """Units that shared a file were merged into this one beyond `unit_max_files`."""
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return self.files or (self.path,)
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,12 @@ class FileResult:
     """Where each agent attempt's output was kept, in attempt order."""
     suppressed: tuple[Diagnostic, ...] = ()
     """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
+    files: tuple[str, ...] = ()
+    """The files of the unit the branch fixed (`path` first); empty for a file fixed alone."""
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return self.files or (self.path,)
 
     @property
     def applied(self) -> bool:

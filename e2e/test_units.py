@@ -1,0 +1,243 @@
+"""Work units end to end: a failing test is fixed where its bug is, never by editing the test.
+
+Real git, real pytest, ruff and mypy, the fake agent (a real executable) as the AI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import commit_all, git, stomper, write
+from invariant import assert_gate_kept, check
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+pytestmark = pytest.mark.slow
+
+PYPROJECT = '[tool.pytest.ini_options]\npythonpath = ["src"]\ntestpaths = ["tests"]\n'
+CALC = "def add(a: int, b: int) -> int:\n    return a - b\n\n\ndef double(a: int) -> int:\n    return a * 2\n"
+CALC_FIXED = CALC.replace("a - b", "a + b")
+TEST_ADD = "from pkg.calc import add\n\n\ndef test_add() -> None:\n    assert add(2, 2) == 4\n"
+
+
+def project(repo: Path, extra: dict[str, str] | None = None) -> None:
+    write(
+        repo,
+        {
+            "pyproject.toml": PYPROJECT,
+            "src/pkg/__init__.py": "",
+            "src/pkg/calc.py": CALC,
+            "tests/test_calc.py": TEST_ADD,
+            **(extra or {}),
+        },
+    )
+    commit_all(repo, "broken project")
+
+
+def agent(tmp_path: Path, plan: dict[str, Any], *extra: str) -> list[str]:
+    script = tmp_path / "agent" / "script.json"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(json.dumps(plan))
+    return ["--fixer", "agent", "--agent", " ".join([sys.executable, str(FAKE_AGENT), str(script), "{file}", *extra])]
+
+
+def calls(tmp_path: Path) -> list[dict[str, Any]]:
+    log = tmp_path / "agent" / "calls.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def fix(repo: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    report = tmp_path / "report.json"
+    done = stomper(repo, "fix", "--report", str(report), *args, env=env)
+    assert report.exists(), done.stdout + done.stderr
+    return done.returncode, json.loads(report.read_text())
+
+
+def test_a_failing_test_is_fixed_in_the_code_it_tests_in_one_commit(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    before = check(repo)
+    args = agent(tmp_path, {"tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}}}, "{files}")
+
+    status, data = fix(repo, tmp_path, *args)
+
+    assert status == 0, data
+    assert (repo / "tests/test_calc.py").read_text() == TEST_ADD
+    assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
+    assert git(repo, "rev-list", "--count", f"{base}..HEAD") == "1\n"
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == "src/pkg/calc.py\n"
+    message = git(repo, "log", "-1", "--format=%B")
+    assert message.startswith(
+        "fix(stomper): resolve pytest failed in tests/test_calc.py by changing src/pkg/calc.py\n"
+    ), message
+    assert "tests/test_calc.py::test_add" in message
+    assert "Files changed: src/pkg/calc.py" in message
+    [result] = data["files"]
+    assert result["path"] == "tests/test_calc.py"
+    assert result["files"] == ["tests/test_calc.py", "src/pkg/calc.py"]
+    assert result["outcome"] == "fixed"
+    [call] = calls(tmp_path)
+    assert call["env_files"] == "tests/test_calc.py\nsrc/pkg/calc.py"
+    assert call["argv"] == ["tests/test_calc.py", "src/pkg/calc.py"]
+    assert "- src/pkg/calc.py" in call["prompt"]
+    assert "assert 0 == 4" in call["prompt"]  # the failing test's traceback
+    assert_gate_kept(repo, before, tmp_path / "report.json")
+
+
+TEST_DOUBLE = "from pkg.calc import add\n\n\ndef test_twice() -> None:\n    assert add(3, 3) == 6\n"
+
+
+@pytest.mark.parametrize("cap", [3, 2])
+def test_two_failing_tests_with_their_bug_in_one_file_are_one_unit(repo: Path, tmp_path: Path, cap: int) -> None:
+    # Fixed apart, both would edit calc.py from the same base: they are merged, beyond the cap if need be.
+    project(repo, {"tests/test_twice.py": TEST_DOUBLE})
+    before = check(repo, "--tools", "pytest")
+    plan = {
+        "tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}, "delay": 0.5},
+        "tests/test_twice.py": {"also": {"src/pkg/calc.py": CALC_FIXED}, "delay": 0.5},
+    }
+    settings = ["--parallel", "2", "--tools", "pytest", *agent(tmp_path, plan)]
+
+    status, data = fix(repo, tmp_path, *settings, env={"STOMPER_UNIT_MAX_FILES": str(cap)})
+
+    assert status == 0, data
+    [result] = data["files"]
+    assert result["files"] == ["tests/test_calc.py", "src/pkg/calc.py", "tests/test_twice.py"]
+    assert result["outcome"] == "fixed"
+    assert {d["symbol"] for d in result["diagnostics_before"]} == {
+        "tests.test_calc::test_add",
+        "tests.test_twice::test_twice",
+    }
+    assert [c["file"] for c in calls(tmp_path)] == ["tests/test_calc.py"]
+    assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
+    assert (repo / "tests/test_calc.py").read_text() == TEST_ADD
+    assert (repo / "tests/test_twice.py").read_text() == TEST_DOUBLE
+    assert check(repo, "--tools", "pytest") == []
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+def test_an_attempt_that_changes_the_tests_expected_value_is_refused(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    before = check(repo, "--tools", "pytest")
+    cheat = TEST_ADD.replace("== 4", "== 0")
+    args = agent(tmp_path, {"tests/test_calc.py": {"content": [cheat, cheat]}})
+
+    status, data = fix(repo, tmp_path, "--tools", "pytest", "--max-attempts", "2", *args)
+
+    assert status == 1
+    assert (repo / "tests/test_calc.py").read_text() == TEST_ADD
+    assert (repo / "src/pkg/calc.py").read_text() == CALC
+    [result] = data["files"]
+    assert result["outcome"] == "failed"
+    assert "tests/test_calc.py: edited assertion" in result["detail"]
+    second = calls(tmp_path)[1]["prompt"]
+    assert "tests/test_calc.py: edited assertion" in second
+    assert "A failing test is the specification" in second
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+def test_an_allowed_edit_of_the_assertion_is_a_suppression(repo: Path, tmp_path: Path) -> None:
+    # The rule is the project's: `allow_suppressions` may name it, as it may name a mypy code.
+    project(repo, {"pyproject.toml": PYPROJECT + '\n[tool.stomper]\nallow_suppressions = ["edited assertion"]\n'})
+    before = check(repo, "--tools", "pytest")
+    args = agent(tmp_path, {"tests/test_calc.py": {"content": TEST_ADD.replace("== 4", "== 0")}})
+
+    status, data = fix(repo, tmp_path, "--tools", "pytest", *args)
+
+    assert status == 0
+    [result] = data["files"]
+    assert result["outcome"] == "suppressed"
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+PARSE = 'from helper import loads\n\n\ndef parse(text: str) -> int:\n    return int(loads(text)["n"]) * 2\n'
+PARSE_FIXED = 'def parse(text: str) -> int:\n    return int(text.strip("{}").split(":")[1]) * 2\n'
+TEST_PARSE = 'from pkg.parse import parse\n\n\ndef test_parse() -> None:\n    assert parse("{n: 2}") == 4\n'
+
+
+def test_a_unit_never_takes_files_outside_the_repository_installed_or_ignored(repo: Path, tmp_path: Path) -> None:
+    # The traceback runs through calc's parse, the standard library (outside the repository) and a
+    # module under an ignored site-packages directory inside it: only the project's files join.
+    helper = "vendor/lib/site-packages/helper.py"
+    project(
+        repo,
+        {
+            "pyproject.toml": PYPROJECT.replace('["src"]', '["src", "vendor/lib/site-packages"]'),
+            ".gitignore": "vendor/\n",
+            "src/pkg/parse.py": PARSE,
+            "tests/test_calc.py": TEST_PARSE,
+        },
+    )
+    write(repo, {helper: "import json\n\n\ndef loads(text):\n    return json.loads(text)\n"})
+    before = check(repo, "--tools", "pytest")
+    args = agent(tmp_path, {"tests/test_calc.py": {"also": {"src/pkg/parse.py": PARSE_FIXED}}})
+
+    status, data = fix(repo, tmp_path, "--tools", "pytest", *args, env={"STOMPER_UNIT_MAX_FILES": "5"})
+
+    assert status == 0, data
+    [result] = data["files"]
+    assert result["files"] == ["tests/test_calc.py", "src/pkg/parse.py"]
+    [call] = calls(tmp_path)
+    assert "json/decoder.py" in call["prompt"]  # the traceback did leave the repository
+    assert call["env_files"] == "tests/test_calc.py\nsrc/pkg/parse.py"
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+LIB = "def double(x: str) -> int:\n    return int(x) * 2\n"
+USE = "from pkg.lib import double\n\n\ndef run() -> int:\n    return double(3)\n"
+
+
+def test_a_mypy_arg_type_at_a_call_site_is_fixed_in_the_callees_file(repo: Path, tmp_path: Path) -> None:
+    write(repo, {"pkg/__init__.py": "", "pkg/lib.py": LIB, "pkg/use.py": USE})
+    commit_all(repo)
+    before = check(repo, "--tools", "mypy")
+    fixed = LIB.replace("x: str", "x: int")
+    args = agent(tmp_path, {"pkg/use.py": {"also": {"pkg/lib.py": fixed}}})
+
+    status, data = fix(repo, tmp_path, "--tools", "mypy", *args)
+
+    assert status == 0, data
+    [result] = data["files"]
+    assert result["files"] == ["pkg/use.py", "pkg/lib.py"]
+    assert (repo / "pkg/lib.py").read_text() == fixed
+    assert (repo / "pkg/use.py").read_text() == USE
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == "pkg/lib.py\n"
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy")
+
+
+def test_a_fix_of_a_file_outside_the_unit_is_still_refused(repo: Path, tmp_path: Path) -> None:
+    project(repo, {"src/pkg/other.py": "X = 1\n"})
+    before = check(repo, "--tools", "pytest")
+    args = agent(
+        tmp_path,
+        {"tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED, "src/pkg/other.py": "X = 2\n"}}},
+    )
+
+    status, data = fix(repo, tmp_path, "--tools", "pytest", "--max-attempts", "1", *args)
+
+    assert status == 1
+    [result] = data["files"]
+    assert result["outcome"] == "failed"
+    assert "also changed src/pkg/other.py" in result["detail"]
+    assert (repo / "src/pkg/calc.py").read_text() == CALC
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+def test_with_units_of_one_file_the_test_file_is_all_a_fix_may_change(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    before = check(repo, "--tools", "pytest")
+    plan = {"content": TEST_ADD + "# the cause is elsewhere\n", "also": {"src/pkg/calc.py": CALC_FIXED}}
+    args = agent(tmp_path, {"tests/test_calc.py": plan})
+
+    status, data = fix(
+        repo, tmp_path, "--tools", "pytest", "--max-attempts", "1", *args, env={"STOMPER_UNIT_MAX_FILES": "1"}
+    )
+
+    assert status == 1
+    [result] = data["files"]
+    assert result["files"] == ["tests/test_calc.py"]
+    assert "also changed src/pkg/calc.py" in result["detail"]
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
