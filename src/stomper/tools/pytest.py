@@ -14,7 +14,7 @@ from stomper.proc import Completed
 from stomper.tools.paths import Reach, relative, test_files
 
 _REPORT = "junit.xml"
-_FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.pyi?):(?P<line>\d+): ", re.M)
+_FRAME = re.compile(r"^(?P<path>[^\s:][^:\n]*\.pyi?):(?P<line>\d+): ", re.M)
 """Where a traceback entry is, as pytest writes it: `src/pkg/calc.py:9: in parse`, `tests/t.py:5: AssertionError`."""
 MAX_DETAIL = 8000
 """Characters of a failure's traceback kept: its end, where the exception was raised."""
