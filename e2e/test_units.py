@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import commit_all, git, stomper, write
 from invariant import assert_gate_kept, check
+from tests.openai_server import OpenAIServer
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 pytestmark = pytest.mark.slow
@@ -241,3 +242,41 @@ def test_with_units_of_one_file_the_test_file_is_all_a_fix_may_change(repo: Path
     assert result["files"] == ["tests/test_calc.py"]
     assert "also changed src/pkg/calc.py" in result["detail"]
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+def test_the_model_fixes_a_failing_test_in_the_code_it_tests(repo: Path, tmp_path: Path) -> None:
+    # The real CLI, the real OpenAI client, a local server answering as a model would.
+    project(repo)
+    before = check(repo, "--tools", "pytest")
+    asked: list[str] = []
+
+    def answer(body: dict[str, Any]) -> str:
+        prompt = body["messages"][-1]["content"]
+        asked.append(prompt)
+        if len(asked) == 1:  # first, a block for a file outside the unit: refused, said on the retry
+            return "src/pkg/__init__.py\n<<<<<<< SEARCH\n=======\nX = 1\n>>>>>>> REPLACE\n"
+        return "src/pkg/calc.py\n<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n"
+
+    server = OpenAIServer(answer)
+    report = tmp_path / "report.json"
+    with server.running():
+        done = stomper(
+            repo,
+            "fix",
+            "--model",
+            "openai:gpt-4o-mini",
+            "--tools",
+            "pytest",
+            "--report",
+            str(report),
+            env={"OPENAI_API_KEY": "sk-e2e-0123456789abcdefghijklmnop", "STOMPER_LLM__BASE_URL": server.url},
+        )
+
+    assert done.returncode == 0, done.stderr
+    assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
+    assert (repo / "tests/test_calc.py").read_text() == TEST_ADD
+    assert "def test_add() -> None:\n    assert add(2, 2) == 4" in asked[0]
+    assert "E       assert 0 == 4" in asked[0]
+    assert "src/pkg/__init__.py, which is not one of the files you may edit" in asked[1]
+    data = assert_gate_kept(repo, before, report, "--tools", "pytest")
+    assert data["files"][0]["files"] == ["tests/test_calc.py", "src/pkg/calc.py"]
