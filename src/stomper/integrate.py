@@ -89,7 +89,7 @@ class Integration:
         """Combined checks run: one per batch that needed one, and one per half tried when a batch fails."""
         self._lock = asyncio.Lock()
         self._waiting: list[_Waiting] = []
-        self._landed = [_Landed(c.path, frozenset({c.path}), _reads_before(verifier, c.path)) for c in landed_before]
+        self._landed = [_landed_before(verifier, c.path) for c in landed_before]
         self._since: list[Change] = list(landed_before)
         """Changes landed and not yet in `_tree` (at first, all of them since the snapshot)."""
         self._tree: str | None = None
@@ -160,7 +160,11 @@ class Integration:
         """Why the integrated state with `batch` is worse than without it, or None when it is not."""
         worktree = await self._integrated()
         assert self._tree is not None
-        scope = Scope.union([w.scope for w in batch])
+        # The landed fixes that meet the batch are checked again too: a file
+        # that imports a batch's file only since a landed fix made it do so
+        # is in no scope the snapshot's import graph gives.
+        met = [x.scope for x in self._landed if any(w.meets(x.changed, x.reads) for w in batch)]
+        scope = Scope.union([*(w.scope for w in batch), *met])
         self.checks += 1
         try:
             before = await self.verifier.baseline(worktree.path, scope)
@@ -180,7 +184,7 @@ class Integration:
         except NotApplied as exc:
             waiting.error = exc
             return
-        self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads))
+        self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
         self._since.extend(waiting.fix.changes)
 
     async def _integrated(self) -> Worktree:
@@ -200,7 +204,9 @@ class Integration:
         """Make the queue's worktree hold `tree`: only the files that differ are written."""
         assert self._worktree is not None
         if tree != self._at:
-            await git("read-tree", "-m", "-u", self._at, tree, cwd=self._worktree.path)
+            # The verifier gives files new mtimes (`verify._Stamps`): the index is refreshed, not trusted.
+            await git("update-index", "-q", "--refresh", cwd=self._worktree.path, check=False)
+            await git("read-tree", "--reset", "-u", tree, cwd=self._worktree.path)
             self._at = tree
 
     async def recheck(self, paths: Iterable[str]) -> Recheck | None:
@@ -225,12 +231,13 @@ class _Landed:
     path: str
     changed: frozenset[str]
     reads: frozenset[str]
+    scope: Scope
 
 
-def _reads_before(verifier: Verifier, path: str) -> frozenset[str]:
-    """What the verification of a fix of `path` landed by an interrupted run read, as well as it can be known."""
+def _landed_before(verifier: Verifier, path: str) -> _Landed:
+    """A fix of `path` landed by the interrupted run this one resumes, as well as it can be known."""
     scope = verifier.scope(path)
-    return frozenset({path}) | verifier.graph.reach(scope.files, Path("."))
+    return _Landed(path, frozenset({path}), frozenset({path}) | verifier.graph.reach(scope.files, Path(".")), scope)
 
 
 async def _tree_of(worktree: Worktree) -> str:

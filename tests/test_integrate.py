@@ -1,0 +1,112 @@
+"""The integration queue on real repositories, with real mypy: fixes that meet are checked together."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from conftest import commit_all, git, write
+
+from stomper import imports
+from stomper.apply import Applied, Applier, Fix, NotApplied
+from stomper.events import EventLog
+from stomper.integrate import Dropped, Integration
+from stomper.tools import TOOLS
+from stomper.verify import Verifier
+from stomper.worktree import Worktrees
+
+BIN = Path(sys.executable).parent
+ORIGINAL = {
+    "pkg/__init__.py": "",
+    "pkg/a.py": 'def label(n: int) -> int:\n    return "n=%d" % n\n',
+    "pkg/b.py": "def total(n: int) -> int:\n    return str(n)\n",
+    "pkg/c.py": "from pkg.a import label\n\n\ndef shown(n: int) -> str:\n    return n + 0\n",
+}
+FIXED = {
+    # Each passes alone. a.py's and c.py's pass together; b.py's breaks against a.py's.
+    "pkg/a.py": 'def label(n: int) -> str:\n    return "n=%d" % n\n',
+    "pkg/b.py": "from pkg.a import label\n\n\ndef total(n: int) -> int:\n    return label(n) + 1\n",
+    "pkg/c.py": "from pkg.a import label\n\n\ndef shown(n: int) -> str:\n    return str(label(n))\n",
+}
+
+
+async def queue_of(repo: Path) -> tuple[Integration, Worktrees, Verifier]:
+    write(repo, ORIGINAL)
+    base = commit_all(repo)
+    worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base, size=3)
+    files = sorted(ORIGINAL)
+    verifier = Verifier(
+        tools=[TOOLS["mypy"]], executables={"mypy": str(BIN / "mypy")}, timeout=60, graph=imports._scan(repo, files)
+    )
+    journal = EventLog(repo.parent / "events.jsonl")
+    applier = Applier(repo, base, "commit", repo.parent / "patches", journal, branch="refs/heads/main")
+    return Integration(applier, verifier, worktrees), worktrees, verifier
+
+
+async def land_together(queue: Integration, worktrees: Worktrees, verifier: Verifier, paths: list[str]) -> list[object]:
+    """Each path's fix made in a worktree of its own, then all handed to the queue at once: one batch."""
+    waiting = []
+    async with queue._lock:  # held while the fixes arrive, so that they form one batch
+        for path in paths:
+            async with worktrees.checkout() as wt:
+                write(wt.path, {path: FIXED[path]})
+                await wt.accept()
+                fix = Fix(path, wt.tree, await wt.changes(), await wt.patch(), f"fix(stomper): {path}\n")
+                scope = verifier.scope(path)
+                reads = await verifier.reads(wt.path, scope)
+            waiting.append(asyncio.create_task(queue.land(fix, scope, reads)))
+        for _ in range(10):
+            await asyncio.sleep(0)
+    return list(await asyncio.gather(*waiting, return_exceptions=True))
+
+
+async def test_a_batch_that_breaks_is_bisected_down_to_the_fix_that_breaks_it(repo: Path) -> None:
+    queue, worktrees, verifier = await queue_of(repo)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    try:
+        a, b, c = await land_together(queue, worktrees, verifier, ["pkg/a.py", "pkg/b.py", "pkg/c.py"])
+    finally:
+        await worktrees.close()
+
+    assert isinstance(a, Applied) and isinstance(c, Applied)
+    assert isinstance(b, Dropped)
+    assert "together with the fixes of pkg/a.py" in str(b) and "mypy" in str(b)
+    assert b.patch_path is not None and "label(n) + 1" in b.patch_path.read_text()
+    assert (repo / "pkg/b.py").read_text() == ORIGINAL["pkg/b.py"]
+    assert git(repo, "log", "--format=%s", f"{head}..HEAD").splitlines() == [
+        "fix(stomper): pkg/c.py",
+        "fix(stomper): pkg/a.py",
+    ]
+    # The batch, its halves [a] and [b, c], and theirs [b] and [c].
+    assert queue.checks == 5
+    assert not worktrees.home.exists()
+
+
+async def test_fixes_that_meet_nothing_land_without_a_check_and_the_recheck_sees_them_all(repo: Path) -> None:
+    queue, worktrees, verifier = await queue_of(repo)
+    try:
+        (b,) = await land_together(queue, worktrees, verifier, ["pkg/b.py"])
+        assert isinstance(b, Applied)
+        assert queue.checks == 0
+        recheck = await queue.recheck(["pkg/b.py"])
+    finally:
+        await worktrees.close()
+    assert recheck is not None
+    # b.py now calls label(), which a.py (not fixed) still types as int: b.py is clean.
+    assert ("mypy", "pkg/b.py") in recheck.covered
+    assert [d.path for d in recheck.diagnostics] == []
+
+
+async def test_a_fix_of_a_checked_batch_that_cannot_land_sends_the_rest_to_be_checked_again(repo: Path) -> None:
+    queue, worktrees, verifier = await queue_of(repo)
+    # The user edits c.py while the run goes on: its fix cannot land, and a.py's, checked with it, is checked again.
+    (repo / "pkg/c.py").write_text(ORIGINAL["pkg/c.py"] + "# mine\n")
+    try:
+        c, a = await land_together(queue, worktrees, verifier, ["pkg/c.py", "pkg/a.py"])
+    finally:
+        await worktrees.close()
+    assert isinstance(c, NotApplied) and not isinstance(c, Dropped)
+    assert isinstance(a, Applied)
+    assert queue.checks == 2
+    assert (repo / "pkg/c.py").read_text().endswith("# mine\n")
