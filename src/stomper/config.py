@@ -55,7 +55,8 @@ class AgentSettings(BaseModel):
 
     command: list[str] = []
     """Argument template of any other agent, e.g. ["my-agent", "--fix", "{file}"]; {file},
-    {prompt_file} and {prompt} are substituted, the prompt is also on stdin. Wins over preset."""
+    {files} (the work unit's files), {prompt_file} and {prompt} are substituted, the prompt is
+    also on stdin. Wins over preset."""
 
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
