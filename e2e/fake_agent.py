@@ -12,6 +12,7 @@ in this order:
                   "spawn_sleeper": true,     # leave a child process behind (its pid goes to sleeper.pid)
                   "hang": true,              # never exit
                   "delay": 1.0,              # sleep
+                  "read": ["b.py"],          # record what these files hold when it starts
                   "content": "...",          # write this as the new file content
                   "binary": true,            # then append a comment holding a NUL byte
                   "also": {"b.py": "..."},   # write other files too (any path, "../" and absolute ones too)
@@ -44,6 +45,7 @@ log = script_path.parent / "calls.jsonl"
 attempt = sum(1 for line in log.read_text().splitlines() if json.loads(line)["file"] == target) if log.exists() else 0
 start = time.time()
 prompt = sys.stdin.read()
+seen = {name: Path(name).read_text() for name in plan.get("read", [])}
 
 if "mark" in plan:
     Path(plan["mark"]).write_text(str(os.getpid()))
@@ -117,6 +119,7 @@ record = {
     "env_file": os.environ.get("STOMPER_FILE"),
     "env_files": os.environ.get("STOMPER_FILES"),
     "argv": sys.argv[3:],
+    "read": seen,
     "prompt_file": os.environ.get("STOMPER_PROMPT_FILE"),
 }
 with log.open("a") as handle:

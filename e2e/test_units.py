@@ -88,35 +88,101 @@ def test_a_failing_test_is_fixed_in_the_code_it_tests_in_one_commit(repo: Path, 
     assert_gate_kept(repo, before, tmp_path / "report.json")
 
 
-TEST_DOUBLE = "from pkg.calc import add\n\n\ndef test_twice() -> None:\n    assert add(3, 3) == 6\n"
+TEST_DOUBLE = "from pkg.calc import double\n\n\ndef test_double() -> None:\n    assert double(3) == 6\n"
+BOTH_BROKEN = CALC.replace("a * 2", "a * 3")
 
 
-@pytest.mark.parametrize("cap", [3, 2])
-def test_two_failing_tests_with_their_bug_in_one_file_are_one_unit(repo: Path, tmp_path: Path, cap: int) -> None:
-    # Fixed apart, both would edit calc.py from the same base: they are merged, beyond the cap if need be.
-    project(repo, {"tests/test_twice.py": TEST_DOUBLE})
+def test_two_failing_tests_with_their_bug_in_one_file_are_one_unit(repo: Path, tmp_path: Path) -> None:
+    # Fixed apart, both would edit calc.py from the same base: within the cap, they are one unit.
+    project(repo, {"src/pkg/calc.py": BOTH_BROKEN, "tests/test_double.py": TEST_DOUBLE})
     before = check(repo, "--tools", "pytest")
-    plan = {
-        "tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}, "delay": 0.5},
-        "tests/test_twice.py": {"also": {"src/pkg/calc.py": CALC_FIXED}, "delay": 0.5},
-    }
-    settings = ["--parallel", "2", "--tools", "pytest", *agent(tmp_path, plan)]
+    plan = {"tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}}}
 
-    status, data = fix(repo, tmp_path, *settings, env={"STOMPER_UNIT_MAX_FILES": str(cap)})
+    status, data = fix(repo, tmp_path, "--parallel", "2", "--tools", "pytest", *agent(tmp_path, plan))
 
     assert status == 0, data
     [result] = data["files"]
-    assert result["files"] == ["tests/test_calc.py", "src/pkg/calc.py", "tests/test_twice.py"]
+    assert result["files"] == ["tests/test_calc.py", "src/pkg/calc.py", "tests/test_double.py"]
     assert result["outcome"] == "fixed"
-    assert {d["symbol"] for d in result["diagnostics_before"]} == {
-        "tests.test_calc::test_add",
-        "tests.test_twice::test_twice",
-    }
+    tests = {d["symbol"] for d in result["diagnostics_before"]}
+    assert tests == {"tests.test_calc::test_add", "tests.test_double::test_double"}
     assert [c["file"] for c in calls(tmp_path)] == ["tests/test_calc.py"]
     assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
     assert (repo / "tests/test_calc.py").read_text() == TEST_ADD
-    assert (repo / "tests/test_twice.py").read_text() == TEST_DOUBLE
+    assert (repo / "tests/test_double.py").read_text() == TEST_DOUBLE
     assert check(repo, "--tools", "pytest") == []
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+def test_units_sharing_a_file_beyond_the_cap_take_turns_the_later_from_the_earlier_fix(
+    repo: Path, tmp_path: Path
+) -> None:
+    # With units of two files, the two cannot be merged: the second waits for the first to land
+    # and starts from calc.py as the first fixed it, though --parallel 2 could run both at once.
+    project(repo, {"src/pkg/calc.py": BOTH_BROKEN, "tests/test_double.py": TEST_DOUBLE})
+    base = git(repo, "rev-parse", "HEAD").strip()
+    before = check(repo, "--tools", "pytest")
+    add_fixed = BOTH_BROKEN.replace("a - b", "a + b")
+    plan = {
+        "tests/test_calc.py": {"also": {"src/pkg/calc.py": add_fixed}, "delay": 1.0},
+        "tests/test_double.py": {"also": {"src/pkg/calc.py": CALC_FIXED}, "read": ["src/pkg/calc.py"]},
+    }
+    report = tmp_path / "report.json"
+
+    done = stomper(
+        repo,
+        "fix",
+        "-v",
+        "--parallel",
+        "2",
+        "--tools",
+        "pytest",
+        "--report",
+        str(report),
+        *agent(tmp_path, plan),
+        env={"STOMPER_UNIT_MAX_FILES": "2"},
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, second = calls(tmp_path)
+    assert (first["file"], second["file"]) == ("tests/test_calc.py", "tests/test_double.py")
+    assert second["start"] >= first["end"]
+    assert second["read"] == {"src/pkg/calc.py": add_fixed}  # the integrated state, not the snapshot
+    said = done.stdout + done.stderr
+    assert "tests/test_double.py: blocked: waits for tests/test_calc.py (both may change src/pkg/calc.py)" in said
+    assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
+    assert git(repo, "rev-list", "--count", f"{base}..HEAD") == "2\n"
+    data = assert_gate_kept(repo, before, report, "--tools", "pytest")
+    assert [(f["files"], f["outcome"]) for f in data["files"]] == [
+        (["tests/test_calc.py", "src/pkg/calc.py"], "fixed"),
+        (["tests/test_double.py", "src/pkg/calc.py"], "fixed"),
+    ]
+
+
+def test_a_unit_the_fix_it_waited_for_fixed_is_fixed_without_a_fixer(repo: Path, tmp_path: Path) -> None:
+    project(
+        repo, {"tests/test_twice.py": TEST_ADD.replace("test_add", "test_twice").replace("2, 2) == 4", "3, 3) == 6")}
+    )
+    before = check(repo, "--tools", "pytest")
+    plan = {"tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}}}
+
+    status, data = fix(
+        repo,
+        tmp_path,
+        "--parallel",
+        "2",
+        "--tools",
+        "pytest",
+        *agent(tmp_path, plan),
+        env={"STOMPER_UNIT_MAX_FILES": "2"},
+    )
+
+    assert status == 0, data
+    assert [c["file"] for c in calls(tmp_path)] == ["tests/test_calc.py"]
+    assert [(f["path"], f["outcome"]) for f in data["files"]] == [
+        ("tests/test_calc.py", "fixed"),
+        ("tests/test_twice.py", "fixed"),
+    ]
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
 
 

@@ -73,7 +73,7 @@ def test_a_failing_test_takes_its_tracebacks_project_frames_and_what_it_calls(re
 
     # pkg.unused is used by test_parse (X), after the traceback's own frames.
     assert unit.files == ("tests/test_calc.py", "src/pkg/calc.py", "src/pkg/unused.py")
-    assert not unit.over_cap
+    assert unit.after == ()
     [capped] = plan(repo, grouped, cap=2)
     assert capped.files == ("tests/test_calc.py", "src/pkg/calc.py")
     [alone] = plan(repo, grouped, cap=1)
@@ -110,7 +110,7 @@ def test_excluded_ignored_and_installed_files_never_join(repo: Path) -> None:
     assert unit.files == ("tests/test_calc.py", "gen/generated.py")
 
 
-def test_units_that_share_a_file_are_one_even_beyond_the_cap(repo: Path) -> None:
+def test_units_that_share_a_file_are_one_within_the_cap_else_the_later_waits(repo: Path) -> None:
     add = "from pkg.calc import add\n\n\ndef test_{n}() -> None:\n    assert add({n}, {n}) == 2 * {n}\n"
     write(
         repo,
@@ -131,11 +131,12 @@ def test_units_that_share_a_file_are_one_even_beyond_the_cap(repo: Path) -> None
 
     assert merged.files == ("tests/test_a.py", "src/pkg/calc.py", "tests/test_b.py")
     assert [d.path for d in merged.diagnostics] == ["tests/test_a.py", "tests/test_b.py"]
-    assert not merged.over_cap
+    assert merged.after == apart.after == ()
     assert apart.files == ("tests/test_c.py", "src/pkg/other.py")
-    wide, _ = plan(repo, grouped, cap=2)
-    assert wide.files == merged.files
-    assert wide.over_cap
+    first, later, other = plan(repo, grouped, cap=2)
+    assert (first.files, first.after) == (("tests/test_a.py", "src/pkg/calc.py"), ())
+    assert (later.files, later.after) == (("tests/test_b.py", "src/pkg/calc.py"), ("tests/test_a.py",))
+    assert other.after == ()
 
 
 def test_a_mypy_error_about_a_call_takes_the_callees_file(repo: Path) -> None:
@@ -157,3 +158,35 @@ def test_a_mypy_error_about_a_call_takes_the_callees_file(repo: Path) -> None:
     [unit] = plan(repo, grouped)
 
     assert unit.files == ("pkg/use.py", "pkg/lib.py")
+
+
+def unit(*files: str) -> units.Unit:
+    return units.Unit(files, (Diagnostic(files[0], 1, 1, "pytest", "failed", "x"),))
+
+
+def merged(cap: int, *made: units.Unit) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    grouped = {u.path: list(u.diagnostics) for u in made}
+    return [(u.files, u.after) for u in units.merged(made, grouped, cap)]
+
+
+def test_a_unit_too_large_to_merge_waits_for_every_earlier_unit_it_shares_a_file_with() -> None:
+    a, b, c = unit("a.py", "x.py"), unit("b.py", "y.py"), unit("c.py", "x.py", "z.py")
+    d = unit("d.py", "z.py", "y.py")
+
+    assert merged(3, a, b, c, d) == [
+        (("a.py", "x.py"), ()),
+        (("b.py", "y.py"), ()),
+        (("c.py", "x.py", "z.py"), ("a.py",)),
+        (("d.py", "z.py", "y.py"), ("b.py", "c.py")),
+    ]
+
+
+def test_who_waited_for_a_unit_merged_away_waits_for_the_unit_it_became() -> None:
+    f, x = unit("f.py"), unit("x.py", "n.py")
+    w = unit("w.py", "n.py", "o.py", "p.py")  # with x, five files: it waits for x
+    y = unit("y.py", "f.py", "x.py")  # f, x and y are four: one unit, under f's name
+
+    assert merged(4, f, x, w, y) == [
+        (("f.py", "x.py", "n.py", "y.py"), ()),
+        (("w.py", "n.py", "o.py", "p.py"), ("f.py",)),
+    ]

@@ -191,6 +191,8 @@ def _step_text(event: Event) -> str:
     text = _STEPS.get(step, step)
     if step in ("fixing", "verifying") and "attempt" in event:
         text += f" ({event['fixer']} attempt {event['attempt']}/{event['of']})"
+    if "why" in event:
+        text += f": {event['why']}"
     return text
 
 

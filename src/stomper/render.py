@@ -95,6 +95,8 @@ def event_line(event: dict[str, Any]) -> str:
         step += f" ({event['fixer']} attempt {event['attempt']}/{event['of']})"
     if "log" in event:
         step += f" in {event['log']}"
+    if "why" in event:
+        step += f": {event['why']}"
     return f"        {event.get('path', '')}: {step}"
 
 

@@ -20,17 +20,20 @@ ignored), not in site-packages, not excluded (`exclude`), Python source.
 
 Two units that share a file would edit it at the same time from the same
 base, and the second fix to land would be refused (its file is no longer
-what the snapshot held), so they are merged into one unit, even beyond the
-cap (`Unit.over_cap` says so); `--parallel N` still runs N units at once.
+what the snapshot held). So they are merged into one unit when the merged
+unit fits the cap; otherwise the later one waits (`Unit.after`) until the
+earlier one's branch is done, and starts from the integrated state, the
+earlier fix landed. `--parallel N` still runs N units at once.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import pathspec
@@ -50,8 +53,9 @@ class Unit:
     files: tuple[str, ...]
     diagnostics: tuple[Diagnostic, ...]
     """What the tools found in the unit's files."""
-    over_cap: bool = False
-    """Units that share a file were merged beyond `unit_max_files`: fixed apart, they would conflict."""
+    after: tuple[str, ...] = ()
+    """The (first files of the) earlier units this one shares a file with, too large to merge with:
+    it starts once they are done, from the state with their fixes landed."""
 
     @property
     def path(self) -> str:
@@ -95,19 +99,33 @@ def plan(grouped: Mapping[str, Sequence[Diagnostic]], project: Project | None, c
 
 
 def merged(units: Sequence[Unit], grouped: Mapping[str, Sequence[Diagnostic]], cap: int) -> list[Unit]:
-    """`units` with every two that share a file made one (the earlier's files first)."""
+    """`units` with every two that share a file made one (the earlier's files first) where that fits `cap`;
+    where it does not, the later one is to wait for the earlier (`Unit.after`).
+
+    A unit only ever waits for units before it, so no two wait for each other.
+    """
     done: list[Unit] = []
     for unit in units:
         touching = [u for u in done if set(u.files) & set(unit.files)]
+        files = tuple(dict.fromkeys(f for u in (*touching, unit) for f in u.files))
         if not touching:
             done.append(unit)
-            continue
-        first = touching[0]
-        files = tuple(dict.fromkeys(f for u in (*touching, unit) for f in u.files))
-        diagnostics = tuple(d for f in files for d in grouped.get(f, ()))
-        done[done.index(first)] = Unit(files, diagnostics, over_cap=len(files) > cap)
-        done = [u for u in done if u not in touching[1:]]
-    return done
+        elif len(files) > cap:
+            done.append(replace(unit, after=tuple(u.path for u in touching)))
+        else:
+            first, gone = touching[0], {u.path for u in touching[1:]}
+            diagnostics = tuple(d for f in files for d in grouped.get(f, ()))
+            after = tuple(a for u in (*touching, unit) for a in u.after)
+            done[done.index(first)] = Unit(files, diagnostics, after=after)
+            # Who waited for a unit merged away waits for the one it became part of.
+            done = [replace(u, after=tuple(first.path if a in gone else a for a in u.after)) for u in done]
+            done = [u for u in done if u.path not in gone]
+    return [replace(u, after=_earlier(u, done[:n])) for n, u in enumerate(done)]
+
+
+def _earlier(unit: Unit, before: Sequence[Unit]) -> tuple[str, ...]:
+    paths = {u.path for u in before}
+    return tuple(dict.fromkeys(a for a in unit.after if a in paths))
 
 
 def related(diag: Diagnostic, project: Project) -> list[str]:
@@ -192,3 +210,36 @@ def _parse(path: Path) -> ast.Module | None:
         return ast.parse(path.read_bytes(), filename=str(path))
     except (OSError, SyntaxError, ValueError):
         return None
+
+
+class Gates:
+    """Which units' branches run in this process, and which of them are done: what a waiting unit waits for.
+
+    A unit waits only for units whose branch started here: LangGraph starts
+    the branches in the order of the jobs, and a unit only ever waits for
+    earlier ones, so a unit to wait for has started by the time the waiting
+    one asks; one done before an interrupted run was resumed is not waited for.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, frozenset[str]] = {}
+        self._done: dict[str, asyncio.Event] = {}
+
+    def start(self, path: str, files: Iterable[str]) -> None:
+        self._files[path] = frozenset(files)
+        self._done.setdefault(path, asyncio.Event())
+
+    def finish(self, path: str) -> None:
+        self._done.setdefault(path, asyncio.Event()).set()
+
+    def pending(self, paths: Iterable[str]) -> list[str]:
+        """Those of `paths` whose branch started here and is not done."""
+        return [p for p in paths if p in self._done and not self._done[p].is_set()]
+
+    def shared(self, path: str, files: Iterable[str]) -> list[str]:
+        """Which of `files` the unit of `path` holds too."""
+        return sorted(self._files.get(path, frozenset()) & set(files))
+
+    async def wait(self, paths: Iterable[str]) -> None:
+        for path in self.pending(paths):
+            await self._done[path].wait()

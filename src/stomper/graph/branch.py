@@ -14,7 +14,7 @@ from typing import Any
 
 from stomper import explain, redact
 from stomper.apply import Fix, HeadMoved, NotApplied
-from stomper.diagnostics import Diagnostic
+from stomper.diagnostics import Diagnostic, identity
 from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
@@ -36,7 +36,11 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     is resumed once HEAD is back on its branch, the unfinished files redone),
     and so does `FixerError`, a fixer that cannot work at all (a refused API key).
     """
-    result = await _fix_file(job, ctx, emit)
+    ctx.gates.start(job.path, job.unit)
+    try:
+        result = await _fix_file(job, ctx, emit)
+    finally:
+        ctx.gates.finish(job.path)
     if result.outcome == "fixed":
         return result
     return replace(result, hint=explain.next_step(result.detail, ctx.project.settings, result.kept_patch))
@@ -55,8 +59,14 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit({"path": job.path, "step": "done"})
         return work.result(job, "skipped", started, _why_not(ctx, work))
     try:
+        for earlier in ctx.gates.pending(job.after):
+            shared = ", ".join(ctx.gates.shared(earlier, job.unit))
+            emit({"path": job.path, "step": "blocked", "why": f"waits for {earlier} (both may change {shared})"})
+        await ctx.gates.wait(job.after)
         emit({"path": job.path, "step": "worktree"})
         async with ctx.worktrees.checkout() as wt:
+            if job.after:  # from the state with the fixes it waited for landed
+                await wt.start_from(await ctx.queue.state(wt.path))
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
             limit = ctx.project.settings.file_timeout
@@ -66,6 +76,9 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             except TimeoutError:
                 work.stopped = explain.timed_out(limit or 0)
                 await wt.reject()  # the attempt cut short is not verified
+            if not work.accepted and job.after and not work.remaining and not work.stopped:
+                # What it waited for fixed it too: nothing of its own to land.
+                return work.result(job, "fixed", started, "")
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             # From here on, the fix is the verified record (wt.tree), never the worktree's files.
@@ -106,6 +119,9 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
     baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in job.unit]))
+    if job.after:  # started from the fixes it waited for, which may have fixed some of it
+        found = {identity(d) for d in job.diagnostics}
+        work.remaining = tuple(d for d in baseline.diagnostics if d.path in job.unit and identity(d) in found)
     for fixer in ctx.fixers:
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):

@@ -46,7 +46,7 @@ async def collect(
     result = await without_known(result, project.root, known)
     grouped = result.by_path()
     jobs = [
-        FileJob(index=n, path=unit.path, diagnostics=unit.diagnostics, files=unit.files, wide=unit.over_cap)
+        FileJob(index=n, path=unit.path, diagnostics=unit.diagnostics, files=unit.files, after=unit.after)
         for n, unit in enumerate(await _units(project, grouped))
     ]
     return {

@@ -16,6 +16,7 @@ from stomper.diagnostics import Diagnostic
 from stomper.fixers import Fixer, Usage
 from stomper.integrate import Integration
 from stomper.project import Project
+from stomper.units import Gates
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
 
@@ -33,8 +34,9 @@ class FileJob:
     """What the tools found in the unit's files."""
     files: tuple[str, ...] = ()
     """The unit's files (`stomper.units`), `path` first: every file the fix may change. Empty: `path` alone."""
-    wide: bool = False
-    """Units that shared a file were merged into this one beyond `unit_max_files`."""
+    after: tuple[str, ...] = ()
+    """The `path`s of earlier jobs that share a file with this one: it starts once they are done,
+    from the state with their fixes landed (`stomper.units`)."""
 
     @property
     def unit(self) -> tuple[str, ...]:
@@ -111,3 +113,5 @@ class RunContext:
     applier: Applier
     queue: Integration
     """Where verified fixes are combined and checked together before the applier lands them."""
+    gates: Gates = field(default_factory=Gates)
+    """Which units are done: a unit that shares a file with an earlier one waits for it (`stomper.units`)."""
