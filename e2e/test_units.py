@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from conftest import commit_all, git, stomper, write
 from invariant import assert_gate_kept, check
@@ -346,3 +347,30 @@ def test_the_model_fixes_a_failing_test_in_the_code_it_tests(repo: Path, tmp_pat
     assert "src/pkg/__init__.py, which is not one of the files you may edit" in asked[1]
     data = assert_gate_kept(repo, before, report, "--tools", "pytest")
     assert data["files"][0]["files"] == ["tests/test_calc.py", "src/pkg/calc.py"]
+
+
+def test_in_ci_the_sarif_fix_of_a_failing_test_changes_the_code_it_tests(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    out = tmp_path / "stomper.sarif"
+    args = agent(tmp_path, {"tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}}})
+
+    done = stomper(
+        repo, "fix", "--tools", "pytest", "--branch", "stomper/fixes", "--sarif", str(out), *args, env={"CI": "true"}
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr  # the analysed commit fails its test
+    log = json.loads(out.read_text())
+    schema = Path(__file__).resolve().parents[1] / "tests" / "data" / "sarif-schema-2.1.0.json"
+    jsonschema.validate(log, json.loads(schema.read_text()))
+    [result] = log["runs"][0]["results"]
+    assert result["ruleId"] == "pytest/failed"
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "tests/test_calc.py"
+    [fix] = result["fixes"]
+    [change] = fix["artifactChanges"]
+    assert change["artifactLocation"]["uri"] == "src/pkg/calc.py"
+    [replacement] = change["replacements"]
+    at, length = replacement["deletedRegion"]["charOffset"], replacement["deletedRegion"]["charLength"]
+    assert CALC[:at] + replacement["insertedContent"]["text"] + CALC[at + length :] == CALC_FIXED
+    assert git(repo, "show", "stomper/fixes:src/pkg/calc.py") == CALC_FIXED
+    message = git(repo, "log", "-1", "--format=%B", "stomper/fixes")
+    assert message.startswith("fix(stomper): resolve pytest failed in tests/test_calc.py by changing src/pkg/calc.py")
