@@ -402,3 +402,40 @@ def test_fixes_of_files_that_do_not_meet_land_without_a_combined_check(repo: Pat
     assert sorted(f["outcome"] for f in data["files"]) == ["fixed", "fixed"]
     assert data["run"]["combined_checks"] == 0
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy")
+
+
+@pytest.mark.parametrize("verify_tests", ["all", "affected"])
+def test_verify_tests_all_catches_a_break_no_import_shows(repo: Path, tmp_path: Path, verify_tests: str) -> None:
+    # The test runs the module as a program: no import ties it to the file, so
+    # only the whole suite (`verify_tests = "all"`) sees the fix break it;
+    # the affected tests alone (the default) do not, as docs/architecture.md says.
+    write(
+        repo,
+        {
+            "pkg/__init__.py": "",
+            "pkg/cli.py": 'count: int = "one"\nprint("hello")\n',
+            "tests/test_cli.py": (
+                "import subprocess\nimport sys\n\n\ndef test_says_hello() -> None:\n"
+                '    done = subprocess.run([sys.executable, "-m", "pkg.cli"], capture_output=True, text=True)\n'
+                '    assert "hello" in done.stdout\n'
+            ),
+            "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n',
+        },
+    )
+    commit_all(repo)
+    before = check(repo, "--tools", "mypy,pytest")
+    plan = {"pkg/cli.py": {"content": 'count: int = 1\nprint("bye")\n'}}
+    (repo / "stomper.toml").write_text(f'verify_tests = "{verify_tests}"\n')
+
+    status, data = fix(repo, tmp_path, "--tools", "mypy,pytest", "--max-attempts", "1", *agent_args(tmp_path, plan))
+
+    result = by_path(data)["pkg/cli.py"]
+    if verify_tests == "affected":
+        assert (status, result["outcome"]) == (0, "fixed")
+        assert check(repo, "--tools", "pytest")[0].path == "tests/test_cli.py"
+        return
+    assert status == 1
+    assert result["outcome"] == "failed"
+    assert "pytest failed in tests/test_cli.py" in result["detail"]
+    assert (repo / "pkg/cli.py").read_text() == 'count: int = "one"\nprint("hello")\n'
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "mypy,pytest")

@@ -29,6 +29,7 @@ from stomper.errors import ConfigError
 
 ToolName = Literal["ruff", "mypy", "pytest"]
 FixerName = Literal["auto", "ruff", "agent", "llm"]
+VerifyTests = Literal["affected", "all"]
 CiExit = Literal["analysed", "fixed"]
 SandboxMode = Literal["auto", "required", "off"]
 AgentPreset = Literal["claude", "codex", "aider", "gemini", "cursor", "opencode"]
@@ -204,6 +205,10 @@ class StomperSettings(BaseSettings):
     without type hints); the file is then reported as suppressed, not fixed. Any other added
     `# noqa`, `# type: ignore`, `# pyright: ignore`, `# mypy: ignore-errors`, skip or xfail
     marker, deleted test or deleted assert makes a fix no fix."""
+
+    verify_tests: VerifyTests = "affected"
+    """Which tests verify a fix: affected (the tests that import a changed module, directly or
+    not, within pytest's testpaths) or all (the whole suite, for every attempt on every file)."""
 
     max_patch_bytes: int = Field(1024 * 1024, ge=1)
     """Largest change, in bytes of patch, a fix may make to be applied; a fixer that

@@ -62,6 +62,11 @@ class ImportGraph:
             found = {p for p in found if any(_under(p, top) for top in within)}
         return sorted(found)
 
+    def all_tests(self, within: Sequence[str] = ()) -> list[str]:
+        """Every test file of the project (under `within`, pytest's `testpaths`, when given)."""
+        found = test_files(list(self.importers))
+        return sorted(p for p in found if not within or any(_under(p, top) for top in within))
+
     def reach(self, files: Iterable[str], root: Path, edited: Iterable[str] = ()) -> frozenset[str]:
         """`files` and every file they import, directly or through others.
 

@@ -139,13 +139,17 @@ class Verifier:
     test_roots: tuple[str, ...] = ()
     """pytest's `testpaths`: only tests there are the project's tests."""
     allow_suppressions: Collection[str] = ()
+    all_tests: bool = False
+    """Verify with every test of the project (`verify_tests = "all"`), not only those importing the change."""
     _stamps: _Stamps = field(default_factory=lambda: _Stamps(), compare=False, repr=False)
 
     def scope(self, path: str) -> Scope:
         return Scope(
             paths=(path,),
             dependents=tuple(self.graph.dependents(path)),
-            tests=tuple(self.graph.tests(path, self.test_roots)),
+            tests=tuple(
+                self.graph.all_tests(self.test_roots) if self.all_tests else self.graph.tests(path, self.test_roots)
+            ),
         )
 
     async def reads(self, worktree: Path, scope: Scope) -> frozenset[str]:

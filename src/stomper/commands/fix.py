@@ -276,6 +276,7 @@ async def _fan_out(
         graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
         test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
         allow_suppressions=tuple(settings.allow_suppressions),
+        all_tests=settings.verify_tests == "all",
     )
     worktrees = worktree.Worktrees(
         project.root,
