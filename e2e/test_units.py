@@ -374,3 +374,22 @@ def test_in_ci_the_sarif_fix_of_a_failing_test_changes_the_code_it_tests(repo: P
     assert git(repo, "show", "stomper/fixes:src/pkg/calc.py") == CALC_FIXED
     message = git(repo, "log", "-1", "--format=%B", "stomper/fixes")
     assert message.startswith("fix(stomper): resolve pytest failed in tests/test_calc.py by changing src/pkg/calc.py")
+
+
+def test_with_files_named_a_unit_stays_within_them(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    before = check(repo, "--tools", "pytest")
+    args = agent(tmp_path, {"tests/test_calc.py": {"also": {"src/pkg/calc.py": CALC_FIXED}}})
+
+    status, alone = fix(repo, tmp_path, "--tools", "pytest", "--max-attempts", "1", *args, "tests/test_calc.py")
+
+    assert status == 1
+    assert alone["files"][0]["files"] == ["tests/test_calc.py"]
+    assert (repo / "src/pkg/calc.py").read_text() == CALC
+
+    status, named = fix(repo, tmp_path, "--tools", "pytest", *args, "tests/test_calc.py", "src/pkg/calc.py")
+
+    assert status == 0, named
+    assert named["files"][0]["files"] == ["tests/test_calc.py", "src/pkg/calc.py"]
+    assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")

@@ -33,7 +33,7 @@ class Diagnostic:
     """Where the tool documents this code, when it says (ruff does)."""
     related: tuple[str, ...] = field(default=(), compare=False)
     """Other files the problem runs through, as the tool named them (relative to where it ran):
-    the frames of a failing test's traceback, the file a mypy note says a callee is defined in."""
+    the files of a failing test's traceback entries, in pytest's order."""
     detail: str = field(default="", compare=False)
     """What the tool said beyond the message: a failing test's traceback."""
 

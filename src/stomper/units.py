@@ -16,7 +16,8 @@ the project files its failures run through, up to `unit_max_files`:
   of the name the message quotes.
 
 Only files of the repository join a unit: tracked (or untracked and not
-ignored), not in site-packages, not excluded (`exclude`), Python source.
+ignored), not in site-packages, not excluded (`exclude`), Python source,
+and, when files were named (`fix PATH`, `--staged`, the hook), one of them.
 
 Two units that share a file would edit it at the same time from the same
 base, and the second fix to land would be refused (its file is no longer
@@ -71,6 +72,9 @@ class Project:
     """Tracked files and untracked ones git does not ignore."""
     graph: ImportGraph
     exclude: tuple[str, ...] = ()
+    within: frozenset[str] | None = None
+    """The files named on the command line (`fix PATH`, `--staged`, the hook), when some were:
+    a unit never reaches past them. None: the whole project."""
 
     def takes(self, path: str) -> bool:
         """Whether `path` may join a unit: a Python file of the repository, not excluded nor installed."""
@@ -78,6 +82,8 @@ class Project:
         if path.startswith("/") or ".." in parts or _OUTSIDE & set(parts):
             return False
         if path not in self.listed or not path.endswith((".py", ".pyi")):
+            return False
+        if self.within is not None and path not in self.within:
             return False
         return not (self.exclude and _spec(self.exclude).match_file(path))
 

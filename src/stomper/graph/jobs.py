@@ -47,7 +47,7 @@ async def collect(
     grouped = result.by_path()
     jobs = [
         FileJob(index=n, path=unit.path, diagnostics=unit.diagnostics, files=unit.files, after=unit.after)
-        for n, unit in enumerate(await _units(project, grouped))
+        for n, unit in enumerate(await _units(project, grouped, None if whole else frozenset(files)))
     ]
     return {
         "jobs": jobs,
@@ -56,16 +56,17 @@ async def collect(
     }
 
 
-async def _units(project: Project, grouped: dict[str, list[Diagnostic]]) -> list[units.Unit]:
+async def _units(
+    project: Project, grouped: dict[str, list[Diagnostic]], within: frozenset[str] | None
+) -> list[units.Unit]:
     """The run's work units; the repository is read only when a failure can run through other files."""
     cap = project.settings.unit_max_files
     reaching = cap > 1 and any(d.tool in ("pytest", "mypy") for diags in grouped.values() for d in diags)
     if not reaching:
         return units.plan(grouped, None, cap)
     listed = await gitops.listed_paths(project.root)
-    repo = units.Project(
-        project.root, frozenset(listed), await imports.scan(project.root, listed), tuple(project.settings.exclude)
-    )
+    graph = await imports.scan(project.root, listed)
+    repo = units.Project(project.root, frozenset(listed), graph, tuple(project.settings.exclude), within)
     return await asyncio.to_thread(units.plan, grouped, repo, cap)
 
 
