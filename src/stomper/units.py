@@ -44,6 +44,8 @@ from stomper.imports import ImportGraph, module_name
 
 _OUTSIDE = frozenset({"site-packages", "dist-packages", ".git"})
 _DEFINED_IN = re.compile(r'"(?P<name>[\w.]+)" defined in "(?P<module>[\w.]+)"')
+_CALL_CODES = frozenset({"arg-type", "call-arg", "call-overload"})
+"""mypy's codes for a call that does not fit its callee, where the callee may be what is wrong."""
 _CALLEE = re.compile(r'(?:Argument \d+ to|for|in call to|to) "(?P<name>[\w.]+)"')
 
 
@@ -140,8 +142,7 @@ def related(diag: Diagnostic, project: Project) -> list[str]:
     if diag.tool == "pytest":
         found += diag.related
         found += _used_by_test(diag, project)
-    elif diag.tool == "mypy":
-        found += diag.related
+    elif diag.tool == "mypy" and diag.code in _CALL_CODES:
         found += _callee(diag, project)
     return [f for f in dict.fromkeys(found) if f != diag.path and project.takes(f)]
 
