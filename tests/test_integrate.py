@@ -110,3 +110,24 @@ async def test_a_fix_of_a_checked_batch_that_cannot_land_sends_the_rest_to_be_ch
     assert isinstance(a, Applied)
     assert queue.checks == 2
     assert (repo / "pkg/c.py").read_text().endswith("# mine\n")
+
+
+async def test_a_fix_whose_branch_is_cancelled_while_it_waits_never_lands(repo: Path) -> None:
+    queue, worktrees, verifier = await queue_of(repo)
+    try:
+        async with queue._lock:
+            async with worktrees.checkout() as wt:
+                write(wt.path, {"pkg/b.py": FIXED["pkg/b.py"]})
+                await wt.accept()
+                fix = Fix("pkg/b.py", wt.tree, await wt.changes(), await wt.patch(), "fix(stomper): pkg/b.py\n")
+                scope = verifier.scope("pkg/b.py")
+                reads = await verifier.reads(wt.path, scope)
+            gone = asyncio.create_task(queue.land(fix, scope, reads))
+            await asyncio.sleep(0)
+            gone.cancel()
+            await asyncio.gather(gone, return_exceptions=True)
+        (a,) = await land_together(queue, worktrees, verifier, ["pkg/a.py"])
+    finally:
+        await worktrees.close()
+    assert isinstance(a, Applied)
+    assert (repo / "pkg/b.py").read_text() == ORIGINAL["pkg/b.py"]

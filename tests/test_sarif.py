@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from conftest import BIN, commit_all, write
 from stomper import __version__
 from stomper.diagnostics import Diagnostic
 from stomper.sarif import SARIF_SCHEMA, dumps, to_sarif
+
+FAKE_AGENT = Path(__file__).parents[1] / "e2e" / "fake_agent.py"
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
@@ -246,3 +249,93 @@ def test_the_checker_of_githubs_requirements_is_no_rubber_stamp() -> None:
     del log["runs"][0]["tool"]["driver"]["rules"][0]["help"]
     log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].pop("endColumn")
     assert len(github_problems(log)) == 2
+
+
+def test_a_suppressed_result_says_so_in_source_with_its_justification() -> None:
+    other = Diagnostic(path="pkg/b.py", line=2, column=5, tool="mypy", code="return-value", message="Incompatible")
+    why = "silenced with an allowed suppression"
+
+    log = to_sarif([UNUSED, other], fingerprints={UNUSED: "a:1", other: "b:1"}, suppressed={other: why})
+
+    validate(log)
+    assert github_problems(log) == []
+    first, second = log["runs"][0]["results"]
+    assert "suppressions" not in first  # what is not suppressed says nothing about suppressions
+    assert second["suppressions"] == [{"kind": "inSource", "status": "accepted", "justification": why}]
+
+
+@pytest.mark.parametrize(
+    "suppression",
+    [
+        {"kind": "suppressedInSource"},  # a draft's name, not 2.1.0's
+        {"status": "accepted"},  # kind is required
+        {"kind": "inSource", "status": "approved"},
+    ],
+)
+def test_the_vendored_schema_checks_suppressions(suppression: dict[str, Any]) -> None:
+    log = to_sarif([UNUSED])
+    log["runs"][0]["results"][0]["suppressions"] = [suppression]
+    with pytest.raises(AssertionError):
+        validate(log)
+
+
+def test_fix_marks_what_an_allowed_suppression_silenced_and_attaches_what_it_fixed(repo: Path, tmp_path: Path) -> None:
+    write(
+        repo,
+        {
+            "pyproject.toml": '[tool.stomper]\nallow_suppressions = ["return-value"]\n',
+            "m.py": 'import os\n\n\ndef value() -> int:\n    return "1"\n',
+            "n.py": 'def other() -> int:\n    return "2"\n',
+        },
+    )
+    commit_all(repo)
+    # m.py: the import goes (a fix), the return value is silenced (an allowed suppression); n.py: fixed.
+    m_after = 'def value() -> int:\n    return "1"  # type: ignore[return-value]\n'
+    n_after = "def other() -> int:\n    return 2\n"
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"m.py": {"content": m_after}, "n.py": {"content": n_after}}))
+    out = tmp_path / "fix.sarif"
+    report = tmp_path / "report.json"
+
+    done = subprocess.run(
+        [
+            str(BIN / "stomper"),
+            "fix",
+            "--diff",
+            "--tools",
+            "ruff,mypy",
+            "--fixer",
+            "agent",
+            "--agent",
+            f"{sys.executable} {FAKE_AGENT} {script} {{file}}",
+            "--sarif",
+            str(out),
+            "--report",
+            str(report),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr  # --diff printed the fixes
+    outcomes = {f["path"]: f["outcome"] for f in json.loads(report.read_text())["files"]}
+    assert outcomes == {"m.py": "suppressed", "n.py": "fixed"}
+    log = json.loads(out.read_text())
+    validate(log)
+    assert github_problems(log) == []
+    results = {
+        (r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"]): r
+        for r in log["runs"][0]["results"]
+    }
+    assert sorted(results) == [("m.py", "mypy/return-value"), ("m.py", "ruff/F401"), ("n.py", "mypy/return-value")]
+    silenced = results[("m.py", "mypy/return-value")]
+    (suppression,) = silenced["suppressions"]
+    assert suppression["kind"] == "inSource" and suppression["status"] == "accepted"
+    assert "mypy return-value" in suppression["justification"]
+    assert "allow_suppressions" in suppression["justification"]
+    assert "fixes" not in silenced  # silenced is not fixed
+    # What the same change really fixed carries the fix, and is not suppressed.
+    for key in [("m.py", "ruff/F401"), ("n.py", "mypy/return-value")]:
+        assert "suppressions" not in results[key]
+        assert len(results[key]["fixes"]) == 1

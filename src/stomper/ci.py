@@ -76,6 +76,8 @@ class Analysis:
     fixes: Mapping[Diagnostic, tuple[sarif.FileFix, ...]]
     """The verified fix of each diagnostic a fix made go away: one change per file it changed."""
     tool_errors: tuple[str, ...] = ()
+    suppressed: Mapping[Diagnostic, str] = field(default_factory=dict)
+    """Those the verified fix silences with a suppression the project allows, and why that is allowed."""
 
 
 async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
@@ -96,7 +98,16 @@ async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
         ]
         if made and all(made):
             fixes.update(dict.fromkeys(gone, tuple(m for m in made if m is not None)))
-    return Analysis(tuple(diags), findings.stable_ids(diags, texts), fixes, report.tool_errors)
+    suppressed = {d: justification(d) for f in report.files if f.applied for d in f.suppressed}
+    return Analysis(tuple(diags), findings.stable_ids(diags, texts), fixes, report.tool_errors, suppressed)
+
+
+def justification(d: Diagnostic) -> str:
+    """Why a diagnostic that stomper silenced rather than fixed is not a problem to report."""
+    return (
+        f"stomper's verified fix silences {d.tool} {d.code} here with an in-source suppression "
+        "(# noqa, # type: ignore, a skip marker) of a kind the project allows in allow_suppressions"
+    )
 
 
 async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
@@ -109,6 +120,7 @@ async def sarif_text(root: Path, found: Analysis, ruff: str | None) -> str:
         fingerprints=found.ids,
         docs=docs,
         fixes=found.fixes,
+        suppressed=found.suppressed,
     )
     return redact.scrub(text)
 

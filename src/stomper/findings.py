@@ -44,11 +44,13 @@ def resolved(result: FileResult) -> list[Diagnostic]:
 
     What remains is reported on the fixed file, at lines that may have
     moved, so the two are matched on what survives a move: tool, code and
-    message (positions blanked).
+    message (positions blanked). Those an allowed suppression silenced
+    (`result.suppressed`) went away too, but were not fixed: they are not
+    among them.
     """
-    if result.outcome not in ("fixed", "partial") or not result.patch:
+    if not result.applied or not result.patch:
         return []
-    left = Counter(fingerprint(d, ()) for d in result.remaining)
+    left = Counter(fingerprint(d, ()) for d in (*result.remaining, *result.suppressed))
     gone = []
     for d in sorted(result.before):
         key = fingerprint(d, ())

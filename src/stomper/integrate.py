@@ -108,14 +108,20 @@ class Integration:
         """
         waiting = _Waiting(fix, scope, reads, locked)
         self._waiting.append(waiting)
-        async with self._lock:
-            if not waiting.done:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self._integrate(batch)
-                finally:
-                    # A batch cut short (the run stopping) goes back for whoever integrates next.
-                    self._waiting[:0] = [w for w in batch if not w.done]
+        try:
+            async with self._lock:
+                if not waiting.done:
+                    batch, self._waiting = self._waiting, []
+                    try:
+                        await self._integrate(batch)
+                    finally:
+                        # A batch cut short (the run stopping) goes back for whoever integrates next.
+                        self._waiting[:0] = [w for w in batch if not w.done]
+        except asyncio.CancelledError:
+            # Whoever integrates next must not land the fix of a branch that is gone.
+            if waiting in self._waiting:
+                self._waiting.remove(waiting)
+            raise
         if waiting.error is not None:
             raise waiting.error
         assert waiting.applied is not None

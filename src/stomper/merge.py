@@ -64,8 +64,11 @@ def reports(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if "model" in summary:
         summary["model"]["cost"] = round(summary["model"]["cost"], 6)
     run_files: dict[str, Any] = {}
+    steps: dict[str, float] = {}
     for d in documents:
         run_files.update(d["run"]["files"])
+        for step, seconds in d["run"].get("steps", {}).items():
+            steps[step] = round(steps.get(step, 0.0) + seconds, 3)
     return {
         "version": documents[0]["version"],
         "mode": documents[0]["mode"],
@@ -75,6 +78,8 @@ def reports(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "run": {
             "id": ",".join(d["run"]["id"] for d in documents),
             "seconds": max(d["run"]["seconds"] for d in documents),
+            "steps": steps,
+            "combined_checks": sum(d["run"].get("combined_checks", 0) for d in documents),
             "files": dict(sorted(run_files.items())),
         },
     }

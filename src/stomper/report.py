@@ -8,11 +8,12 @@ sits apart under "run".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stomper.fixers import Usage
 from stomper.graph.state import FileResult
+from stomper.graph.steps import StepTimes
 
 REPORT_VERSION = 1
 
@@ -52,6 +53,15 @@ class RunReport:
         return total
 
     @property
+    def steps(self) -> StepTimes:
+        """Each step's seconds summed over the files: branches run side by side, so the sum can exceed `seconds`."""
+        total: dict[str, float] = {}
+        for f in self.files:
+            for step in fields(f.steps):
+                total[step.name] = total.get(step.name, 0.0) + getattr(f.steps, step.name)
+        return StepTimes(**total)
+
+    @property
     def ok(self) -> bool:
         """Every selected diagnostic fixed (or suppressed as the project allows) and no tool failed."""
         return not self.tool_errors and all(
@@ -83,9 +93,15 @@ class RunReport:
             "run": {
                 "id": self.run_id,
                 "seconds": round(self.seconds, 3),
+                "steps": self.steps.to_json(),
                 "combined_checks": self.combined_checks,
                 "files": {
-                    f.path: {"seconds": round(f.seconds, 3), "commit": f.commit, "agent_output": list(f.agent_output)}
+                    f.path: {
+                        "seconds": round(f.seconds, 3),
+                        "steps": f.steps.to_json(),
+                        "commit": f.commit,
+                        "agent_output": list(f.agent_output),
+                    }
                     for f in self.files
                 },
             },

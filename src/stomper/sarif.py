@@ -16,7 +16,12 @@ What a log can carry beyond the diagnostics, each given by the caller:
 - `docs`: a rule's full description and help, as `ruff rule` and mypy's
   error-code pages give them (see `stomper.ruledocs`);
 - `fixes`: a verified fix as SARIF `fixes`, replacements on the analysed files (the
-  failing file, and the other files of its work unit the fix changed).
+  failing file, and the other files of its work unit the fix changed);
+- `suppressed`: a diagnostic the verified fix silences with a suppression the
+  project allows (`allow_suppressions`) rather than fixing it, with the
+  justification: the result gets a SARIF `suppressions` entry of kind
+  `inSource`, status `accepted` (what SARIF 2.1.0 means by a suppressed
+  result; viewers hide it, and an absent status would mean the same).
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def to_sarif(
     fingerprints: Mapping[Diagnostic, str] | None = None,
     docs: Mapping[str, RuleDoc] | None = None,
     fixes: Mapping[Diagnostic, Sequence[FileFix]] | None = None,
+    suppressed: Mapping[Diagnostic, str] | None = None,
 ) -> dict[str, Any]:
     """The SARIF log of `diagnostics` (paths relative to the repository root).
 
@@ -107,6 +113,8 @@ def to_sarif(
             }
         if fixes and d in fixes:
             result["fixes"] = [_fix(fixes[d])]
+        if suppressed and d in suppressed:
+            result["suppressions"] = [{"kind": "inSource", "status": "accepted", "justification": suppressed[d]}]
         results.append(result)
     run: dict[str, Any] = {
         "tool": {
@@ -136,9 +144,18 @@ def dumps(
     fingerprints: Mapping[Diagnostic, str] | None = None,
     docs: Mapping[str, RuleDoc] | None = None,
     fixes: Mapping[Diagnostic, Sequence[FileFix]] | None = None,
+    suppressed: Mapping[Diagnostic, str] | None = None,
 ) -> str:
     """`to_sarif` as JSON text, ending with a newline."""
-    log = to_sarif(diagnostics, root=root, tool_errors=tool_errors, fingerprints=fingerprints, docs=docs, fixes=fixes)
+    log = to_sarif(
+        diagnostics,
+        root=root,
+        tool_errors=tool_errors,
+        fingerprints=fingerprints,
+        docs=docs,
+        fixes=fixes,
+        suppressed=suppressed,
+    )
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -18,6 +18,7 @@ from stomper.diagnostics import Diagnostic, identity
 from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
+from stomper.graph.steps import Stopwatch
 from stomper.guard import Seal, check_change
 from stomper.suppressions import Suppression
 from stomper.verify import Baseline, Scope
@@ -64,11 +65,13 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             emit({"path": job.path, "step": "blocked", "why": f"waits for {earlier} (both may change {shared})"})
         await ctx.gates.wait(job.after)
         emit({"path": job.path, "step": "worktree"})
+        got_worktree = time.monotonic()
         async with ctx.worktrees.checkout() as wt:
             if job.after:  # from the state with the fixes it waited for landed
                 await wt.start_from(await ctx.queue.state(wt.path))
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
+            work.clock.add("worktree", time.monotonic() - got_worktree)
             limit = ctx.project.settings.file_timeout
             try:
                 async with asyncio.timeout(limit):
@@ -92,8 +95,9 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             emit({"path": job.path, "step": "waiting"})
             scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
             reads = await ctx.verifier.reads(wt.path, scope)
-            applied = await ctx.queue.land(
-                fix, scope, reads, locked=lambda: emit({"path": job.path, "step": "applying"})
+            applied = await work.clock.landing(
+                lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
+                locked=lambda: emit({"path": job.path, "step": "applying"}),
             )
         outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
@@ -118,7 +122,8 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
-    baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in job.unit]))
+    with work.clock.step("verify"):
+        baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in job.unit]))
     if job.after:  # started from the fixes it waited for, which may have fixed some of it
         found = {identity(d) for d in job.diagnostics}
         work.remaining = tuple(d for d in baseline.diagnostics if d.path in job.unit and identity(d) in found)
@@ -147,7 +152,8 @@ async def _attempt(
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = {path: await _read(wt, path) for path in request.unit}
-    outcome = await fixer.fix(request)
+    with work.clock.step("fixer"):
+        outcome = await fixer.fix(request)
     if outcome.log is not None:
         work.logs.append(outcome.log)
         emit({"path": request.path, "step": "output kept", "log": outcome.log})
@@ -174,7 +180,8 @@ async def _attempt(
     )
     # The record of what the tools are about to check; what they check must still be it afterwards.
     record = await wt.record()
-    verdict = await ctx.verifier.verify(wt.path, baseline)
+    with work.clock.step("verify"):
+        verdict = await ctx.verifier.verify(wt.path, baseline)
     if not verdict.accepted:
         work.feedback = verdict.feedback()
         work.why, work.verified = verdict.reason(), True
@@ -235,6 +242,7 @@ class _Work:
     """Suppressions the accepted change added, all of them allowed by `allow_suppressions`."""
     suppressed: tuple[Diagnostic, ...] = ()
     """The diagnostics they silenced."""
+    clock: Stopwatch = field(default_factory=Stopwatch)
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
         applied = outcome in ("fixed", "partial", "suppressed")
@@ -252,6 +260,7 @@ class _Work:
             suppressed=self.suppressed if applied else (),
             agent_output=tuple(self.logs),
             files=job.files,
+            steps=self.clock.times(),
         )
 
     def outcome(self) -> Outcome:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from stomper.apply import Applier
 from stomper.diagnostics import Diagnostic
 from stomper.fixers import Fixer, Usage
+from stomper.graph.steps import StepTimes
 from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.units import Gates
@@ -70,6 +71,8 @@ class FileResult:
     """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
     files: tuple[str, ...] = ()
     """The files of the unit the branch fixed (`path` first); empty for a file fixed alone."""
+    steps: StepTimes = field(default_factory=StepTimes)
+    """Where `seconds` went, step by step; their sum is at most `seconds`."""
 
     @property
     def unit(self) -> tuple[str, ...]:
