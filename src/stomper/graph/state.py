@@ -70,7 +70,7 @@ class FileResult:
     suppressed: tuple[Diagnostic, ...] = ()
     """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
     files: tuple[str, ...] = ()
-    """The files of the unit the branch fixed (`path` first); empty for a file fixed alone."""
+    """The files of the unit the branch fixed, `path` first (empty in a result from before units)."""
     steps: StepTimes = field(default_factory=StepTimes)
     """Where `seconds` went, step by step; their sum is at most `seconds`."""
 
