@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,19 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ENV, STOMPER, make_agent
+
 AGENT = """\
 #!/bin/sh
 cp "{originals}/$1" "$1"
 """
 PLANTED = "\n\ndef _planted() -> None:\n    unused = 1\n"
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -73,12 +66,9 @@ def prepare(clone: Path, ref: str, modules: list[str], install: list[str], where
 def run(project: Path, modules: list[str], verify_tests: str, where: Path) -> dict[str, object]:
     repo = where / verify_tests
     shutil.copytree(project, repo, symlinks=True)
-    agent = where / "agent.sh"
-    agent.write_text(AGENT.format(originals=where / "originals"))
-    agent.chmod(0o755)
+    agent = make_agent(where, AGENT.format(originals=where / "originals"))
     report = where / f"{verify_tests}.json"
-    stomper = Path(sys.executable).with_name("stomper")
-    argv = [str(stomper), "fix", *modules, "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff,pytest"]
+    argv = [str(STOMPER), "fix", *modules, "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff,pytest"]
     started = time.monotonic()
     done = subprocess.run(
         [*argv, "--parallel", "1", "--report", str(report)],

@@ -32,19 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ENV, STOMPER, commit_everything, make_agent
+
 AGENT = """\
 #!/bin/sh
 sleep {latency}
 sed -i 's/return "broken"/return 0/' "$1"
 """
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 
 
 def make_repo(where: Path, size: int, meeting: bool) -> Path:
@@ -64,20 +58,16 @@ def make_repo(where: Path, size: int, meeting: bool) -> Path:
     else:
         (repo / "tests" / "test_app.py").write_text("def test_app() -> None:\n    assert True\n")
     (repo / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n')
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "broken"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+    commit_everything(repo)
     return repo
 
 
 def run(size: int, meeting: bool, latency: float, parallel: int) -> tuple[float, float, int]:
-    stomper = Path(sys.executable).with_name("stomper")
     with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
         repo = make_repo(Path(scratch), size, meeting)
-        agent = Path(scratch) / "agent.sh"
-        agent.write_text(AGENT.format(latency=latency))
-        agent.chmod(0o755)
+        agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
-        argv = [str(stomper), "fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "mypy,pytest"]
+        argv = [str(STOMPER), "fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "mypy,pytest"]
         started = time.monotonic()
         done = subprocess.run(
             [*argv, "--parallel", str(parallel), "--report", str(report)],

@@ -25,19 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ENV, STOMPER, commit_everything, make_agent
+
 AGENT = """\
 #!/bin/sh
 sleep {latency}
 sed -i 's/undefined_name/0/' "$1"
 """
-
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 
 
 def make_repo(where: Path, files: int) -> Path:
@@ -46,23 +40,19 @@ def make_repo(where: Path, files: int) -> Path:
     (repo / "pkg" / "__init__.py").write_text("")
     for n in range(files):
         (repo / "pkg" / f"mod{n:02}.py").write_text(f"def value{n}() -> int:\n    return undefined_name\n")
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "broken"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+    commit_everything(repo)
     return repo
 
 
 def run(files: int, latency: float, tools: str, parallel: int) -> tuple[float, float]:
-    stomper = Path(sys.executable).with_name("stomper")
     with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
         repo = make_repo(Path(scratch), files)
-        agent = Path(scratch) / "agent.sh"
-        agent.write_text(AGENT.format(latency=latency))
-        agent.chmod(0o755)
+        agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
         started = time.monotonic()
         done = subprocess.run(
             [
-                str(stomper),
+                str(STOMPER),
                 "fix",
                 "--fixer",
                 "agent",

@@ -45,19 +45,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import ENV, STOMPER, commit_everything, make_agent
+
 AGENT = """\
 #!/bin/sh
 sleep {latency}
 sed -i 's/undefined_name/0/' "$1"
 """
 
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
 CASES = {"big": (1000, 1001), "small": (100, 101), "sparse": (100, 1001)}
 """name: (failing files, files in the repository)."""
 STEPS = ("worktree", "fixer", "verify", "integration", "apply")
@@ -73,8 +68,7 @@ def make_repo(where: Path, failing: int, files: int) -> Path:
     for n in range(files - 1):
         body = "undefined_name" if n % step == 0 and n // step < failing else str(n)
         (repo / "pkg" / f"mod{n:04}.py").write_text(f"def value{n}() -> int:\n    return {body}\n")
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "broken"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+    commit_everything(repo)
     return repo
 
 
@@ -134,16 +128,13 @@ class Case:
 
 
 def run_once(case: Case, latency: float, parallel: int, profile: Path | None) -> Run:
-    stomper = Path(sys.executable).with_name("stomper")
     with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
         repo = make_repo(Path(scratch), case.failing, case.files)
-        agent = Path(scratch) / "agent.sh"
-        agent.write_text(AGENT.format(latency=latency))
-        agent.chmod(0o755)
+        agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
-        argv = [str(stomper)]
+        argv = [str(STOMPER)]
         if profile is not None:
-            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(stomper)]
+            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(STOMPER)]
         argv += ["fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff"]
         argv += ["--parallel", str(parallel), "--report", str(report)]
         load = os.getloadavg()[0]

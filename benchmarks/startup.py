@@ -38,13 +38,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
+from common import ENV
+
 BIN = Path(sys.executable).parent
 
 FILES = {

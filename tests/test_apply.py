@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from conftest import commit_all, git, write
 
 from stomper.apply import Applier, Fix, Mode, NotApplied, applied_before
+from stomper.diagnostics import Diagnostic
 from stomper.events import EventLog, read_events
 from stomper.worktree import Worktree, Worktrees
 
@@ -121,3 +124,47 @@ async def test_a_fix_applied_before_an_interruption_is_committed_once(
     assert git(repo, "rev-list", "--count", "HEAD") == "2\n"
     assert git(repo, "show", f"HEAD:{TARGET}") == FIXED
     assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("written_by", ["the previous stomper", "an older stomper, sha256 only"])
+async def test_a_journal_an_earlier_stomper_wrote_is_recovered_from(
+    repo: Path, wt: Worktree, tmp_path: Path, written_by: str
+) -> None:
+    fix = await verified(wt, {TARGET: FIXED})
+    (repo / TARGET).write_text(FIXED)  # applied, not committed: where a kill after the journal line leaves it
+    left = {"path": TARGET, "line": 1, "column": 1, "tool": "ruff", "code": "E501", "message": "long"}
+    if written_by == "the previous stomper":
+        (path, mode, blob), *_ = [[c.path, c.new_mode, c.new_blob] for c in fix.changes]
+        applying = {"event": "applying", "path": TARGET, "changes": [[path, mode, blob]], "remaining": [left]}
+    else:
+        applying = {"event": "applying", "path": TARGET, "sha256": hashlib.sha256(FIXED.encode()).hexdigest()}
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(json.dumps(applying) + "\n" + json.dumps({"event": "rolled-back", "path": "other.py"}) + "\n")
+
+    recovered = await applier(repo, wt, "commit", journal).recover(TARGET)
+
+    assert recovered is not None and recovered.recovered and recovered.commit is not None
+    assert recovered.remaining == ((Diagnostic.from_json(left),) if "changes" in applying else ())
+    assert git(repo, "show", f"HEAD:{TARGET}") == FIXED
+    assert git(repo, "rev-list", "--count", "HEAD") == "2\n"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_a_repository_of_sha256_objects_gets_its_fixes_too(tmp_path: Path) -> None:
+    # The checkout is compared with the snapshot by blob id, hashed as the repository hashes.
+    root = tmp_path / "sha256"
+    root.mkdir()
+    git(root, "init", "--quiet", "--initial-branch=main", "--object-format=sha256")
+    write(root, {"pkg/__init__.py": "", TARGET: ORIGINAL})
+    base = commit_all(root)
+    assert len(base) == 64
+    worktrees = Worktrees(root, root / ".git" / "stomper", "run", base)
+    try:
+        async with worktrees.checkout() as wt:
+            fix = await verified(wt, {TARGET: FIXED})
+            applied = await applier(root, wt).apply(fix)
+    finally:
+        await worktrees.close()
+    assert (root / TARGET).read_text() == FIXED
+    assert git(root, "log", "-1", "--format=%h") == f"{applied.commit}\n"
+    assert git(root, "status", "--porcelain") == ""

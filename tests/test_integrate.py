@@ -31,14 +31,12 @@ FIXED = {
 }
 
 
-async def queue_of(repo: Path) -> tuple[Integration, Worktrees, Verifier]:
+async def queue_of(repo: Path, mypy: str = str(BIN / "mypy")) -> tuple[Integration, Worktrees, Verifier]:
     write(repo, ORIGINAL)
     base = commit_all(repo)
     worktrees = Worktrees(repo, repo / ".git" / "stomper", "run", base, size=3)
     files = sorted(ORIGINAL)
-    verifier = Verifier(
-        tools=[TOOLS["mypy"]], executables={"mypy": str(BIN / "mypy")}, timeout=60, graph=imports._scan(repo, files)
-    )
+    verifier = Verifier(tools=[TOOLS["mypy"]], executables={"mypy": mypy}, timeout=60, graph=imports._scan(repo, files))
     journal = EventLog(repo.parent / "events.jsonl")
     applier = Applier(repo, base, "commit", repo.parent / "patches", journal, branch="refs/heads/main")
     return Integration(applier, verifier, worktrees), worktrees, verifier
@@ -131,3 +129,30 @@ async def test_a_fix_whose_branch_is_cancelled_while_it_waits_never_lands(repo: 
         await worktrees.close()
     assert isinstance(a, Applied)
     assert (repo / "pkg/b.py").read_text() == ORIGINAL["pkg/b.py"]
+
+
+async def test_a_check_does_not_check_again_what_the_last_check_found_in_the_same_state(
+    repo: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "mypy.log"
+    mypy = tmp_path / "mypy"
+    mypy.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {BIN / "mypy"} "$@"\n')
+    mypy.chmod(0o755)
+    queue, worktrees, verifier = await queue_of(repo, str(mypy))
+    try:
+        a, c = await land_together(queue, worktrees, verifier, ["pkg/a.py", "pkg/c.py"])
+        assert isinstance(a, Applied) and isinstance(c, Applied)
+        log.write_text("")
+        (b,) = await land_together(queue, worktrees, verifier, ["pkg/b.py"])
+        before_b, after_b = [line.split() for line in log.read_text().splitlines() if "pkg/b.py" in line][-2:]
+        recheck = await queue.recheck(["pkg/a.py", "pkg/c.py"])
+    finally:
+        await worktrees.close()
+    # b.py meets a.py's fix: checked with a.py and c.py, whose findings in this state the last check had.
+    assert isinstance(b, Dropped)
+    assert [arg for arg in before_b if arg.startswith("pkg/")] == ["pkg/b.py"]
+    assert {arg for arg in after_b if arg.startswith("pkg/")} == {"pkg/a.py", "pkg/b.py", "pkg/c.py"}
+    assert queue.checks == 2
+    # The run's last word costs no tool run: every file it covers was found in this state.
+    assert recheck is not None and recheck.diagnostics == ()
+    assert sum("pkg/" in line for line in log.read_text().splitlines()) == 2

@@ -10,6 +10,7 @@ from rich.console import Console
 from stomper.diagnostics import Diagnostic
 from stomper.graph.state import FileResult
 from stomper.progress import Display, RunProgress
+from stomper.records import Collected, Event, Finished, Note, Step
 
 
 class Clock:
@@ -49,14 +50,14 @@ def test_running_files_with_their_step_counts_elapsed_and_eta() -> None:
     progress = RunProgress(clock)
     clock.now += 2
     for event in (
-        {"collected": 4},
-        {"path": "pkg/a.py", "step": "worktree"},
-        {"path": "pkg/b.py", "step": "worktree"},
-        {"path": "pkg/a.py", "step": "fixing", "fixer": "agent", "attempt": 2, "of": 3},
+        Collected(4),
+        Step("pkg/a.py", "worktree"),
+        Step("pkg/b.py", "worktree"),
+        Step("pkg/a.py", "fixing", "agent", 2, 3),
     ):
         progress.feed(event)
     clock.now += 1.5
-    progress.feed({"path": "pkg/b.py", "step": "verifying", "fixer": "ruff", "attempt": 1, "of": 1})
+    progress.feed(Step("pkg/b.py", "verifying", "ruff", 1, 1))
 
     lines = screen(progress).splitlines()
     assert lines[0] == "stomper fix: 0/4 files done · 2 running · 2 queued · 00:03 elapsed"
@@ -64,26 +65,26 @@ def test_running_files_with_their_step_counts_elapsed_and_eta() -> None:
     assert lines[2].split() == ["pkg/b.py", "verifying", "(ruff", "attempt", "1/1)", "1.5s"]
     assert len(lines) == 3
 
-    progress.feed({"path": "pkg/b.py", "step": "waiting"})
-    progress.feed({"path": "pkg/a.py", "step": "applying"})
+    progress.feed(Step("pkg/b.py", "waiting"))
+    progress.feed(Step("pkg/a.py", "applying"))
     lines = screen(progress).splitlines()
     assert lines[1].split()[:2] == ["pkg/a.py", "applying"]
     assert lines[2].split()[:6] == ["pkg/b.py", "waiting", "for", "the", "apply", "lock"]
 
     # One file of four done after 4 seconds of fixing: three left, ETA 12 seconds.
     clock.now += 2.5
-    progress.feed({"path": "pkg/a.py", "step": "done"})
+    progress.feed(Step("pkg/a.py", "done"))
     assert screen(progress).splitlines()[1].split() == ["pkg/a.py", "done", "4.0s"]
-    progress.feed({"result": result("pkg/a.py")})
-    progress.feed({"path": "pkg/c.py", "step": "worktree"})
+    progress.feed(Finished(result("pkg/a.py")))
+    progress.feed(Step("pkg/c.py", "worktree"))
     lines = screen(progress).splitlines()
     assert lines[0] == "stomper fix: 1/4 files done · 2 running · 1 queued · 00:06 elapsed · ETA 00:12"
     assert [line.split()[0] for line in lines[1:3]] == ["pkg/b.py", "pkg/c.py"]
     assert lines[3] == "1 fixed · 0 partial · 0 failed · 0 skipped"
 
     for path, outcome in (("pkg/b.py", "failed"), ("pkg/c.py", "partial"), ("pkg/d.py", "skipped")):
-        progress.feed({"path": path, "step": "done"})
-        progress.feed({"result": result(path, outcome)})
+        progress.feed(Step(path, "done"))
+        progress.feed(Finished(result(path, outcome)))
     clock.now += 2
     lines = screen(progress).splitlines()
     assert lines == [
@@ -96,21 +97,21 @@ def test_running_files_with_their_step_counts_elapsed_and_eta() -> None:
 def test_a_resumed_run_has_no_total_but_still_shows_its_files() -> None:
     clock = Clock()
     progress = RunProgress(clock)
-    progress.feed({"path": "a.py", "step": "worktree"})
+    progress.feed(Step("a.py", "worktree"))
     assert screen(progress).splitlines()[0] == "stomper fix: 0/? files done · 1 running · 00:00 elapsed"
 
 
-def events() -> list[dict[str, object]]:
+def events() -> list[Event]:
     return [
-        {"note": "resuming run 42"},
-        {"collected": 2},
-        {"path": "a.py", "step": "worktree"},
-        {"path": "a.py", "step": "fixing", "fixer": "ruff", "attempt": 1, "of": 1},
-        {"path": "a.py", "step": "done"},
-        {"result": result("a.py")},
-        {"path": "b.py", "step": "worktree"},
-        {"path": "b.py", "step": "done"},
-        {"result": result("b.py", "failed")},
+        Note("resuming run 42"),
+        Collected(2),
+        Step("a.py", "worktree"),
+        Step("a.py", "fixing", "ruff", 1, 1),
+        Step("a.py", "done"),
+        Finished(result("a.py")),
+        Step("b.py", "worktree"),
+        Step("b.py", "done"),
+        Finished(result("b.py", "failed")),
     ]
 
 
@@ -174,7 +175,7 @@ def test_without_no_color_outcomes_are_coloured() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100, no_color=False)
     with Display(console, live=False, clock=Clock()) as display:
-        display.on_event({"result": result("a.py")})
+        display.on_event(Finished(result("a.py")))
     assert "\x1b[32m" in out.getvalue()
 
 
@@ -197,7 +198,7 @@ def test_a_terminal_outside_ci_gets_the_live_display() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100, no_color=False)
     with Display.choose(console, ci=False, quiet=False, verbose=False) as display:
-        display.on_event({"collected": 1})
+        display.on_event(Collected(1))
     assert "\x1b[?25l" in out.getvalue()
     assert "stomper fix: 0/1 files done" in out.getvalue()
 

@@ -32,11 +32,12 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from stomper import records
 from stomper.diagnostics import Diagnostic
 from stomper.errors import GitError, StomperError
 from stomper.events import EventLog
@@ -100,7 +101,7 @@ class Applier:
         patches_dir: Path,
         journal: EventLog,
         git_identity: tuple[str, ...] = (),
-        applied_before: dict[str, dict[str, Any]] | None = None,
+        applied_before: Mapping[str, records.Applying] | None = None,
         branch: str | None = None,
     ) -> None:
         self.root = root
@@ -110,12 +111,15 @@ class Applier:
         self.journal = journal
         self.git_identity = git_identity
         self.applied_before = dict(applied_before or {})
-        """path -> the journal's "applying" record of a resumed run (see `applied_before`)."""
+        """path -> the journal's `Applying` record of a resumed run (see `applied_before`)."""
         self.branch = branch
         """The branch the run started on (`refs/heads/main`): fixes land there or nowhere."""
         self.signing: tuple[str, ...] | None = None
         """`-S` when the user signs commits; read at the first commit."""
         self.lock = asyncio.Lock()
+        self._trees = _Trees(root)
+        self._abbrev = 0
+        """How many hex digits git abbreviates a commit id to here; read at the first commit."""
 
     async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
         """Apply `fix` and, in commit mode, commit it; `locked` is called once the lock is held.
@@ -140,7 +144,7 @@ class Applier:
         record = self.applied_before.get(path)
         if record is None or self.mode == "diff":
             return None
-        remaining = tuple(Diagnostic.from_json(d) for d in record.get("remaining", []))
+        remaining = record.remaining
         async with self.lock:
             if self.mode == "commit" and await self._moved() is not None:
                 return None
@@ -160,7 +164,8 @@ class Applier:
         async with self.lock:
             if locked is not None:
                 locked()
-            if (moved := await self._moved()) is not None:
+            head, now = await self._where()
+            if (moved := self._moved_to(now)) is not None:
                 back = (self.branch or "").removeprefix("refs/heads/")
                 reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
                 raise HeadMoved(reason, await self.keep(fix))
@@ -175,23 +180,16 @@ class Applier:
                     reason = f"{change.path} changed in your index since the run started; fix not applied"
                     raise NotApplied(reason, await self.keep(fix))
             commit = None
-            made = head = ""
+            made = ""
             if self.mode == "commit":
-                head = await self._head()
                 try:
                     # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
                     made = await self._commit_object(head, fix.changes, fix.message)
                 except GitError as exc:
                     reason = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
                     raise NotApplied(reason, await self.keep(fix)) from exc
-            self.journal.append(
-                {
-                    "event": "applying",
-                    "path": fix.path,
-                    "changes": [[c.path, c.new_mode, c.new_blob] for c in fix.changes],
-                    "remaining": [d.to_json() for d in fix.remaining],
-                }
-            )
+            changes = tuple((c.path, c.new_mode, c.new_blob) for c in fix.changes)
+            self.journal.append(records.Applying(fix.path, changes, fix.remaining).to_json())
             try:
                 for change in fix.changes:
                     await self._write(change)
@@ -202,12 +200,21 @@ class Applier:
                 await self._undo(fix.changes, before, index)
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
                 raise NotApplied(reason, await self.keep(fix)) from exc
-            self.journal.append({"event": "applied", "path": fix.path, "commit": commit})
+            self.journal.append(records.Applied(fix.path, commit).to_json())
             return Applied(commit=commit)
+
+    async def _where(self) -> tuple[str, str | None]:
+        """HEAD's commit (in commit mode; else "") and the branch it is on (None when detached): one git call."""
+        if self.mode != "commit":
+            return "", await head_ref(self.root)
+        head, ref = (await git("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=self.root)).out.split()
+        return head, None if ref == "HEAD" else ref
 
     async def _moved(self) -> str | None:
         """Why not to apply when HEAD is no longer on the run's branch, else None."""
-        now = await head_ref(self.root)
+        return self._moved_to(await head_ref(self.root))
+
+    def _moved_to(self, now: str | None) -> str | None:
         if self.branch is None or now == self.branch:
             return None
         where = f"to {now.removeprefix('refs/heads/')}" if now else "to a detached HEAD"
@@ -222,8 +229,10 @@ class Applier:
             return current is None
         if current is None:
             return False
-        stored = (await git("cat-file", "blob", change.old_blob, cwd=self.root)).stdout
-        return current == stored or current == await self._checked_out(change.path, change.old_blob)
+        # As stored: its blob id is the snapshot's, hashed here rather than read back from git.
+        return _blob_id(current, change.old_blob) == change.old_blob or current == await self._checked_out(
+            change.path, change.old_blob
+        )
 
     async def _checked_out(self, path: str, blob: str) -> bytes:
         """What git's checkout of `blob` at `path` writes: the checkout's eol conversion and filters applied."""
@@ -255,8 +264,8 @@ class Applier:
         await stage(self.root, changes)
 
     async def _commit_object(self, head: str, changes: Sequence[Change], message: str) -> str:
-        """A commit of HEAD's tree with `changes`, made on a temporary index: the user's is not read."""
-        tree = await tree_with(self.root, head, changes)
+        """A commit of HEAD's tree with `changes`, made on a private index: the user's is not read."""
+        tree = await self._trees.make(head, changes)
         if self.signing is None:
             self.signing = await signing(self.root)
         done = await git(
@@ -271,7 +280,9 @@ class Applier:
             cwd=self.root,
             stdin=message.encode(),
         )
-        return done.out.strip()
+        made = done.out.strip()
+        self._trees.made(made)
+        return made
 
     async def _land(self, made: str, head: str, message: str) -> str:
         """Move the run's branch from `head` to `made`; git refuses if it moved meanwhile."""
@@ -280,7 +291,9 @@ class Applier:
             raise GitError("HEAD is detached; the fix was not committed")
         subject = message.splitlines()[0]
         await git("update-ref", "-m", f"commit: {subject}", branch, made, head, cwd=self.root)
-        return (await git("rev-parse", "--short", made, cwd=self.root)).out.strip()
+        if not self._abbrev:
+            self._abbrev = len((await git("rev-parse", "--short", made, cwd=self.root)).out.strip())
+        return made[: self._abbrev]
 
     async def _undo(self, changes: Sequence[Change], before: dict[str, bytes | None], index: bytes) -> None:
         for change in changes:
@@ -295,15 +308,15 @@ class Applier:
         if index:
             await git("update-index", "-z", "--index-info", cwd=self.root, stdin=index)
 
-    async def _recorded(self, path: str, record: dict[str, Any]) -> tuple[Change, ...] | None:
-        """The changes an "applying" record names, if the checkout holds every one of them; else None."""
-        if "changes" not in record:  # a journal of an older stomper: the target's bytes only
+    async def _recorded(self, path: str, record: records.Applying) -> tuple[Change, ...] | None:
+        """The changes an `Applying` record names, if the checkout holds every one of them; else None."""
+        if not record.changes:  # a journal of an older stomper: the target's bytes only
             current = await asyncio.to_thread(_read, self.root / path)
-            if current is None or _sha(current) != record.get("sha256"):
+            if current is None or _sha(current) != record.sha256:
                 return None
             blob = (await git("hash-object", "-w", f"--path={path}", "--", path, cwd=self.root)).out.strip()
             return (Change(path, "100644", None, await self._mode_at(path), blob, "M"),)
-        changes = tuple(Change(p, "", None, mode, blob, "M") for p, mode, blob in record["changes"])
+        changes = tuple(Change(p, "", None, mode, blob, "M") for p, mode, blob in record.changes)
         for change in changes:
             current = await asyncio.to_thread(_read, self.root / change.path)
             if change.new_blob is None:
@@ -371,18 +384,17 @@ async def check_commits(root: Path, identity: Sequence[str]) -> None:
         raise CannotCommit(f"cannot commit in this repository ({exc}); fix that, or use --no-commit") from exc
 
 
-def applied_before(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """From a run's journal, the fixes it began to apply: path -> "applying" record."""
-    return {record["path"]: record for record in journal if record.get("event") == "applying"}
+def applied_before(journal: Iterable[Mapping[str, Any]]) -> dict[str, records.Applying]:
+    """From a run's journal (`events.read_events`), the fixes it began to apply: path -> its record.
+
+    Raises `EventLogError` for a line that says it is a record of a kind but is not one.
+    """
+    return records.applying(records.journal(journal))
 
 
-def landed_before(records: dict[str, dict[str, Any]]) -> list[Change]:
+def landed_before(begun: Mapping[str, records.Applying]) -> list[Change]:
     """The changes of the fixes a resumed run had begun to apply (`applied_before`'s records)."""
-    return [
-        Change(p, "", None, mode, blob, "M")
-        for record in records.values()
-        for p, mode, blob in record.get("changes", [])
-    ]
+    return [Change(p, "", None, mode, blob, "M") for record in begun.values() for p, mode, blob in record.changes]
 
 
 def _staged(entries: bytes, path: str) -> str | None:
@@ -393,6 +405,41 @@ def _staged(entries: bytes, path: str) -> str | None:
         if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
             return fields[1].decode()
     return None
+
+
+def _blob_id(data: bytes, like: str) -> str:
+    """The id git gives a blob of `data`, in the hash of the id `like` (SHA-1, or SHA-256 in such a repository)."""
+    algorithm = hashlib.sha256 if len(like) == 64 else hashlib.sha1
+    return algorithm(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class _Trees:
+    """Makes the trees of the run's commits on one private index, kept between commits.
+
+    The index holds the tree of the last commit made; the next fix, made on
+    that commit, then costs a `update-index` and a `write-tree`, not a
+    `read-tree` of the whole of HEAD's tree first. The user's index is never read.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._holds = ""
+        """The commit whose tree the index holds (with the changes of the commit made on it)."""
+
+    async def make(self, head: str, changes: Sequence[Change]) -> str:
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="stomper-index-")
+        env = {"GIT_INDEX_FILE": str(Path(self._scratch.name) / "index")}
+        if self._holds != head:
+            await git("read-tree", head, cwd=self.root, env=env)
+        self._holds = ""  # until the tree is written: a failure leaves an index nobody should trust
+        await stage(self.root, changes, env)
+        return (await git("write-tree", cwd=self.root, env=env)).out.strip()
+
+    def made(self, commit: str) -> None:
+        """The commit of the tree last made: the index holds its tree."""
+        self._holds = commit
 
 
 def _sha(data: bytes) -> str:

@@ -27,8 +27,8 @@ from stomper.diagnostics import Diagnostic
 from stomper.errors import ExitCode, StomperError
 from stomper.gitops import fallback_identity, git, has_identity, split_z
 from stomper.graph.branch import commit_message
-from stomper.graph.state import FileJob, FileResult
-from stomper.report import RunReport
+from stomper.graph.state import FileJob
+from stomper.report import FileResult, RunReport
 
 
 def is_ci(environ: Mapping[str, str] = os.environ) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stomper.diagnostics import Diagnostic, fingerprint
 from stomper.gitops import git
-from stomper.graph.state import FileResult
+from stomper.report import FileResult
 from stomper.sarif import FileFix, Replacement
 
 

@@ -38,7 +38,7 @@ from stomper.apply import Applied, Applier, Fix, NotApplied, tree_with
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.gitops import git
-from stomper.verify import Scope, Verifier
+from stomper.verify import Known, Scope, Verifier, by_tool_and_file
 from stomper.worktree import Change, Worktree, Worktrees
 
 
@@ -97,6 +97,9 @@ class Integration:
         self._worktree: Worktree | None = None
         self._at = ""
         """The tree the queue's worktree holds."""
+        self._known: dict[tuple[str, str], tuple[Diagnostic, ...]] = {}
+        """What the tools found in `_tree`, by (tool, file), in the combined checks that made it: the next
+        check does not check those again before putting its batch on. Forgotten when fixes land unchecked."""
 
     async def land(
         self, fix: Fix, scope: Scope, reads: frozenset[str], locked: Callable[[], None] | None = None
@@ -143,14 +146,21 @@ class Integration:
 
     async def _check(self, batch: list[_Waiting]) -> None:
         """Verify `batch` together on the integrated state; land it, or bisect it and drop what breaks."""
-        why = await self._combined(batch)
+        why, after = await self._combined(batch)
         if why is None:
+            assert after is not None
             for n, waiting in enumerate(batch):
-                await self._land(waiting)
-                if waiting.error is not None and n + 1 < len(batch):
-                    # The rest was verified with a fix that did not land: it is verified again without it.
-                    await self._check(batch[n + 1 :])
+                await self._land(waiting, checked=True)
+                if waiting.error is not None:
+                    # What was checked is not what landed: the state is made again from what did land,
+                    # and the rest, verified with a fix that did not land, is verified again without it.
+                    self._since.extend(c for w in batch[:n] for c in w.fix.changes)
+                    self._known = {}
+                    if n + 1 < len(batch):
+                        await self._check(batch[n + 1 :])
                     return
+            self._tree, found = after
+            self._known.update(found)
         elif len(batch) == 1:
             waiting = batch[0]
             beside = sorted({x.path for x in self._landed if waiting.meets(x.changed, x.reads)} - {waiting.fix.path})
@@ -162,8 +172,9 @@ class Integration:
             await self._check(batch[:half])
             await self._check(batch[half:])
 
-    async def _combined(self, batch: list[_Waiting]) -> str | None:
-        """Why the integrated state with `batch` is worse than without it, or None when it is not."""
+    async def _combined(self, batch: list[_Waiting]) -> tuple[str | None, tuple[str, Known] | None]:
+        """Why the integrated state with `batch` is worse than without it, or None and that state's tree
+        and findings; the queue's worktree then holds it."""
         worktree = await self._integrated()
         assert self._tree is not None
         # The landed fixes that meet the batch are checked again too: a file
@@ -173,25 +184,28 @@ class Integration:
         scope = Scope.union([*(w.scope for w in batch), *met])
         self.checks += 1
         try:
-            before = await self.verifier.baseline(worktree.path, scope)
-            await self._move(await tree_with(worktree.path, self._tree, [c for w in batch for c in w.fix.changes]))
+            before = await self.verifier.baseline(worktree.path, scope, self._known)
+            after = await tree_with(worktree.path, self._tree, [c for w in batch for c in w.fix.changes])
+            await self._move(after)
             verdict = await self.verifier.verify(worktree.path, before)
         except StomperError as exc:
-            return f"the combined result could not be checked ({exc})"
+            return f"the combined result could not be checked ({exc})", None
         if verdict.error is not None:
-            return f"the combined result could not be checked ({verdict.error})"
+            return f"the combined result could not be checked ({verdict.error})", None
         if verdict.new:
-            return explain.introduced(verdict.new)
-        return None
+            return explain.introduced(verdict.new), None
+        return None, (after, by_tool_and_file(self.verifier.covered(scope), verdict.after.diagnostics))
 
-    async def _land(self, waiting: _Waiting) -> None:
+    async def _land(self, waiting: _Waiting, *, checked: bool = False) -> None:
+        """Land `waiting`; `checked`: it is in the state the last combined check made, not in `_since`."""
         try:
             waiting.applied = await self.applier.apply(waiting.fix, waiting.locked)
         except NotApplied as exc:
             waiting.error = exc
             return
         self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
-        self._since.extend(waiting.fix.changes)
+        if not checked:
+            self._since.extend(waiting.fix.changes)
 
     async def _integrated(self) -> Worktree:
         """The queue's worktree, holding the integrated state (`_tree`, brought up to date)."""
@@ -203,6 +217,7 @@ class Integration:
         if self._since:
             self._tree = await tree_with(self._worktree.path, self._tree, self._since)
             self._since = []
+            self._known = {}
         await self._move(self._tree)
         return self._worktree
 
@@ -233,9 +248,8 @@ class Integration:
         async with self._lock:
             worktree = await self._integrated()
             scope = Scope.union([self.verifier.scope(p) for p in paths])
-            diagnostics = (await self.verifier.baseline(worktree.path, scope)).diagnostics
-        covered = frozenset((tool.name, path) for tool in self.verifier.tools for path in scope.for_tool(tool))
-        return Recheck(diagnostics, covered)
+            diagnostics = (await self.verifier.baseline(worktree.path, scope, self._known)).diagnostics
+        return Recheck(diagnostics, self.verifier.covered(scope))
 
 
 @dataclass(frozen=True)

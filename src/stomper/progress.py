@@ -1,10 +1,10 @@
 """What `stomper fix` shows while it runs.
 
-`fix()` hands every event of the graph's stream to one callback: custom
-events from the branches (`{"path", "step", ...}`), one `{"result": FileResult}`
-per finished file, `{"collected": n}` once the tools have found the failing
-files, and `{"note": str}`. `RunProgress` folds them into the state of the
-run (pure, with an injectable clock); `Display` shows that state:
+`run.fix` hands every event of a run to one callback (`stomper.records`):
+a `Step` of a branch, a `Finished` per finished file, `Collected` once the
+tools have found the failing files, and `Note`s. `RunProgress` folds them
+into the state of the run (pure, with an injectable clock); `Display`
+shows that state:
 
 - live, on a terminal: finished files scroll above a panel that holds the
   running files with their current step, the counts, elapsed time and ETA;
@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -28,9 +27,9 @@ from rich.table import Table
 from rich.text import Text
 
 from stomper import render
-from stomper.graph.state import FileResult
+from stomper.records import Collected, Event, Finished, Note, Step
+from stomper.report import FileResult
 
-Event = dict[str, Any]
 Clock = Callable[[], float]
 
 _STEPS = {
@@ -64,15 +63,14 @@ class RunProgress:
 
     def feed(self, event: Event) -> None:
         now = self.clock()
-        if "collected" in event:
-            self.total = int(event["collected"])
+        if isinstance(event, Collected):
+            self.total = event.count
             self.fixing_since = now
-        elif "result" in event:
-            result: FileResult = event["result"]
-            self.running.pop(result.path, None)
-            self.finished.append(result)
-        elif "step" in event and "path" in event:
-            path = event["path"]
+        elif isinstance(event, Finished):
+            self.running.pop(event.result.path, None)
+            self.finished.append(event.result)
+        elif isinstance(event, Step):
+            path = event.path
             if self.fixing_since is None:
                 self.fixing_since = now  # a resumed run does not collect again
             since = self.running[path].since if path in self.running else now
@@ -165,11 +163,11 @@ class Display:
         self.progress.feed(event)
         if self.quiet:
             return
-        if "result" in event:
-            render.file_line(event["result"], self.log)
-        elif "note" in event:
-            self.log.print(escape(event["note"]), highlight=False)
-        elif "step" in event and self.verbose:
+        if isinstance(event, Finished):
+            render.file_line(event.result, self.log)
+        elif isinstance(event, Note):
+            self.log.print(escape(event.text), highlight=False)
+        elif isinstance(event, Step) and self.verbose:
             self.log.print(escape(render.event_line(event)), highlight=False)
         if self._live is not None:
             self._live.refresh()
@@ -186,13 +184,12 @@ class Display:
             self._live.stop()
 
 
-def _step_text(event: Event) -> str:
-    step = str(event["step"])
-    text = _STEPS.get(step, step)
-    if step in ("fixing", "verifying") and "attempt" in event:
-        text += f" ({event['fixer']} attempt {event['attempt']}/{event['of']})"
-    if "why" in event:
-        text += f": {event['why']}"
+def _step_text(event: Step) -> str:
+    text = _STEPS.get(event.step, event.step)
+    if event.step in ("fixing", "verifying") and event.attempt is not None:
+        text += f" ({event.fixer} attempt {event.attempt}/{event.of})"
+    if event.why is not None:
+        text += f": {event.why}"
     return text
 
 

@@ -13,8 +13,8 @@ from rich.table import Table
 from stomper import explain
 from stomper.diagnostics import CheckResult, Diagnostic
 from stomper.fixers import Fixer
-from stomper.graph.state import FileResult
-from stomper.report import RunReport
+from stomper.records import Step
+from stomper.report import FileResult, RunReport
 
 CHECK_SCHEMA_VERSION = 1
 
@@ -88,16 +88,16 @@ def _unit_name(result: FileResult) -> str:
     return f"{result.path} (with {', '.join(others)})" if others else result.path
 
 
-def event_line(event: dict[str, Any]) -> str:
+def event_line(event: Step) -> str:
     """A step of a branch, for `-v`."""
-    step = event.get("step", "")
-    if "attempt" in event:
-        step += f" ({event['fixer']} attempt {event['attempt']}/{event['of']})"
-    if "log" in event:
-        step += f" in {event['log']}"
-    if "why" in event:
-        step += f": {event['why']}"
-    return f"        {event.get('path', '')}: {step}"
+    step: str = event.step
+    if event.attempt is not None:
+        step += f" ({event.fixer} attempt {event.attempt}/{event.of})"
+    if event.log is not None:
+        step += f" in {event.log}"
+    if event.why is not None:
+        step += f": {event.why}"
+    return f"        {event.path}: {step}"
 
 
 def run_summary(

@@ -33,7 +33,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from stomper import gitops
+from stomper import gitops, records
 from stomper.errors import StomperError
 from stomper.events import read_events
 from stomper.runs import UNFINISHED, RunDir, RunRecord, alive
@@ -42,10 +42,6 @@ from stomper.worktree import remove_leftovers
 
 class LockHeld(StomperError):
     """git's index lock may still be held by a live process; stomper does not take it over."""
-
-
-_APPLY_ENDED = ("applied", "result", "not-applied", "rolled-back")
-"""Journal events after which no git of the run is at work on a file's apply any more."""
 
 
 async def repair(root: Path, rundir: RunDir) -> tuple[list[str], list[str]]:
@@ -115,17 +111,11 @@ def _partial_commit_locks(root: Path, state_dir: Path) -> list[str]:
 
 def _apply_pending(rundir: RunDir, run_id: str) -> str | None:
     """The file the run was applying when it died, if its journal says it never finished."""
-    pending: str | None = None
     try:
-        events = read_events(rundir.events(run_id))
+        journal = records.journal(read_events(rundir.events(run_id)))
     except (OSError, StomperError):
         return None
-    for event in events:
-        if event.get("event") == "applying":
-            pending = str(event.get("path"))
-        elif event.get("event") in _APPLY_ENDED and event.get("path") == pending:
-            pending = None
-    return pending
+    return records.pending(journal)
 
 
 def _holder(root: Path, lock: Path, state_dir: Path) -> str | None:

@@ -1,4 +1,4 @@
-"""The outcome of a fix run, and its JSON form (`stomper fix --report`).
+"""The outcome of a fix run and of each of its files, and their JSON form (`stomper fix --report`).
 
 The JSON is the same, key for key and in the same order, for the same inputs
 whatever order the branches finished in: files are sorted by path, and what
@@ -8,14 +8,83 @@ sits apart under "run".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
+from stomper.diagnostics import Diagnostic
 from stomper.fixers import Usage
-from stomper.graph.state import FileResult
 from stomper.graph.steps import StepTimes
 
 REPORT_VERSION = 1
+
+Outcome = Literal["fixed", "partial", "suppressed", "failed", "skipped"]
+"""suppressed: applied, and part of it is a suppression the project allows (`allow_suppressions`)."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """How one file's branch ended."""
+
+    path: str
+    outcome: Outcome
+    before: tuple[Diagnostic, ...]
+    remaining: tuple[Diagnostic, ...]
+    attempts: int = 0
+    fixers: tuple[str, ...] = ()
+    detail: str = ""
+    """Why the file is not (all) fixed, in the user's words."""
+    hint: str = ""
+    """What the user can do about what is left."""
+    seconds: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    commit: str | None = None
+    patch: str | None = None
+    """The applied (or, with --diff, proposed) change as git wrote it."""
+    kept_patch: str | None = None
+    """Where a verified patch that could not be applied was saved."""
+    agent_output: tuple[str, ...] = ()
+    """Where each agent attempt's output was kept, in attempt order."""
+    suppressed: tuple[Diagnostic, ...] = ()
+    """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
+    steps: StepTimes = field(default_factory=StepTimes)
+    """Where `seconds` went, step by step; their sum is at most `seconds`."""
+    files: tuple[str, ...] = ()
+    """The files of the work unit the branch fixed, `path` first (empty in a result from before units)."""
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return self.files or (self.path,)
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome in ("fixed", "partial", "suppressed")
+
+    @property
+    def fixed(self) -> int:
+        return max(len(self.before) - len(self.remaining) - len(self.suppressed), 0)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileResult:
+        """A result as `file_json` (and the journal, with its commit and seconds) wrote it; keys an older
+        stomper did not write are taken as empty."""
+        model = data.get("model") or {}
+        return cls(
+            path=str(data["path"]),
+            outcome=data["outcome"],
+            before=tuple(Diagnostic.from_json(d) for d in data.get("diagnostics_before", [])),
+            remaining=tuple(Diagnostic.from_json(d) for d in data.get("diagnostics_remaining", [])),
+            attempts=int(data.get("attempts", 0)),
+            fixers=tuple(data.get("fixers", [])),
+            detail=str(data.get("detail", "")),
+            hint=str(data.get("hint", "")),
+            seconds=float(data.get("seconds", 0.0)),
+            usage=Usage(**model),
+            commit=data.get("commit"),
+            kept_patch=data.get("kept_patch"),
+            suppressed=tuple(Diagnostic.from_json(d) for d in data.get("diagnostics_suppressed", [])),
+            files=tuple(data.get("files", [])),
+        )
 
 
 @dataclass(frozen=True)

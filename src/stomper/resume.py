@@ -7,6 +7,7 @@ is either honoured for the files not yet done or refused (exit 2, nothing
 resumed); the run says which. Nothing is ignored.
 
     honoured   the fixer, agent, model and their limits, parallel, timeouts,
+               which tests verify a fix,
                what a fix may touch: they act on each file as it starts
     refused    tools and exclude: they chose the files the run is fixing;
                commit / no-commit / diff: half the fixes would land one way,
@@ -37,6 +38,7 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "ruff_format": "honour",
     "allow_other_files": "honour",
     "allow_suppressions": "honour",
+    "verify_tests": "honour",
     "max_patch_bytes": "honour",
     "ci_exit": "honour",
     "agent": "honour",

@@ -69,6 +69,31 @@ class RunRecord:
     """The branch HEAD was on when the run started (`refs/heads/main`); fixes land there or nowhere."""
     checkout: str | None = None
     """The working tree the run started in; it is resumed there only (linked worktrees share the runs)."""
+    whole: bool = False
+    """No files were named: each tool checks what the project configures it to (`jobs.collect`), resumed too."""
+    known: tuple[str, ...] = ()
+    """Ids of the diagnostics `--baseline` and `--new-only` said to leave alone; left alone when resumed too."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> RunRecord:
+        """The record `to_json` wrote (an older stomper's too: keys added since take their defaults).
+
+        Raises `ValueError` naming the first thing in `data` that is not so.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}")
+        try:
+            return _RECORD.validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            raise ValueError(f"{key}: {first['msg']}") from exc
 
 
 class RunDir:
@@ -97,7 +122,7 @@ class RunDir:
         path = self.run(record.run_id) / "run.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(asdict(record), indent=2) + "\n")
+        partial.write_text(json.dumps(record.to_json(), indent=2) + "\n")
         os.replace(partial, path)
 
     def load(self, run_id: str) -> RunRecord:
@@ -193,17 +218,10 @@ _RECORD = TypeAdapter(RunRecord)
 
 
 def _record(path: Path, data: object) -> RunRecord:
-    if not isinstance(data, dict):
-        raise BadRunRecord(path, f"a JSON {type(data).__name__}, not an object")
-    unknown = sorted(set(data) - {f.name for f in fields(RunRecord)})
-    if unknown:
-        raise BadRunRecord(path, f"unknown key {unknown[0]!r}")
     try:
-        return _RECORD.validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise BadRunRecord(path, f"{key}: {first['msg']}") from exc
+        return RunRecord.from_json(data)
+    except ValueError as exc:
+        raise BadRunRecord(path, str(exc)) from exc
 
 
 def new_run_id() -> str:

@@ -63,6 +63,10 @@ class Scope:
         return list(self.paths)
 
 
+Known = Mapping[tuple[str, str], tuple[Diagnostic, ...]]
+"""What the tools found in one state of the files, by (tool, file)."""
+
+
 @dataclass(frozen=True)
 class Baseline:
     """What the tools found in a scope, and the text of its files when they found it."""
@@ -168,9 +172,14 @@ class Verifier:
 
         return await asyncio.to_thread(reach)
 
-    async def baseline(self, worktree: Path, scope: Scope) -> Baseline:
-        """What the tools find in `scope` now; raises `ToolError` when one cannot run."""
-        diagnostics, errors = await self._check(worktree, scope)
+    async def baseline(self, worktree: Path, scope: Scope, known: Known | None = None) -> Baseline:
+        """What the tools find in `scope` now; raises `ToolError` when one cannot run.
+
+        `known`: what the tools found in this very state before, by (tool,
+        file); those files are not checked by that tool again. A tool's
+        findings in a file do not depend on what other files it was given.
+        """
+        diagnostics, errors = await self._check(worktree, scope, known or {})
         if errors:
             raise ToolError(f"The tools could not check the file before any change: {errors}")
         return Baseline(scope, diagnostics, await _texts(worktree, scope.files))
@@ -193,24 +202,35 @@ class Verifier:
         new, gone = match(before.diagnostics, diagnostics, maps)
         return Verdict(after=after, new=tuple(new), gone=tuple(gone), error=errors or None, suppressions=allowed)
 
-    async def _check(self, worktree: Path, scope: Scope) -> tuple[tuple[Diagnostic, ...], str]:
+    def covered(self, scope: Scope) -> frozenset[tuple[str, str]]:
+        """Each (tool, file) the tools check for `scope`."""
+        return frozenset((tool.name, path) for tool in self.tools for path in scope.for_tool(tool))
+
+    async def _check(
+        self, worktree: Path, scope: Scope, known: Known | None = None
+    ) -> tuple[tuple[Diagnostic, ...], str]:
+        known = known or {}
         await asyncio.to_thread(self._stamps.refresh, worktree, scope.files)
         env = _worktree_env(worktree)
+        todo = {tool.name: [p for p in scope.for_tool(tool) if (tool.name, p) not in known] for tool in self.tools}
         results = await asyncio.gather(
             *(
                 run_tools(
                     [tool],
-                    scope.for_tool(tool),
+                    todo[tool.name],
                     cwd=worktree,
                     executables=self.executables,
                     timeout=self.timeout,
                     env=env,
                 )
                 for tool in self.tools
+                if todo[tool.name]
             )
         )
         errors = "; ".join(f"{run.tool}: {run.error}" for result in results for run in result.errors)
-        return tuple(sorted(d for result in results for d in result.diagnostics)), errors
+        found = [d for result in results for d in result.diagnostics]
+        found += [d for pair in self.covered(scope) if pair in known for d in known[pair]]
+        return tuple(sorted(found)), errors
 
 
 class _Stamps:
@@ -272,3 +292,14 @@ def _worktree_env(worktree: Path) -> dict[str, str]:
         "RUFF_NO_CACHE": "true",
         "MYPY_CACHE_DIR": str(caches_of(worktree) / ".mypy_cache"),
     }
+
+
+def by_tool_and_file(
+    covered: frozenset[tuple[str, str]], diagnostics: Sequence[Diagnostic]
+) -> dict[tuple[str, str], tuple[Diagnostic, ...]]:
+    """`diagnostics` as `Known`, every pair of `covered` present (with nothing, where nothing was found)."""
+    found: dict[tuple[str, str], list[Diagnostic]] = {pair: [] for pair in covered}
+    for d in diagnostics:
+        if (d.tool, d.path) in found:
+            found[(d.tool, d.path)].append(d)
+    return {pair: tuple(ds) for pair, ds in found.items()}

@@ -224,3 +224,72 @@ def _kill_orphaned_agent(marker: Path) -> None:
     if marker.read_text().isdigit():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(int(marker.read_text()), signal.SIGKILL)
+
+
+def test_a_run_stopped_while_its_tools_ran_checks_the_same_way_when_resumed(repo: Path, tmp_path: Path) -> None:
+    # No files named: mypy checks what the project's `files` selects, and a resumed run must too.
+    write(repo, {"pyproject.toml": '[tool.mypy]\nfiles = ["pkg"]\n', "scripts/loose.py": 'x: int = "not in files"\n'})
+    script = project(repo, tmp_path)
+    plan(script)
+    marker, calls = tmp_path / "here", tmp_path / "mypy-calls"
+    wrapper = repo / ".venv" / "bin" / "mypy"
+    wrapper.parent.mkdir(parents=True)
+    real = Path(sys.executable).with_name("mypy")
+    # In the checkout (the tools finding the failing files), the first call says so and waits to be interrupted.
+    wrapper.write_text(
+        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *) echo "$*" >> {calls};'
+        f' [ -e {marker} ] || {{ touch {marker}; sleep 30; }} ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    run = start(repo, script)
+    wait_for(marker, run)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, out + err
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    assert json.loads(record.read_text())["whole"] is True
+    interrupted = calls.read_text().splitlines()
+
+    done = resume(repo)
+
+    resumed = calls.read_text().splitlines()[len(interrupted) :]
+    assert resumed[: len(interrupted)] == interrupted
+    assert not any("loose.py" in call for call in resumed)
+    assert "scripts/loose.py" not in done.stdout + done.stderr
+    assert (repo / "scripts" / "loose.py").read_text() == 'x: int = "not in files"\n'
+    assert_finished(repo, done)
+
+
+def test_a_run_stopped_while_its_tools_ran_leaves_its_baseline_alone_when_resumed(repo: Path, tmp_path: Path) -> None:
+    # The baseline records the debt of FILES; only the new file's diagnostic is the run's work, resumed too.
+    script = project(repo, tmp_path)
+    made = subprocess.run([str(STOMPER), "baseline", "--tools", "mypy", "-o", str(tmp_path / "base.json")], cwd=repo)
+    assert made.returncode == 0
+    write(repo, {"pkg/new.py": BROKEN.format(n=9)})
+    commit_all(repo, "new debt")
+    script.write_text(
+        json.dumps({p: {"content": FIXED.format(n=n)} for n, p in [*enumerate(FILES), (9, "pkg/new.py")]})
+    )
+    marker = tmp_path / "here"
+    wrapper = repo / ".venv" / "bin" / "mypy"
+    wrapper.parent.mkdir(parents=True)
+    real = Path(sys.executable).with_name("mypy")
+    wrapper.write_text(
+        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *)'
+        f' [ -e {marker} ] || {{ touch {marker}; sleep 30; }} ;; esac\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    run = start(repo, script, "--baseline", str(tmp_path / "base.json"))
+    wait_for(marker, run)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, out + err
+
+    done = resume(repo)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (repo / "pkg/new.py").read_text() == FIXED.format(n=9)
+    for n, path in enumerate(FILES):
+        assert (repo / path).read_text() == BROKEN.format(n=n)
+    called = [json.loads(line)["file"] for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert called == ["pkg/new.py"]

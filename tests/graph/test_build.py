@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from langgraph.types import Send
 
 from stomper.diagnostics import Diagnostic
-from stomper.graph.build import build_graph, fan_out
+from stomper.graph.build import build_graph, fan_out, open_checkpointer
 from stomper.graph.state import FileJob
+from stomper.graph.steps import StepTimes
+from stomper.report import FileResult
 
 
 def job(n: int, path: str) -> FileJob:
@@ -49,3 +52,24 @@ def test_stomper_graph_prints_mermaid() -> None:
     for line in ("__start__ -.-> fix_file;", "__start__ -.-> report;", "fix_file --> report;", "report --> __end__;"):
         assert line in done.stdout
     assert "defer = True" in done.stdout
+
+
+async def test_a_checkpoint_an_older_stomper_wrote_still_reads_its_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    diagnostic = Diagnostic("a.py", 1, 1, "ruff", "F401", "x")
+    result = FileResult("a.py", "fixed", (diagnostic,), (), attempts=1, steps=StepTimes(fixer=1.5))
+    async with open_checkpointer(tmp_path / "state.sqlite") as saver:
+        with monkeypatch.context() as older:
+            # The result lived in stomper.graph.state then, and its checkpoints name it so.
+            older.setattr(FileResult, "__module__", "stomper.graph.state")
+            written = saver.serde.dumps_typed({"results": [result]})
+        assert b"stomper.graph.state" in written[1]
+
+        read = saver.serde.loads_typed(written)
+        today = saver.serde.loads_typed(saver.serde.dumps_typed({"results": [result]}))
+
+    assert type(read["results"][0]) is FileResult
+    assert read == today
+    assert (read["results"][0].path, read["results"][0].outcome, read["results"][0].attempts) == ("a.py", "fixed", 1)
+    assert read["results"][0].steps == StepTimes(fixer=1.5)

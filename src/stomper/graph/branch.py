@@ -10,21 +10,22 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from stomper import explain, redact
 from stomper.apply import Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic, identity
 from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
-from stomper.graph.state import FileJob, FileResult, Outcome, RunContext
+from stomper.graph.state import FileJob, RunContext
 from stomper.graph.steps import Stopwatch
 from stomper.guard import Seal, check_change
+from stomper.records import Step
+from stomper.report import FileResult, Outcome
 from stomper.suppressions import Suppression
 from stomper.verify import Baseline, Scope
 from stomper.worktree import Worktree
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[Step], None]
 NEEDS_AI = explain.NO_AI
 UNCHANGED_LIMIT = 2
 """An AI fixer that changed nothing this often on one file will not change it on the next try either."""
@@ -51,20 +52,20 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     started = time.monotonic()
     work = _Work(remaining=job.diagnostics)
     if (recovered := await ctx.applier.recover(job.path)) is not None:
-        emit({"path": job.path, "step": "done"})
+        emit(Step(job.path, "done"))
         work.remaining = recovered.remaining
         outcome: Outcome = "partial" if work.remaining else "fixed"
         result = work.result(job, outcome, started, "applied before the run was interrupted")
         return replace(result, commit=recovered.commit)
     if not any(fixer.handles(d) for fixer in ctx.fixers for d in job.diagnostics):
-        emit({"path": job.path, "step": "done"})
+        emit(Step(job.path, "done"))
         return work.result(job, "skipped", started, _why_not(ctx, work))
     try:
         for earlier in ctx.gates.pending(job.after):
             shared = ", ".join(ctx.gates.shared(earlier, job.unit))
-            emit({"path": job.path, "step": "blocked", "why": f"waits for {earlier} (both may change {shared})"})
+            emit(Step(job.path, "blocked", why=f"waits for {earlier} (both may change {shared})"))
         await ctx.gates.wait(job.after)
-        emit({"path": job.path, "step": "worktree"})
+        emit(Step(job.path, "worktree"))
         got_worktree = time.monotonic()
         async with ctx.worktrees.checkout() as wt:
             if job.after:  # from the state with the fixes it waited for landed
@@ -92,12 +93,12 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             changes = await wt.changes()
             message = commit_message(job, work.remaining, [c.path for c in changes])
             fix = Fix(job.path, wt.tree, changes, patch, message, work.remaining)
-            emit({"path": job.path, "step": "waiting"})
+            emit(Step(job.path, "waiting"))
             scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
             reads = await ctx.verifier.reads(wt.path, scope)
             applied = await work.clock.landing(
                 lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
-                locked=lambda: emit({"path": job.path, "step": "applying"}),
+                locked=lambda: emit(Step(job.path, "applying")),
             )
         outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
@@ -117,7 +118,7 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     except OSError as exc:  # a file gone or unreadable mid-run fails this file, not the run
         return work.result(job, "failed", started, f"{exc.filename or job.path}: {exc.strerror}")
     finally:
-        emit({"path": job.path, "step": "done"})
+        emit(Step(job.path, "done"))
 
 
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
@@ -133,7 +134,7 @@ async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work
             todo = tuple(d for d in work.remaining if fixer.handles(d))
             if not todo or work.stopped or work.unchanged >= UNCHANGED_LIMIT:
                 break
-            emit({"path": job.path, "step": "fixing", "fixer": fixer.name, "attempt": attempt, "of": tries})
+            emit(Step(job.path, "fixing", fixer.name, attempt, tries))
             request = FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback, files=job.files)
             baseline = await _attempt(fixer, request, wt, seal, ctx, work, baseline, emit)
 
@@ -156,7 +157,7 @@ async def _attempt(
         outcome = await fixer.fix(request)
     if outcome.log is not None:
         work.logs.append(outcome.log)
-        emit({"path": request.path, "step": "output kept", "log": outcome.log})
+        emit(Step(request.path, "output kept", log=outcome.log))
     # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
     await seal.check()
     work.usage += outcome.usage
@@ -169,15 +170,7 @@ async def _attempt(
         work.why, work.verified = outcome.error or work.why, False
         await wt.reject()
         return baseline
-    emit(
-        {
-            "path": request.path,
-            "step": "verifying",
-            "fixer": fixer.name,
-            "attempt": request.attempt,
-            "of": request.max_attempts,
-        }
-    )
+    emit(Step(request.path, "verifying", fixer.name, request.attempt, request.max_attempts))
     # The record of what the tools are about to check; what they check must still be it afterwards.
     record = await wt.record()
     with work.clock.step("verify"):

@@ -36,8 +36,9 @@ from stomper.fixers import Usage
 from stomper.graph.branch import fix_file
 from stomper.graph.checkpoints import CheckpointError
 from stomper.graph.jobs import nothing_to_fix, run_report
-from stomper.graph.state import BranchState, FileJob, FileResult, RunContext, RunState
-from stomper.report import RunReport
+from stomper.graph.state import BranchState, FileJob, RunContext, RunState
+from stomper.graph.steps import StepTimes
+from stomper.report import FileResult, RunReport
 
 
 def fan_out(state: RunState) -> list[Send] | str:
@@ -72,11 +73,9 @@ async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
 
     Raises `CheckpointError` when the file is not a database it can use.
     """
-    serde = JsonPlusSerializer(
-        allowed_msgpack_modules=[
-            (cls.__module__, cls.__name__) for cls in (FileJob, FileResult, Diagnostic, Usage, RunReport)
-        ]
-    )
+    allowed = [(cls.__module__, cls.__name__) for cls in (FileJob, FileResult, Diagnostic, Usage, RunReport, StepTimes)]
+    # An older stomper's checkpoints name the result by the module it lived in then.
+    serde = JsonPlusSerializer(allowed_msgpack_modules=[*allowed, ("stomper.graph.state", "FileResult")])
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(path) as connection:
         saver = AsyncSqliteSaver(connection, serde=serde)

@@ -15,10 +15,10 @@ from dataclasses import replace
 from stomper import gitops, imports, redact, units
 from stomper.baseline import without_known
 from stomper.diagnostics import Diagnostic
-from stomper.graph.state import FileJob, FileResult, RunState
+from stomper.graph.state import FileJob, RunState
 from stomper.integrate import Recheck
 from stomper.project import Project
-from stomper.report import RunReport
+from stomper.report import FileResult, RunReport
 from stomper.tools import run_tools
 
 

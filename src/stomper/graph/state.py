@@ -3,26 +3,28 @@
 Nodes return partial updates; the `Annotated` reducers merge the branches'
 results, so each file's result is counted exactly once whatever order the
 branches finish in.
+
+`FileResult` and `Outcome` live in `stomper.report` and are named here
+too: the checkpoints of an older stomper name them by this module.
 """
 
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from stomper.apply import Applier
 from stomper.diagnostics import Diagnostic
-from stomper.fixers import Fixer, Usage
-from stomper.graph.steps import StepTimes
+from stomper.fixers import Fixer
 from stomper.integrate import Integration
 from stomper.project import Project
+from stomper.report import FileResult, Outcome
 from stomper.units import Gates
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
 
-Outcome = Literal["fixed", "partial", "suppressed", "failed", "skipped"]
-"""suppressed: applied, and part of it is a suppression the project allows (`allow_suppressions`)."""
+__all__ = ["BranchState", "FileJob", "FileResult", "Outcome", "RunContext", "RunState"]
 
 
 @dataclass(frozen=True)
@@ -42,49 +44,6 @@ class FileJob:
     @property
     def unit(self) -> tuple[str, ...]:
         return self.files or (self.path,)
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """How one file's branch ended."""
-
-    path: str
-    outcome: Outcome
-    before: tuple[Diagnostic, ...]
-    remaining: tuple[Diagnostic, ...]
-    attempts: int = 0
-    fixers: tuple[str, ...] = ()
-    detail: str = ""
-    """Why the file is not (all) fixed, in the user's words."""
-    hint: str = ""
-    """What the user can do about what is left."""
-    seconds: float = 0.0
-    usage: Usage = field(default_factory=Usage)
-    commit: str | None = None
-    patch: str | None = None
-    """The applied (or, with --diff, proposed) change as git wrote it."""
-    kept_patch: str | None = None
-    """Where a verified patch that could not be applied was saved."""
-    agent_output: tuple[str, ...] = ()
-    """Where each agent attempt's output was kept, in attempt order."""
-    suppressed: tuple[Diagnostic, ...] = ()
-    """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
-    files: tuple[str, ...] = ()
-    """The files of the unit the branch fixed, `path` first (empty in a result from before units)."""
-    steps: StepTimes = field(default_factory=StepTimes)
-    """Where `seconds` went, step by step; their sum is at most `seconds`."""
-
-    @property
-    def unit(self) -> tuple[str, ...]:
-        return self.files or (self.path,)
-
-    @property
-    def applied(self) -> bool:
-        return self.outcome in ("fixed", "partial", "suppressed")
-
-    @property
-    def fixed(self) -> int:
-        return max(len(self.before) - len(self.remaining) - len(self.suppressed), 0)
 
 
 class RunState(TypedDict, total=False):

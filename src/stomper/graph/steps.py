@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Literal, TypeVar
 
-Step = Literal["worktree", "fixer", "verify", "integration", "apply"]
+StepName = Literal["worktree", "fixer", "verify", "integration", "apply"]
 T = TypeVar("T")
 
 
@@ -47,11 +47,11 @@ class Stopwatch:
     def __init__(self) -> None:
         self._spent: dict[str, float] = {}
 
-    def add(self, step: Step, seconds: float) -> None:
+    def add(self, step: StepName, seconds: float) -> None:
         self._spent[step] = self._spent.get(step, 0.0) + max(seconds, 0.0)
 
     @contextmanager
-    def step(self, step: Step) -> Iterator[None]:
+    def step(self, step: StepName) -> Iterator[None]:
         start = time.monotonic()
         try:
             yield

@@ -1,0 +1,390 @@
+"""A fix run's life: start (or resume), land, stop.
+
+`commands/fix.py` is the command: options in, one call to `fix`, the report
+shown and written, an exit code out. Everything between is here:
+
+    start    the repository's run lock, repairs of what dead runs left, the
+             snapshot, the run's record (`runs.RunRecord`) and the ref that
+             keeps its snapshot from `git gc`
+    resume   the same from the record of an interrupted run: its files,
+             mode, settings and how its tools were run (`RunRecord.whole`,
+             `RunRecord.known`);
+             the fixes its journal says it began to apply; its checkpoint,
+             which holds what its tools found and its finished branches
+    land     the tools, then, when files fail, the graph (`graph/build.py`):
+             its stream goes to the display and the journal, its fixes into
+             the checkout through the `Applier`
+    stop     the record says how the run ended; a finished run's ref goes;
+             the worktrees always go, through a second Ctrl-C too
+
+A run is resumable until its record says it completed (see `runs.py` for
+its footprint under `.git/stomper`, `resume.py` for what `--resume` honours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from stomper import baseline, gitops, imports, redact, resume, sandbox, worktree
+from stomper.apply import Applier, Mode, applied_before, check_commits, landed_before
+from stomper.config import StomperSettings
+from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
+from stomper.events import EventLog, read_events
+from stomper.fixers.registry import build_fixers, check_agent, uses_agent
+from stomper.graph import checkpoints, jobs
+from stomper.graph.state import RunContext, RunState
+from stomper.integrate import Integration
+from stomper.project import Project
+from stomper.records import Collected, Event, Finished, Note, Result, Step
+from stomper.repair import repair
+from stomper.report import FileResult, RunReport
+from stomper.runs import RunDir, RunRecord, Status, new_run_id
+from stomper.selection import Selection, select_files, text_files
+from stomper.shard import Shard, pick
+from stomper.tools import TOOLS
+from stomper.tools.config import pytest_testpaths
+from stomper.verify import Verifier
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a run is asked to do (the command's other options are about showing its outcome)."""
+
+    mode: Mode = "commit"
+    allow_dirty: bool = False
+    resume: str | None = None
+    """A run id, or "last" for the last interrupted run."""
+    new_only_base: str | None = None
+    """Leave alone what the merge base with this ref already had (see `stomper.baseline`)."""
+    baseline: Path | None = None
+    """Leave alone what this baseline file records."""
+    shard: Shard | None = None
+    """Work on this shard's part of the selected files only (see `stomper.shard`)."""
+    told: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The settings given on the command line: all `--resume` is told (see `stomper.resume`)."""
+
+
+class Interrupted(StomperError):
+    """The run was stopped by a signal; it can be resumed."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"interrupted; resume with: stomper fix --resume {run_id}")
+        self.run_id = run_id
+
+
+async def fix(
+    project: Project, selection: Selection, request: Request, *, cwd: Path, on_event: Callable[[Event], None]
+) -> RunReport:
+    """Start (or resume) a run over the selected files, land it, stop it; its report."""
+    repo = _checked_repo(project, request)
+    # Before anything is written: a missing tool or agent, a model without its key or package,
+    # must leave no run behind (building the fixers finds every one of these).
+    ruff = project.executables([*project.tools, TOOLS["ruff"]])["ruff"]
+    check_agent(project.settings, project.root)
+    if request.resume is None:
+        build_fixers(project.settings, ruff)
+    confine = sandbox.UNCONFINED
+    if uses_agent(project.settings) or request.resume is not None:
+        confine = await sandbox.choose(project.settings.sandbox)
+        if confine.note is not None:
+            on_event(Note(confine.note))
+    rundir = RunDir(repo.state_dir)
+    with rundir.lock() as stale_pid:
+        if stale_pid is not None:
+            on_event(Note(f"took over the lock of stomper run pid {stale_pid}, which is no longer running"))
+        leftovers, repaired = await repair(project.root, rundir)
+        for old in leftovers:
+            on_event(Note(f"removed the worktrees left behind by run {old}, which did not finish"))
+        for note in repaired:
+            on_event(Note(note))
+        await asyncio.to_thread(checkpoints.check, rundir.checkpoints)
+        if request.resume is not None:
+            record, settings = await _resumed(project, selection, request, rundir, on_event)
+            # Before the record says running: a resumed run's fixers must be usable too.
+            check_agent(settings, project.root)
+            build_fixers(settings, ruff)
+        else:
+            record = await _started(project, selection, request, cwd=cwd, on_event=on_event)
+            settings = project.settings
+            known = await _known(project, record.files, request)
+            record = dataclasses.replace(record, known=tuple(sorted(known)))
+        if record.mode == "commit":
+            await check_commits(project.root, await gitops.fallback_identity(project.root))
+        settled = settings.model_dump(mode="json")
+        record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
+        # The record first: a ref without one is what a kill right here would otherwise leave.
+        rundir.save(record)
+        await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
+        with EventLog(rundir.events(record.run_id)) as journal:
+            project = dataclasses.replace(project, settings=settings)
+            run = Run(project, record, rundir, journal, on_event, confine)
+            return await run.go(resuming=request.resume is not None)
+
+
+async def _resumed(
+    project: Project, selection: Selection, request: Request, rundir: RunDir, on_event: Callable[[Event], None]
+) -> tuple[RunRecord, StomperSettings]:
+    """The run `--resume` names, with the settings it goes on with; refuses what it cannot change."""
+    record = rundir.resumable(None if request.resume == "last" else request.resume)
+    if record.checkout not in (None, str(project.root)):
+        raise StomperError(f"run {record.run_id} started in {record.checkout}; resume it there")
+    named = selection.paths or selection.files or selection.uses_git
+    resume.check_selection(record, bool(named) or selection.exclude != tuple(project.settings.exclude))
+    asked = None if request.mode == "commit" and not request.allow_dirty else _mode(request)
+    resume.check_mode(record, asked)
+    settings, changed = resume.settings_for(record, request.told)
+    honoured = f", with the new {', '.join(changed)} for the files not yet done" if changed else ""
+    on_event(Note(f"resuming run {record.run_id}{honoured}"))
+    if record.mode == "commit":
+        # What the interrupted run applied but did not commit is its own, not the user's.
+        await _require_clean(project.root, except_paths=_journaled(rundir, record.run_id))
+    return record, settings
+
+
+def _mode(request: Request) -> Mode:
+    return "no-commit" if request.mode == "commit" and request.allow_dirty else request.mode
+
+
+async def _known(project: Project, files: tuple[str, ...], request: Request) -> frozenset[str]:
+    """Ids of the diagnostics `--new-only` and `--baseline` say to leave alone."""
+    known = await asyncio.to_thread(baseline.read, request.baseline) if request.baseline is not None else frozenset()
+    if request.new_only_base is not None:
+        known |= await baseline.known_at(project, request.new_only_base, files)
+    return known
+
+
+async def _started(
+    project: Project, selection: Selection, request: Request, *, cwd: Path, on_event: Callable[[Event], None]
+) -> RunRecord:
+    """The record of a new run: its files, mode and snapshot."""
+    files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
+    for note in notes:
+        on_event(Note(note))
+    if request.shard is not None:
+        sizes = await asyncio.to_thread(lambda: {f: (project.root / f).stat().st_size for f in files})
+        mine = pick(files, sizes, request.shard)
+        on_event(Note(f"shard {request.shard}: {len(mine)} of {len(files)} file(s)"))
+        files = mine
+    mode = _mode(request)
+    if mode == "commit":
+        await _require_clean(project.root, except_paths=set())
+    return RunRecord(
+        run_id=new_run_id(),
+        pid=0,
+        started=time.time(),
+        status="running",
+        mode=mode,
+        base=await worktree.snapshot(project.root),
+        files=tuple(files),
+        settings=project.settings.model_dump(mode="json"),
+        branch=await gitops.head_ref(project.root),
+        checkout=str(project.root),
+        whole=selection.whole,
+    )
+
+
+class Run:
+    """A started (or resumed) run, its record saved and its journal open: it lands, then stops."""
+
+    def __init__(
+        self,
+        project: Project,
+        record: RunRecord,
+        rundir: RunDir,
+        journal: EventLog,
+        on_event: Callable[[Event], None],
+        confine: sandbox.Sandbox,
+    ) -> None:
+        self.project = project
+        self.record = record
+        self.rundir = rundir
+        self.journal = journal
+        self.on_event = on_event
+        self.confine = confine
+
+    async def go(self, *, resuming: bool) -> RunReport:
+        """Land, then stop; the record says how the run ended."""
+        started = time.monotonic()
+        status: Status = "failed"
+        final: RunReport | None = None
+        try:
+            final = await self.land(resuming=resuming)
+            status = "completed"
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise Interrupted(self.record.run_id) from None
+        except FixerError:
+            # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+            status = "misconfigured"
+            raise
+        finally:
+            await self.stop(status, final)
+        return dataclasses.replace(final, seconds=time.monotonic() - started)
+
+    async def land(self, *, resuming: bool) -> RunReport:
+        """Collect, then fan out when there is something to fix."""
+        # A resumed run goes on from its checkpoint, which holds what its tools found.
+        state = None if resuming else await self._collect()
+        if state is not None and jobs.nothing_to_fix(state):
+            return jobs.run_report(self.record.run_id, self.record.mode, state)
+        return await self._fan_out(state)
+
+    async def stop(self, status: Status, final: RunReport | None) -> None:
+        """Write down how the run ended; a run that cannot be resumed lets go of its snapshot."""
+        run_id = self.record.run_id
+        if status in ("completed", "misconfigured"):
+            await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=self.project.root))
+        summary = final.to_json()["summary"] if final is not None else {}
+        self.rundir.save(dataclasses.replace(self.record, status=status, finished=time.time(), summary=summary))
+
+    async def _collect(self) -> RunState:
+        project, record = self.project, self.record
+        known = frozenset(record.known)
+        state = await jobs.collect(project, list(record.files), project.executables(), known, whole=record.whole)
+        self.on_event(Collected(len(state.get("jobs", []))))
+        return state
+
+    async def _context(self) -> RunContext:
+        """What the graph's nodes share: the fixers, the verifier, the worktree pool, the applier, the queue."""
+        project, record, rundir = self.project, self.record, self.rundir
+        settings = project.settings
+        run_id = record.run_id
+        verifier = Verifier(
+            tools=project.tools,
+            executables=project.executables(),
+            timeout=settings.tool_timeout,
+            graph=await imports.scan(project.root, await gitops.listed_paths(project.root)),
+            test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
+            allow_suppressions=tuple(settings.allow_suppressions),
+            all_tests=settings.verify_tests == "all",
+        )
+        worktrees = worktree.Worktrees(
+            project.root,
+            rundir.root,
+            run_id,
+            record.base,
+            caches=(".mypy_cache",) if "mypy" in settings.tools else (),
+            size=settings.parallel,
+        )
+        applier = Applier(
+            project.root,
+            record.base,
+            record.mode,  # type: ignore[arg-type]
+            rundir.patches(run_id),
+            self.journal,
+            await gitops.fallback_identity(project.root),
+            applied_before(read_events(self.journal.path)),
+            branch=record.branch or await gitops.head_ref(project.root),
+        )
+        return RunContext(
+            project=project,
+            run_id=run_id,
+            fixers=tuple(
+                build_fixers(
+                    settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", self.confine
+                )
+            ),
+            verifier=verifier,
+            worktrees=worktrees,
+            applier=applier,
+            queue=Integration(applier, verifier, worktrees, landed_before(applier.applied_before)),
+        )
+
+    async def _fan_out(self, state: RunState | None) -> RunReport:
+        """Run the graph from `state`, or resume it from its checkpoint when `state` is None."""
+        # LangGraph (and LangChain under it) only for a run that has files to fix.
+        from stomper.graph.build import build_graph, open_checkpointer
+
+        run_id = self.record.run_id
+        ctx = await self._context()
+        try:
+            async with open_checkpointer(self.rundir.checkpoints) as saver:
+                graph = build_graph(saver)
+                config: Any = {"max_concurrency": self.project.settings.parallel, "configurable": {"thread_id": run_id}}
+                if state is None and (await graph.aget_state(config)).created_at is None:
+                    # Interrupted before its graph started: its tools run again, as they ran then.
+                    state = await self._collect()
+                try:
+                    final = await self._stream(
+                        graph.astream(state, config=config, context=ctx, stream_mode=["custom", "updates"])
+                    )
+                except FixerError:
+                    # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+                    await _always(saver.adelete_thread(run_id))
+                    raise
+                await saver.adelete_thread(run_id)
+        finally:
+            await _always(ctx.worktrees.close())
+        return final
+
+    async def _stream(self, chunks: AsyncIterator[Any]) -> RunReport:
+        """Pass the graph's stream on to the display and the journal; the report it ends with."""
+        final: RunReport | None = None
+        async for kind, chunk in chunks:
+            # Whatever a branch says (an agent's stderr, a model's error) leaves the graph scrubbed.
+            if kind == "custom":
+                step: Step = redact.scrub_data(chunk)
+                self.on_event(step)
+                continue
+            update: dict[str, Any] = redact.scrub_data(chunk)
+            if "report" in update:
+                final = update["report"]["report"]
+            elif "fix_file" in update:
+                result: FileResult = update["fix_file"]["results"][0]
+                self.journal.append(Result(result).to_json())
+                self.on_event(Finished(result))
+        assert final is not None
+        return final
+
+
+async def _always(work: Awaitable[T]) -> T:
+    """Await `work` to its end, even through a second Ctrl-C: cleaning up is not optional."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            continue
+
+
+def _ref(run_id: str) -> str:
+    return f"refs/stomper/runs/{run_id}"
+
+
+def _journaled(rundir: RunDir, run_id: str) -> set[str]:
+    path = rundir.events(run_id)
+    return set(applied_before(read_events(path))) if path.exists() else set()
+
+
+def _checked_repo(project: Project, request: Request) -> gitops.RepoInfo:
+    repo = project.repo
+    if repo is None:
+        raise NotAGitRepository(
+            f"{project.root} is not inside a git repository; stomper fix works on git repositories only"
+        )
+    if not repo.has_commits:
+        raise GitError("the repository has no commits yet; commit your files once, then run stomper fix")
+    if repo.detached and request.mode == "commit" and not request.allow_dirty:
+        raise GitError("HEAD is detached; check out a branch first, or use --no-commit to leave the fixes uncommitted")
+    return repo
+
+
+async def _require_clean(root: Path, except_paths: set[str]) -> None:
+    done = await gitops.git("status", "--porcelain", "-z", "--untracked-files=no", cwd=root)
+    dirty = {entry[3:] for entry in gitops.split_z(done.stdout)} - except_paths
+    if dirty:
+        raise StomperError(
+            "your working tree has uncommitted changes; commit or stash them, "
+            "or use --allow-dirty (fixes are then left uncommitted) or --no-commit"
+        )
