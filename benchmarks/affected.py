@@ -117,6 +117,8 @@ def main() -> None:
             fixed = data["summary"]["files_fixed"]
             per_file = seconds / max(fixed, 1)
             print(f"{verify_tests:>12} {seconds:>8.2f} {result['wall']:>8.2f} {per_file:>10.2f} {fixed:>6}", flush=True)
+            for path, timing in sorted(data["run"]["files"].items()):
+                print(f"{'':>12} {path}: {timing['seconds']:.2f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ in this order:
                   "stage_checkout": "...",   # stage this content for the file in the user's index, file unchanged
                   "exit": 0}}                # exit status
 
-Every call appends {"file", "start", "end", "prompt"} as a JSON line to
+Every call appends {"file", "start", "end", "prompt", "seen"} ("seen": the file as the agent found it) as a JSON line to
 SCRIPT.json's directory / calls.jsonl; a list of contents is taken one per attempt.
 """
 
@@ -45,7 +45,8 @@ log = script_path.parent / "calls.jsonl"
 attempt = sum(1 for line in log.read_text().splitlines() if json.loads(line)["file"] == target) if log.exists() else 0
 start = time.time()
 prompt = sys.stdin.read()
-seen = {name: Path(name).read_text() for name in plan.get("read", [])}
+seen = Path(target).read_text() if Path(target).is_file() else None
+read = {name: Path(name).read_text() for name in plan.get("read", [])}
 
 if "mark" in plan:
     Path(plan["mark"]).write_text(str(os.getpid()))
@@ -116,10 +117,11 @@ record = {
     "start": start,
     "end": time.time(),
     "prompt": prompt,
+    "seen": seen,
     "env_file": os.environ.get("STOMPER_FILE"),
     "env_files": os.environ.get("STOMPER_FILES"),
     "argv": sys.argv[3:],
-    "read": seen,
+    "read": read,
     "prompt_file": os.environ.get("STOMPER_PROMPT_FILE"),
 }
 with log.open("a") as handle:

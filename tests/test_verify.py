@@ -10,7 +10,7 @@ from conftest import write
 
 from stomper import imports
 from stomper.tools import TOOLS
-from stomper.verify import Baseline, Verifier
+from stomper.verify import Baseline, Scope, Verifier
 from stomper.worktree import caches_of
 
 BIN = Path(sys.executable).parent
@@ -211,3 +211,36 @@ async def test_mypy_keeps_its_cache_beside_the_worktree_where_a_fixer_cannot_for
         ".mypy_cache/3.11",
         ".mypy_cache/3.11/m.meta.json",
     ]
+
+
+async def test_a_batch_is_verified_once_on_the_union_of_its_files_scopes(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "import os\n\nVALUE = 1\n",
+            "pkg/b.py": "import sys\n",
+            "pkg/user.py": "from pkg.a import VALUE\n\nprint(VALUE)\n",
+            "test_b.py": "import pkg.b\n\n\ndef test_b() -> None:\n    assert pkg.b\n",
+        },
+    )
+    v = verifier("ruff", "mypy", tree=tmp_path)
+    scope = Scope.union([v.scope("pkg/a.py"), v.scope("pkg/b.py")])
+    assert scope == Scope(("pkg/a.py", "pkg/b.py"), ("pkg/user.py", "test_b.py"), ("test_b.py",))
+    assert scope.for_tool(TOOLS["ruff"]) == ["pkg/a.py", "pkg/b.py"]
+    assert scope.for_tool(TOOLS["mypy"]) == ["pkg/a.py", "pkg/b.py", "pkg/user.py", "test_b.py"]
+    assert scope.for_tool(TOOLS["pytest"]) == ["test_b.py"]
+    before = await v.baseline(tmp_path, scope)
+    assert [(d.path, d.code) for d in before.diagnostics] == [("pkg/a.py", "F401"), ("pkg/b.py", "F401")]
+
+    # One file fixed, the other given a suppression: each file is judged as a single file's change is.
+    write(tmp_path, {"pkg/a.py": "VALUE = 1\n", "pkg/b.py": "import sys  # noqa: F401\n"})
+    verdict = await v.verify(tmp_path, before)
+
+    assert not verdict.accepted
+    assert [str(s) for s in verdict.forbidden] == ["pkg/b.py: noqa[F401]"]
+    write(tmp_path, {"pkg/b.py": "import sys\n"})
+    verdict = await v.verify(tmp_path, before)
+    assert verdict.accepted
+    assert [(d.path, d.code) for d in verdict.gone] == [("pkg/a.py", "F401")]
+    assert [(d.path, d.code) for d in verdict.after.diagnostics] == [("pkg/b.py", "F401")]

@@ -118,7 +118,7 @@ def _print(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     """One line of `git diff --raw`."""
 
     old_mode: str
@@ -139,6 +139,8 @@ async def check_change(
     original: bytes | None,
     may_empty: bool = False,
     unit: Sequence[str] = (),
+    entries: Sequence[Entry] | None = None,
+    verified: bytes | None = None,
 ) -> None:
     """Raise `UnsafeChange` if the verified change of `path` in `wt` (its record) must not be applied.
 
@@ -146,9 +148,14 @@ async def check_change(
     change may leave the file empty, as ruff does to a file of nothing but
     unused imports; from an AI, an empty file is a wiped one. `unit`: the
     other files of its work unit (`stomper.units`), which the change may
-    edit as it may edit `path`, and no other.
+    edit as it may edit `path`, and no other. `entries`: the
+    part of the record that is this change (`entries_of`), when the record
+    holds the changes of a batch of files, each landed on its own, and
+    `verified`: the bytes of `path` in the record, when the caller read them
+    from it already.
     """
-    entries = await _entries(wt)
+    if entries is None:
+        entries = await entries_of(wt)
     for entry in entries:
         for name in filter(None, (entry.path, entry.old)):
             parts = name.split("/")
@@ -184,7 +191,8 @@ async def check_change(
     for name in own:
         if name in touched:
             old = original if name == path else await _base_blob(wt, name)
-            await _still_text(wt, name, old or b"", may_empty)
+            new = verified if name == path and verified is not None else (await wt.verified_blob(name) or b"")
+            _still_text(name, old or b"", new, may_empty)
     others = sorted(touched - set(own))
     if others and not settings.allow_other_files:
         raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
@@ -201,8 +209,7 @@ async def _base_blob(wt: Worktree, path: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> None:
-    new = await wt.verified_blob(path) or b""
+def _still_text(path: str, old: bytes, new: bytes, may_empty: bool) -> None:
     # git's own test for binary: a NUL byte in the first 8000.
     if b"\0" in new[:8000] and b"\0" not in old[:8000]:
         raise UnsafeChange(f"the fix makes {path} a binary file; not applied")
@@ -210,7 +217,8 @@ async def _still_text(wt: Worktree, path: str, old: bytes, may_empty: bool) -> N
         raise UnsafeChange(f"the fix empties {path}; not applied")
 
 
-async def _entries(wt: Worktree) -> list[_Entry]:
+async def entries_of(wt: Worktree) -> list[Entry]:
+    """What the record of `wt` changes relative to its base, renames found."""
     done = await git("diff-tree", "-r", "-z", "--no-abbrev", "-M", wt.base, wt.tree, cwd=wt.path)
     fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
     entries = []
@@ -218,10 +226,10 @@ async def _entries(wt: Worktree) -> list[_Entry]:
     while n < len(fields) and fields[n].startswith(":"):
         old_mode, new_mode, _, new_sha, status = fields[n][1:].split(" ")
         if status.startswith(("R", "C")):
-            entries.append(_Entry(old_mode, new_mode, new_sha, status[0], fields[n + 2], old=fields[n + 1]))
+            entries.append(Entry(old_mode, new_mode, new_sha, status[0], fields[n + 2], old=fields[n + 1]))
             n += 3
         else:
-            entries.append(_Entry(old_mode, new_mode, new_sha, status[0], fields[n + 1]))
+            entries.append(Entry(old_mode, new_mode, new_sha, status[0], fields[n + 1]))
             n += 2
     return entries
 

@@ -338,10 +338,14 @@ class Run:
             update: dict[str, Any] = redact.scrub_data(chunk)
             if "report" in update:
                 final = update["report"]["report"]
-            elif "fix_file" in update:
-                result: FileResult = update["fix_file"]["results"][0]
-                self.journal.append(Result(result).to_json())
-                self.on_event(Finished(result))
+            else:
+                # A branch's one result, or the batch's (`stomper.graph.batch`).
+                results: list[FileResult] = [
+                    r for node in ("batch", "fix_file") for r in (update.get(node) or {}).get("results", [])
+                ]
+                for result in results:
+                    self.journal.append(Result(result).to_json())
+                    self.on_event(Finished(result))
         assert final is not None
         return final
 

@@ -134,7 +134,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Verifier:
-    """Runs the enabled tools in a worktree on the scope of one file's change."""
+    """Runs the enabled tools in a worktree on the scope of one file's change (or of a batch's, `Scope.union`)."""
 
     tools: Sequence[Tool]
     executables: Mapping[str, str]

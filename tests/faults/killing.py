@@ -55,6 +55,12 @@ landing = args[at:at + 1] == ["update-index"] and "--index-info" in args
 own_index = "GIT_INDEX_FILE" in os.environ  # a temporary index, not the checkout's
 if pause != "index-lock" or not landing or own_index or marker.exists() or Path.cwd() != Path({checkout!r}):
     os.execv(REAL, [REAL, *args])
+# Landings take turns (the applier's lock): the first `skip` of them go through.
+landed = marker.with_suffix(".landed")
+count = int(landed.read_text()) if landed.exists() else 0
+if count < {skip}:
+    landed.write_text(str(count + 1))
+    os.execv(REAL, [REAL, *args])
 # `update-index --index-info` takes the lock, then reads its entries: held back, they keep it waiting there.
 data = sys.stdin.buffer.read()
 child = subprocess.Popen([REAL, *args], stdin=subprocess.PIPE)
@@ -83,8 +89,11 @@ exec {real} "$@"
 """
 
 
-def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path) -> dict[str, str]:
-    """The environment for a stomper whose `git` pauses at `pause` ("worktree-add" or "index-lock")."""
+def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path, skip: int = 0) -> dict[str, str]:
+    """The environment for a stomper whose `git` pauses at `pause` ("worktree-add" or "index-lock").
+
+    `skip`: with "index-lock", the landings that go through before the one that pauses.
+    """
     assert pause in ("worktree-add", "index-lock"), pause
     exec_dir = bin_dir / "exec"
     exec_dir.mkdir(parents=True)
@@ -96,6 +105,7 @@ def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path) -> 
         pause=pause,
         exec_dir=str(exec_dir),
         checkout=str(checkout),
+        skip=skip,
     )
     _executable(bin_dir / "git", wrapper)
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}

@@ -35,13 +35,27 @@ def test_nothing_to_fix_or_a_tool_error_goes_straight_to_the_report() -> None:
     assert fan_out({"jobs": [job(0, "a.py")], "tool_errors": ["mypy: crashed"]}) == "report"
 
 
-def test_report_node_waits_for_every_branch() -> None:
+def test_fan_out_sends_only_what_the_batch_left() -> None:
+    jobs = [job(0, "a.py"), job(1, "b/c.py"), job(2, "d.py")]
+
+    sends = fan_out({"jobs": jobs, "tool_errors": [], "pending": [jobs[1]]})
+
+    assert isinstance(sends, list)
+    assert [s.arg["job"].path for s in sends] == ["b/c.py"]
+    assert fan_out({"jobs": jobs, "tool_errors": [], "pending": []}) == "report"
+
+
+def test_the_batch_runs_first_and_the_report_waits_for_every_branch() -> None:
     graph = build_graph().get_graph()
     assert graph.nodes["report"].metadata == {"defer": True}
     edges = {(e.source, e.target, e.conditional) for e in graph.edges}
-    assert ("__start__", "fix_file", True) in edges
-    assert ("__start__", "report", True) in edges
-    assert ("fix_file", "report", False) in edges
+    assert edges == {
+        ("__start__", "batch", False),
+        ("batch", "fix_file", True),
+        ("batch", "report", True),
+        ("fix_file", "report", False),
+        ("report", "__end__", False),
+    }
 
 
 def test_stomper_graph_prints_mermaid() -> None:
@@ -49,7 +63,8 @@ def test_stomper_graph_prints_mermaid() -> None:
         [str(Path(sys.executable).with_name("stomper")), "graph"], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("---\nconfig:")
-    for line in ("__start__ -.-> fix_file;", "__start__ -.-> report;", "fix_file --> report;", "report --> __end__;"):
+    lines = ("__start__ --> batch;", "batch -.-> fix_file;", "batch -.-> report;", "fix_file --> report;")
+    for line in (*lines, "report --> __end__;"):
         assert line in done.stdout
     assert "defer = True" in done.stdout
 

@@ -16,6 +16,7 @@ from stomper.apply import Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic, identity
 from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
+from stomper.fixers.batched import fixers_for
 from stomper.graph.state import FileJob, RunContext
 from stomper.graph.steps import Stopwatch
 from stomper.guard import Seal, check_change
@@ -128,7 +129,7 @@ async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work
     if job.after:  # started from the fixes it waited for, which may have fixed some of it
         found = {identity(d) for d in job.diagnostics}
         work.remaining = tuple(d for d in baseline.diagnostics if d.path in job.unit and identity(d) in found)
-    for fixer in ctx.fixers:
+    for fixer in fixers_for(job.batched, ctx.fixers):
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
             todo = tuple(d for d in work.remaining if fixer.handles(d))

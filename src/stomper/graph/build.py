@@ -1,13 +1,14 @@
 """The graph of a fix run that fans out.
 
-    start ──Send per failing file──▶ fix_file ──▶ report (deferred)
-      └────────── nothing to fix ─────────────────▲
+    start ──▶ batch ──Send per file left──▶ fix_file ──▶ report (deferred)
+                └──────── nothing left ──────────────────▲
 
 Its input is what the tools found (`stomper.graph.jobs.collect`, run before
 this module is imported: a run with nothing to fix never imports LangGraph);
-`fan_out` sends every failing file, in path order, to its own `fix_file`
-branch; LangGraph runs at most `max_concurrency` of them at once; `report`
-waits for all of them.
+`batch` fixes, verifies and lands ruff's fixes of all the files at once
+(`stomper.graph.batch`); `fan_out` sends every file it left, in path order,
+to its own `fix_file` branch; LangGraph runs at most `max_concurrency` of
+them at once; `report` waits for all of them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from stomper import redact
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers import Usage
+from stomper.graph.batch import fix_batch
 from stomper.graph.branch import fix_file
 from stomper.graph.checkpoints import CheckpointError
 from stomper.graph.jobs import nothing_to_fix, run_report
@@ -41,11 +43,22 @@ from stomper.graph.steps import StepTimes
 from stomper.report import FileResult, RunReport
 
 
+async def batch_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """ruff's fixes of every failing file in one pass; the files it finished are results, the rest pending."""
+    if nothing_to_fix(state):
+        return {"pending": []}
+    done = await fix_batch(state["jobs"], runtime.context, get_stream_writer())
+    # Scrubbed before LangGraph checkpoints them, as a branch's result is.
+    results = [redact.scrub_data(result) for result in done.results]
+    return {"results": results, "attempts": sum(r.attempts for r in results), "pending": list(done.pending)}
+
+
 def fan_out(state: RunState) -> list[Send] | str:
-    """One branch per failing file, in path order; straight to the report when none fails."""
+    """One branch per file the batch left, in path order; straight to the report when it left none."""
     if nothing_to_fix(state):
         return "report"
-    return [Send("fix_file", {"job": job}) for job in state["jobs"]]
+    pending = state.get("pending", state["jobs"])
+    return [Send("fix_file", {"job": job}) for job in pending] or "report"
 
 
 async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -88,9 +101,11 @@ async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
     graph = StateGraph(RunState, context_schema=RunContext)
+    graph.add_node("batch", batch_node)
     graph.add_node("fix_file", fix_file_node, input_schema=BranchState)
     graph.add_node("report", report, defer=True)
-    graph.add_conditional_edges(START, fan_out, ["fix_file", "report"])
+    graph.add_edge(START, "batch")
+    graph.add_conditional_edges("batch", fan_out, ["fix_file", "report"])
     graph.add_edge("fix_file", "report")
     graph.add_edge("report", END)
     return graph.compile(checkpointer=checkpointer, name="stomper-fix")

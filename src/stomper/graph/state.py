@@ -40,6 +40,9 @@ class FileJob:
     after: tuple[str, ...] = ()
     """The `path`s of earlier jobs that share a file with this one: it starts once they are done,
     from the state with their fixes landed (`stomper.units`)."""
+    batched: str | None = None
+    """The blob ruff's fix of this file became in the run's batch (`stomper.graph.batch`), verified with
+    the rest of the batch: its branch starts from it instead of running ruff, and fixes what it left."""
 
     @property
     def unit(self) -> tuple[str, ...]:
@@ -52,6 +55,8 @@ class RunState(TypedDict, total=False):
     (`stomper.graph.jobs.collect`)."""
     clean: list[str]
     """Selected files with nothing to fix."""
+    pending: list[FileJob]
+    """The files the batch left to a branch of their own, in path order; set once by the `batch` node."""
     tool_errors: list[str]
     results: Annotated[list[FileResult], operator.add]
     attempts: Annotated[int, operator.add]

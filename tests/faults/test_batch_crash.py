@@ -1,0 +1,50 @@
+"""Killing stomper, with all its children, while it lands its batch of ruff's fixes; then resuming.
+
+The batch lands file after file through the applier's journal. A kill in
+the middle leaves some files committed, one in the checkout but not yet
+committed, and the rest untouched; `stomper fix --resume` must finish the
+run with every file committed exactly once and nothing left behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import STOMPER, commit_all, git, write
+
+from tests.faults.killing import git_that_pauses, kill_tree
+from tests.faults.test_crash import assert_nothing_left, stomper, wait_for
+
+UNUSED = "import json\nimport sys\n\nprint(sys.argv)\n"
+CLEAN = "import sys\n\nprint(sys.argv)\n"
+
+
+def test_a_kill_while_the_batch_lands_is_resumed_and_nothing_lands_twice(repo: Path, tmp_path: Path) -> None:
+    files = [f"pkg/mod{n}.py" for n in range(5)]
+    write(repo, {"pkg/__init__.py": "", **dict.fromkeys(files, UNUSED)})
+    base = commit_all(repo, "unused imports")
+    marker = tmp_path / "paused"
+    # Two files land; the third's `update-index` is stopped holding the index lock.
+    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo, skip=2)
+    argv = [str(STOMPER), "fix", "--tools", "ruff", "--fixer", "ruff"]
+    run = subprocess.Popen(
+        argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    wait_for(marker, run)
+
+    kill_tree(run)
+
+    assert len(git(repo, "rev-list", f"{base}..HEAD").split()) == 2
+    assert git(repo, "diff", "HEAD", "--name-only").split() == [files[2]]
+    assert [(repo / p).read_text() for p in files[3:]] == [UNUSED, UNUSED]
+
+    done = stomper(repo, "fix", "--resume")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all((repo / p).read_text() == CLEAN for p in files)
+    commits = git(repo, "rev-list", "--reverse", f"{base}..HEAD").split()
+    touched = [git(repo, "show", "--name-only", "--format=", c).split() for c in commits]
+    assert sorted(touched) == [[p] for p in files], touched
+    assert git(repo, "status", "--porcelain") == ""
+    assert_nothing_left(repo)
