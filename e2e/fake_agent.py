@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A coding agent for tests: a real executable that does what its script says.
 
-    fake_agent.py SCRIPT.json {file}
+    fake_agent.py SCRIPT.json {file} [more arguments, recorded]
 
 SCRIPT.json maps a file path (relative to the worktree) to what to do with it,
 in this order:
@@ -12,6 +12,7 @@ in this order:
                   "spawn_sleeper": true,     # leave a child process behind (its pid goes to sleeper.pid)
                   "hang": true,              # never exit
                   "delay": 1.0,              # sleep
+                  "read": ["b.py"],          # record what these files hold when it starts
                   "content": "...",          # write this as the new file content
                   "binary": true,            # then append a comment holding a NUL byte
                   "also": {"b.py": "..."},   # write other files too (any path, "../" and absolute ones too)
@@ -45,6 +46,7 @@ attempt = sum(1 for line in log.read_text().splitlines() if json.loads(line)["fi
 start = time.time()
 prompt = sys.stdin.read()
 seen = Path(target).read_text() if Path(target).is_file() else None
+read = {name: Path(name).read_text() for name in plan.get("read", [])}
 
 if "mark" in plan:
     Path(plan["mark"]).write_text(str(os.getpid()))
@@ -117,6 +119,9 @@ record = {
     "prompt": prompt,
     "seen": seen,
     "env_file": os.environ.get("STOMPER_FILE"),
+    "env_files": os.environ.get("STOMPER_FILES"),
+    "argv": sys.argv[3:],
+    "read": read,
     "prompt_file": os.environ.get("STOMPER_PROMPT_FILE"),
 }
 with log.open("a") as handle:

@@ -64,3 +64,50 @@ def test_allowed_means_every_code_named_is_allowed() -> None:
     assert not Suppression("m.py", "type: ignore", ("import-untyped", "misc")).allowed(["import-untyped"])
     assert not Suppression("m.py", "type: ignore").allowed(["import-untyped"])
     assert Suppression("m.py", "pytest.mark.xfail").allowed(["pytest.mark.xfail"])
+
+
+FAILING = (
+    "import pytest\n\nfrom calc import add\n\n\n"
+    "@pytest.mark.parametrize(('a', 'want'), [(2, 4)])\n"
+    "def test_add(a: int, want: int) -> None:\n"
+    '    """Adding a number to itself doubles it."""\n'
+    "    got = add(a, a)\n    expected = want\n    assert got == expected\n\n\n"
+    "def test_other() -> None:\n    assert add(0, 0) == 0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("assert got == expected", "assert got != expected"),
+        ("assert got == expected", "assert got == expected or True"),
+        ("[(2, 4)]", "[(2, 5)]"),
+        ("got = add(a, a)", "got = add(a, a) + 0"),
+        ("expected = want", "expected = want - 1"),
+        ("def test_add", "def _test_add"),
+    ],
+)
+def test_a_change_to_what_a_failing_test_asserts_is_found(old: str, new: str) -> None:
+    after = FAILING.replace(old, new)
+    found = added("tests/test_calc.py", FAILING, after, {"test_add"})
+    assert {s.kind for s in found} & {"edited assertion", "deleted test"}, found
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"""Adding a number to itself doubles it."""', '"""Doubling."""'),
+        ("from calc import add", "from calc import add as add"),
+        ("got = add(a, a)", "got = add(a,  a)  # spacing"),
+        ("assert add(0, 0) == 0", "assert add(0, 0) == 1"),  # test_other does not fail: no spec of this change
+    ],
+)
+def test_what_does_not_change_a_failing_tests_assertions_is_no_suppression(old: str, new: str) -> None:
+    assert added("tests/test_calc.py", FAILING, FAILING.replace(old, new), {"test_add"}) == []
+
+
+def test_an_edited_assertion_is_allowed_only_by_name() -> None:
+    [found] = added("tests/test_calc.py", FAILING, FAILING.replace("[(2, 4)]", "[(2, 5)]"), {"test_add"})
+    assert str(found) == "tests/test_calc.py: edited assertion"
+    assert not found.allowed(["import-untyped"])
+    assert found.allowed(["edited assertion"])

@@ -73,7 +73,8 @@ class Analysis:
 
     diagnostics: tuple[Diagnostic, ...]
     ids: Mapping[Diagnostic, str]
-    fixes: Mapping[Diagnostic, sarif.FileFix]
+    fixes: Mapping[Diagnostic, tuple[sarif.FileFix, ...]]
+    """The verified fix of each diagnostic a fix made go away: one change per file it changed."""
     tool_errors: tuple[str, ...] = ()
     suppressed: Mapping[Diagnostic, str] = field(default_factory=dict)
     """Those the verified fix silences with a suppression the project allows, and why that is allowed."""
@@ -82,16 +83,21 @@ class Analysis:
 async def analysis(root: Path, base: str | None, report: RunReport) -> Analysis:
     """What `report` says about the analysed tree (`base`, or the working tree when None)."""
     diags = analysed(report)
-    texts = await findings.sources(root, base, {d.path for d in diags})
-    fixes: dict[Diagnostic, sarif.FileFix] = {}
+    texts = await findings.sources(root, base, {d.path for d in diags} | {p for f in report.files for p in f.unit})
+    fixes: dict[Diagnostic, tuple[sarif.FileFix, ...]] = {}
     for f in report.files:
         gone = findings.resolved(f)
         if not gone or f.path not in texts:
             continue
         what = ", ".join(sorted({f"{d.tool} {d.code}" for d in gone}))
-        fix = findings.file_fix(f.patch or "", f.path, texts[f.path], f"stomper's verified fix of {what}")
-        if fix is not None:
-            fixes.update(dict.fromkeys(gone, fix))
+        # A work unit's fix may change other files than the failing one: all of them, or none said.
+        made = [
+            findings.file_fix(f.patch or "", p, texts[p], f"stomper's verified fix of {what}")
+            for p in f.unit
+            if p in texts and findings.touches(f.patch or "", p)
+        ]
+        if made and all(made):
+            fixes.update(dict.fromkeys(gone, tuple(m for m in made if m is not None)))
     suppressed = {d: justification(d) for f in report.files if f.applied for d in f.suppressed}
     return Analysis(tuple(diags), findings.stable_ids(diags, texts), fixes, report.tool_errors, suppressed)
 
@@ -188,7 +194,8 @@ async def chain(root: Path, start: str, base: str, fixes: Sequence[FileResult], 
                 left_out.append(f"{f.path}: left out, {said}")
                 continue
             tree = (await git("write-tree", cwd=root, env=env)).out.strip()
-            message = commit_message(FileJob(index=0, path=f.path, diagnostics=f.before), f.remaining)
+            job = FileJob(index=0, path=f.path, diagnostics=f.before, files=f.files)
+            message = commit_message(job, f.remaining, sorted(paths))
             tip = (await git(*identity, "commit-tree", tree, "-p", tip, "-m", message, cwd=root)).out.strip()
             commits.append((f.path, tip))
     return Chain(start=start, tip=tip, commits=tuple(commits), left_out=tuple(left_out))

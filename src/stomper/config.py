@@ -56,7 +56,8 @@ class AgentSettings(BaseModel):
 
     command: list[str] = []
     """Argument template of any other agent, e.g. ["my-agent", "--fix", "{file}"]; {file},
-    {prompt_file} and {prompt} are substituted, the prompt is also on stdin. Wins over preset."""
+    {files} (the work unit's files), {prompt_file} and {prompt} are substituted, the prompt is
+    also on stdin. Wins over preset."""
 
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one agent attempt may take before its whole process group is killed."""
@@ -192,7 +193,12 @@ class StomperSettings(BaseSettings):
     """Let the ruff fixer also run `ruff format` on the file it fixes."""
 
     allow_other_files: bool = False
-    """Accept a fix that also changes files other than the one being fixed."""
+    """Accept a fix that also changes files other than the ones being fixed (its unit's)."""
+
+    unit_max_files: int = Field(3, ge=1, le=20)
+    """Most files one fix may span: a failing test, with the project files its traceback runs
+    through and the ones defining what it calls, or a mypy error with the file defining the
+    callee (see docs/fixers.md). 1: every fix stays in its failing file."""
 
     allow_suppressions: Annotated[list[str], NoDecode] = ["import-untyped"]
     """Codes a fix may silence rather than fix (e.g. `# type: ignore[import-untyped]` for a library

@@ -31,13 +31,21 @@ class Diagnostic:
     """A name the tool gives the problem that no fix changes, e.g. a pytest test id."""
     url: str | None = field(default=None, compare=False)
     """Where the tool documents this code, when it says (ruff does)."""
+    related: tuple[str, ...] = field(default=(), compare=False)
+    """Other files the problem runs through, as the tool named them (relative to where it ran):
+    the files of a failing test's traceback entries, in pytest's order."""
+    detail: str = field(default="", compare=False)
+    """What the tool said beyond the message: a failing test's traceback."""
 
     def __str__(self) -> str:
         """`path:line:column: [tool code] message`, as the prompts, the feedback and the hook say it."""
         return f"{self.path}:{self.line}:{self.column}: [{self.tool} {self.code}] {self.message}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # What the fixers are shown, not part of the documented shape (docs/json-schema.md).
+        del data["related"], data["detail"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Diagnostic:

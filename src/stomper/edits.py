@@ -31,7 +31,7 @@ from __future__ import annotations
 import collections
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -95,6 +95,55 @@ def line_texts(text: str) -> list[str]:
 def edit_text(original: str, reply: str, path: str) -> str:
     """`original` (the text of `path`) as `reply` edits it; raises `EditError`."""
     return apply(original, parse(reply, path))
+
+
+def edit_files(originals: Mapping[str, str], reply: str) -> dict[str, str]:
+    """The files of a work unit (`originals`: path to text) as `reply`'s SEARCH/REPLACE blocks edit them.
+
+    Each block names its file (on the line above it, or above its fence);
+    a block naming a file outside the unit, or none when the unit has more
+    than one, is refused, and so nothing is changed. Only the files the
+    blocks edit are returned. Raises `EditError`.
+    """
+    paths = list(originals)
+    if len(paths) == 1:
+        return {paths[0]: edit_text(originals[paths[0]], reply, paths[0])}
+    if not reply.strip():
+        raise EditError("the reply was empty; nothing was changed")
+    lines = line_texts(reply)
+    blocks: dict[str, list[Replace]] = {}
+    i = 0
+    count = sum(1 for line in lines if _SEARCH.match(line))
+    if not count:
+        raise EditError("the reply has no SEARCH/REPLACE block; give one or more, each under the path of its file")
+    while i < len(lines):
+        head = _SEARCH.match(lines[i])
+        if head is None:
+            i += 1
+            continue
+        name = f"SEARCH/REPLACE block {sum(map(len, blocks.values())) + 1}"
+        path = _file_of([head["rest"], *_headers(lines, i)], paths, name)
+        divider = _next(lines, i + 1, _DIVIDER, name, "'=======' after '<<<<<<< SEARCH'")
+        end = _next(lines, divider + 1, _REPLACE, name, "'>>>>>>> REPLACE' to close it")
+        blocks.setdefault(path, []).append(Replace(_text(lines[i + 1 : divider]), _text(lines[divider + 1 : end])))
+        i = end + 1
+    return {path: apply(originals[path], tuple(edits)) for path, edits in blocks.items()}
+
+
+def _file_of(candidates: list[str], paths: Sequence[str], name: str) -> str:
+    """Which of `paths` a block's header names; raises `EditError` for another file, or none."""
+    for candidate in candidates:
+        named = _path_named(candidate)
+        if named is None:
+            continue
+        same = [p for p in paths if _same_file(named, p)]
+        if len(same) != 1:
+            raise EditError(
+                f"{name} names the file {named}, which is not one of the files you may edit "
+                f"({', '.join(paths)}); nothing was changed"
+            )
+        return same[0]
+    raise EditError(f"{name} does not name its file: put the file's path on the line above it; nothing was changed")
 
 
 def parse(reply: str, path: str) -> Edit:

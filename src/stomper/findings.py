@@ -112,6 +112,11 @@ def file_fix(patch: str, path: str, original: str, description: str) -> FileFix 
 _NOT_TEXT_EDITS = ("Binary files", "GIT binary patch", "new file mode", "deleted file mode")
 
 
+def touches(patch: str, path: str) -> bool:
+    """Whether `patch` changes `path` at all."""
+    return f"diff --git a/{path} b/{path}" in patch.split("\n")
+
+
 def _section(patch: str, path: str) -> list[str] | None:
     """The lines of `patch` about `path`, from its first hunk on; None for a binary, new or deleted file."""
     lines = patch.split("\n")

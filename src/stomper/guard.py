@@ -138,6 +138,7 @@ async def check_change(
     *,
     original: bytes | None,
     may_empty: bool = False,
+    unit: Sequence[str] = (),
     entries: Sequence[Entry] | None = None,
     verified: bytes | None = None,
 ) -> None:
@@ -145,7 +146,9 @@ async def check_change(
 
     `original` is what the file held before any fixer ran. `may_empty`: the
     change may leave the file empty, as ruff does to a file of nothing but
-    unused imports; from an AI, an empty file is a wiped one. `entries`: the
+    unused imports; from an AI, an empty file is a wiped one. `unit`: the
+    other files of its work unit (`stomper.units`), which the change may
+    edit as it may edit `path`, and no other. `entries`: the
     part of the record that is this change (`entries_of`), when the record
     holds the changes of a batch of files, each landed on its own, and
     `verified`: the bytes of `path` in the record, when the caller read them
@@ -170,11 +173,13 @@ async def check_change(
                 raise UnsafeChange(
                     f"the fix adds a symbolic link {entry.path} pointing outside the repository ({target}); not applied"
                 )
-    mine = next((e for e in entries if path in (e.path, e.old)), None)
-    if mine is not None and mine.status == "R":
-        raise UnsafeChange(f"the fix renames {path} to {mine.path}; not applied")
-    if mine is not None and mine.status == "D":
-        raise UnsafeChange(f"the fix deletes {path}; not applied")
+    own = list(dict.fromkeys([path, *unit]))
+    for name in own:
+        mine = next((e for e in entries if name in (e.path, e.old)), None)
+        if mine is not None and mine.status == "R":
+            raise UnsafeChange(f"the fix renames {name} to {mine.path}; not applied")
+        if mine is not None and mine.status == "D":
+            raise UnsafeChange(f"the fix deletes {name}; not applied")
     for entry in entries:
         modes = (entry.old_mode, entry.new_mode)
         if entry.status in ("M", "T") and modes[0] != modes[1] and _SYMLINK not in modes:
@@ -182,10 +187,13 @@ async def check_change(
             raise UnsafeChange(
                 f"the fix changes the mode of {entry.path} ({entry.old_mode} to {entry.new_mode}); not applied"
             )
-    if mine is not None:
-        new = verified if verified is not None else (await wt.verified_blob(path) or b"")
-        _still_text(path, original or b"", new, may_empty)
-    others = sorted({name for e in entries for name in (e.path, e.old) if name and name != path})
+    touched = {name for e in entries for name in (e.path, e.old) if name}
+    for name in own:
+        if name in touched:
+            old = original if name == path else await _base_blob(wt, name)
+            new = verified if name == path and verified is not None else (await wt.verified_blob(name) or b"")
+            _still_text(name, old or b"", new, may_empty)
+    others = sorted(touched - set(own))
     if others and not settings.allow_other_files:
         raise UnsafeChange(f"the fix also changed {', '.join(others)}; not applied")
     if (holder := redact.introduced(patch)) is not None:
@@ -194,6 +202,11 @@ async def check_change(
         raise UnsafeChange(
             f"the fix is a {len(patch)}-byte patch, more than max_patch_bytes ({settings.max_patch_bytes}); not applied"
         )
+
+
+async def _base_blob(wt: Worktree, path: str) -> bytes | None:
+    done = await git("cat-file", "blob", f"{wt.base}:{path}", cwd=wt.path, check=False)
+    return done.stdout if done.returncode == 0 else None
 
 
 def _still_text(path: str, old: bytes, new: bytes, may_empty: bool) -> None:

@@ -118,6 +118,11 @@ def _scan(root: Path, files: Sequence[str]) -> ImportGraph:
     )
 
 
+def module_name(root: Path, path: str) -> str:
+    """The dotted name `path` is imported as, by its package structure (`pkg.calc` for src/pkg/calc.py)."""
+    return _module_names(root, path)[0]
+
+
 def _module_names(root: Path, path: str) -> list[str]:
     """The dotted names `path` can be imported as, the one its package structure gives first."""
     parts = list(PurePosixPath(path).with_suffix("").parts)

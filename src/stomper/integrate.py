@@ -230,6 +230,12 @@ class Integration:
             await git("read-tree", "--reset", "-u", tree, cwd=self._worktree.path)
             self._at = tree
 
+    async def state(self, cwd: Path) -> str:
+        """The integrated state as a tree: the snapshot with every fix landed so far (`cwd`: any worktree)."""
+        async with self._lock:
+            tree = self._tree or (await git("rev-parse", f"{self.worktrees.base}^{{tree}}", cwd=cwd)).out.strip()
+            return await tree_with(cwd, tree, self._since) if self._since else tree
+
     async def recheck(self, paths: Iterable[str]) -> Recheck | None:
         """What the tools find in the integrated result on the scopes of fixes of `paths`: the run's last word.
 

@@ -188,6 +188,8 @@ def _step_text(event: Step) -> str:
     text = _STEPS.get(event.step, event.step)
     if event.step in ("fixing", "verifying") and event.attempt is not None:
         text += f" ({event.fixer} attempt {event.attempt}/{event.of})"
+    if event.why is not None:
+        text += f": {event.why}"
     return text
 
 

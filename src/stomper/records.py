@@ -5,7 +5,7 @@ What a run shows: `run.fix` hands each to its `on_event` callback, and
 
     Note       a line for the user
     Collected  how many failing files the tools found (a resumed run does not collect)
-    Step       where a file's branch is: worktree, fixing, verifying, waiting, applying, output kept, done
+    Step       where a file's branch is: blocked, worktree, fixing, verifying, waiting, applying, output kept, done
     Finished   a file's branch ended, with its `FileResult`
 
 What a run writes in its journal (`.git/stomper/runs/<id>/events.jsonl`,
@@ -32,7 +32,7 @@ from stomper.diagnostics import Diagnostic
 from stomper.errors import EventLogError
 from stomper.report import FileResult, file_json
 
-StepName = Literal["worktree", "fixing", "verifying", "waiting", "applying", "output kept", "done"]
+StepName = Literal["blocked", "worktree", "fixing", "verifying", "waiting", "applying", "output kept", "done"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class Step:
     of: int | None = None
     log: str | None = None
     """With output kept: where the agent's output was kept."""
+    why: str | None = None
+    """With blocked: which earlier unit it waits for, and the file they share."""
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,16 @@ def file_line(result: FileResult, console: Console) -> None:
     style = _OUTCOME_STYLE[result.outcome]
     detail = f" - {escape(result.detail)}" if result.detail else ""
     console.print(
-        f"[{style}]{result.outcome:>7}[/{style}] {escape(result.path)}: "
+        f"[{style}]{result.outcome:>7}[/{style}] {escape(_unit_name(result))}: "
         f"{result.fixed}/{len(result.before)} fixed in {result.seconds:.1f}s{detail}",
         highlight=False,
     )
+
+
+def _unit_name(result: FileResult) -> str:
+    """`tests/test_calc.py (with src/pkg/calc.py)` for a work unit of several files."""
+    others = result.unit[1:]
+    return f"{result.path} (with {', '.join(others)})" if others else result.path
 
 
 def event_line(event: Step) -> str:
@@ -89,6 +95,8 @@ def event_line(event: Step) -> str:
         step += f" ({event.fixer} attempt {event.attempt}/{event.of})"
     if event.log is not None:
         step += f" in {event.log}"
+    if event.why is not None:
+        step += f": {event.why}"
     return f"        {event.path}: {step}"
 
 
@@ -107,7 +115,7 @@ def run_summary(
         for f in report.files:
             style = _OUTCOME_STYLE[f.outcome]
             table.add_row(
-                escape(f.path),
+                escape("\n  + ".join(f.unit)),
                 str(len(f.before)),
                 str(len(f.remaining)),
                 str(f.attempts),

@@ -49,6 +49,12 @@ class FileResult:
     """Diagnostics the applied change silenced with an allowed suppression rather than fixed."""
     steps: StepTimes = field(default_factory=StepTimes)
     """Where `seconds` went, step by step; their sum is at most `seconds`."""
+    files: tuple[str, ...] = ()
+    """The files of the work unit the branch fixed, `path` first (empty in a result from before units)."""
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return self.files or (self.path,)
 
     @property
     def applied(self) -> bool:
@@ -77,6 +83,7 @@ class FileResult:
             commit=data.get("commit"),
             kept_patch=data.get("kept_patch"),
             suppressed=tuple(Diagnostic.from_json(d) for d in data.get("diagnostics_suppressed", [])),
+            files=tuple(data.get("files", [])),
         )
 
 
@@ -174,6 +181,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
     """One file's result, as the report and the run's journal write it."""
     return {
         "path": f.path,
+        "files": list(f.unit),
         "outcome": f.outcome,
         "detail": f.detail,
         "hint": f.hint,

@@ -28,6 +28,7 @@ from stomper.runs import RunRecord
 ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "tools": "refuse",
     "exclude": "refuse",
+    "unit_max_files": "refuse",
     "tool_timeout": "honour",
     "parallel": "honour",
     "fixer": "honour",
@@ -48,7 +49,11 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
 }
 """Every setting, and what a resumed run does when it differs. A setting missing here is refused."""
 
-_WHY = {"tools": "the run's failing files were found with it", "exclude": "the run's files were chosen with it"}
+_WHY = {
+    "tools": "the run's failing files were found with it",
+    "exclude": "the run's files were chosen with it",
+    "unit_max_files": "the run's work units were made with it",
+}
 _MODES = {"commit": "commits its fixes", "no-commit": "leaves its fixes uncommitted", "diff": "only proposes fixes"}
 
 

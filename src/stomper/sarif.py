@@ -15,7 +15,8 @@ What a log can carry beyond the diagnostics, each given by the caller:
   move (see `stomper.findings`);
 - `docs`: a rule's full description and help, as `ruff rule` and mypy's
   error-code pages give them (see `stomper.ruledocs`);
-- `fixes`: a verified fix as SARIF `fixes`, replacements on the analysed file;
+- `fixes`: a verified fix as SARIF `fixes`, replacements on the analysed files (the
+  failing file, and the other files of its work unit the fix changed);
 - `suppressed`: a diagnostic the verified fix silences with a suppression the
   project allows (`allow_suppressions`) rather than fixing it, with the
   justification: the result gets a SARIF `suppressions` entry of kind
@@ -87,7 +88,7 @@ def to_sarif(
     tool_errors: Sequence[str] = (),
     fingerprints: Mapping[Diagnostic, str] | None = None,
     docs: Mapping[str, RuleDoc] | None = None,
-    fixes: Mapping[Diagnostic, FileFix] | None = None,
+    fixes: Mapping[Diagnostic, Sequence[FileFix]] | None = None,
     suppressed: Mapping[Diagnostic, str] | None = None,
 ) -> dict[str, Any]:
     """The SARIF log of `diagnostics` (paths relative to the repository root).
@@ -142,7 +143,7 @@ def dumps(
     tool_errors: Sequence[str] = (),
     fingerprints: Mapping[Diagnostic, str] | None = None,
     docs: Mapping[str, RuleDoc] | None = None,
-    fixes: Mapping[Diagnostic, FileFix] | None = None,
+    fixes: Mapping[Diagnostic, Sequence[FileFix]] | None = None,
     suppressed: Mapping[Diagnostic, str] | None = None,
 ) -> str:
     """`to_sarif` as JSON text, ending with a newline."""
@@ -234,9 +235,10 @@ def _result(d: Diagnostic, rule_index: int) -> dict[str, Any]:
     }
 
 
-def _fix(fix: FileFix) -> dict[str, Any]:
+def _fix(fixes: Sequence[FileFix]) -> dict[str, Any]:
+    """One fix of one or more files (a work unit's fix of a failing test may change the code it tests)."""
     return {
-        "description": {"text": fix.description},
+        "description": {"text": fixes[0].description},
         "artifactChanges": [
             {
                 "artifactLocation": _artifact(fix.path),
@@ -248,6 +250,7 @@ def _fix(fix: FileFix) -> dict[str, Any]:
                     for r in fix.replacements
                 ],
             }
+            for fix in fixes
         ],
     }
 

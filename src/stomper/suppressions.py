@@ -1,7 +1,10 @@
 """Suppressions: ways to make a tool stop reporting a problem without fixing it.
 
 A fixer that adds `# noqa`, `# type: ignore`, a skip marker, or deletes a
-test or an assert has silenced the gate, not fixed the code. `added` finds
+test or an assert has silenced the gate, not fixed the code. A failing test
+is the specification of the code it tests: a change to what it asserts (its
+`assert` statements, the constants it checks against or calls with, its
+`parametrize` cases) is no fix of it either ("edited assertion"). `added` finds
 them in a change, comparing what each file holds before and after (so a line
 that merely moved keeps its old suppression); the verifier rejects such a
 change unless every code it suppresses is one the project allows
@@ -13,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from stomper.tools.paths import test_files
@@ -56,15 +59,58 @@ class Suppression:
         return f"{self.path}: {self.kind}{codes}"
 
 
-def added(path: str, before: str, after: str) -> list[Suppression]:
-    """The suppressions `after` has that `before` did not (both the text of `path`)."""
+TEST_SPEC = frozenset({"edited assertion", "deleted test", "deleted assert"})
+"""Kinds that change what a test checks rather than silence a tool's comment."""
+
+
+def added(path: str, before: str, after: str, failing: Collection[str] = ()) -> list[Suppression]:
+    """The suppressions `after` has that `before` did not (both the text of `path`).
+
+    `failing`: the names of the test functions in `path` that fail before
+    the change; a change to what one of them asserts is an "edited assertion".
+    """
     found = _marks(path, after)
     found.subtract(_marks(path, before))
     lost = _tests(path, before)
     lost.subtract(_tests(path, after))
     new = [Suppression(path, kind, codes) for (kind, codes), n in found.items() for _ in range(max(n, 0))]
     new += [Suppression(path, kind) for kind, n in lost.items() for _ in range(max(n, 0))]
+    if failing and test_files([path]):
+        old, now = _specs(before, failing), _specs(after, failing)
+        edited = [name for name in old if name in now and old[name] != now[name]]
+        gone = [name for name in old if name not in now]
+        new += [Suppression(path, "edited assertion", ()) for _ in edited]
+        if gone and not lost["deleted test"] > 0:
+            new += [Suppression(path, "deleted test") for _ in gone]
     return sorted(new)
+
+
+def _specs(text: str, names: Collection[str]) -> dict[str, Counter[str]]:
+    """What each test function of `names` checks: its asserts, the constants in it, its parametrize cases."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    specs: dict[str, Counter[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names:
+            spec = specs.setdefault(node.name, Counter())
+            spec.update(ast.dump(d) for d in node.decorator_list if "parametrize" in ast.dump(d))
+            for inner in _body_nodes(node):
+                if isinstance(inner, ast.Assert):
+                    spec[ast.dump(inner)] += 1
+                elif isinstance(inner, ast.Constant) and not isinstance(inner.value, type(...)):
+                    spec[repr(inner.value)] += 1
+    return specs
+
+
+def _body_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+    """Every node of the function's body, its docstring left out (a reworded docstring asserts nothing)."""
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    for statement in body:
+        yield from ast.walk(statement)
 
 
 def _marks(path: str, text: str) -> Counter[tuple[str, tuple[str, ...]]]:

@@ -25,7 +25,7 @@ from stomper import explain
 from stomper.diagnostics import Diagnostic, LineMap, match
 from stomper.errors import ToolError
 from stomper.imports import ImportGraph
-from stomper.suppressions import Suppression, added
+from stomper.suppressions import TEST_SPEC, Suppression, added
 from stomper.tools import Tool, run_tools
 from stomper.worktree import caches_of
 
@@ -105,6 +105,11 @@ class Verdict:
         if self.forbidden:
             lines = ["Your change silences the tools instead of fixing the code; remove these and fix the problems:"]
             lines += [f"- {s}" for s in self.forbidden]
+            if any(s.kind in TEST_SPEC for s in self.forbidden):
+                lines += [
+                    "A failing test is the specification: do not change what it asserts or the values it "
+                    "expects, skip it or delete it. Fix the code it tests so that it passes as written."
+                ]
             return "\n".join(lines)
         if self.new:
             lines = ["Your change introduced these problems:"]
@@ -186,7 +191,7 @@ class Verifier:
         changed = [p for p in scope.files if texts[p] != before.texts.get(p)]
         if not changed:
             return Verdict(after=before, unchanged=True)
-        found = [s for p in changed for s in added(p, before.texts.get(p, ""), texts[p])]
+        found = [s for p in changed for s in added(p, before.texts.get(p, ""), texts[p], _failing_tests(before, p))]
         allowed = tuple(s for s in found if s.allowed(self.allow_suppressions))
         forbidden = tuple(s for s in found if not s.allowed(self.allow_suppressions))
         if forbidden:
@@ -251,6 +256,15 @@ class _Stamps:
                 mtime = seen[0] + 1
                 os.utime(full, (mtime, mtime))
             self._seen[full] = (mtime, text)
+
+
+def _failing_tests(before: Baseline, path: str) -> set[str]:
+    """The names of the test functions in `path` that failed in `before`."""
+    return {
+        (d.symbol or "").rpartition("::")[2].partition("[")[0]
+        for d in before.diagnostics
+        if d.tool == "pytest" and d.code == "failed" and d.path == path
+    }
 
 
 async def _texts(worktree: Path, paths: Sequence[str]) -> dict[str, str]:

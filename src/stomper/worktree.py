@@ -116,6 +116,12 @@ class Worktree:
         """The record of the last verified state (the base until an attempt is accepted)."""
         return self.verified or self.base
 
+    async def start_from(self, tree: str) -> None:
+        """Make `tree` the base (before any fixer ran): only the files that differ are written."""
+        if tree != self.base:
+            await git("read-tree", "-m", "-u", self.base, tree, cwd=self.path)
+            self.base, self.verified = tree, ""
+
     async def record(self) -> str:
         """The files as they are now, written to git's object store as a tree (modes included)."""
         await git("add", "--all", cwd=self.path)

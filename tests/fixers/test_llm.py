@@ -508,3 +508,64 @@ async def test_no_credential_reaches_the_provider_in_feedback_or_diagnostics(
     assert "test_deploy failed: 401 for token [redacted]" in sent
     assert "Your change broke a test: test_deploy failed: 401 for token [redacted]" in sent
     assert token not in sent and token.removeprefix("glpat-") not in sent
+
+
+TEST_PATH = "tests/test_calc.py"
+TEST_TEXT = "from pkg.calc import add\n\n\ndef test_add() -> None:\n    assert add(2, 2) == 4\n"
+CALC = "def add(a: int, b: int) -> int:\n    return a - b\n"
+TRACEBACK = (
+    "def test_add() -> None:\n>       assert add(2, 2) == 4\n"
+    "E       assert 0 == 4\n\ntests/test_calc.py:5: AssertionError"
+)
+FAILURE = Diagnostic(
+    TEST_PATH, 4, 1, "pytest", "failed", "test_add: assert 0 == 4", symbol="tests.test_calc::test_add", detail=TRACEBACK
+)
+
+
+@pytest.fixture
+def unit(worktree: Path) -> FixRequest:
+    (worktree / "tests").mkdir()
+    (worktree / TEST_PATH).write_text(TEST_TEXT)
+    (worktree / PATH).write_text(CALC)
+    return FixRequest(worktree, TEST_PATH, (FAILURE,), 1, 3, files=(TEST_PATH, PATH))
+
+
+async def test_a_units_prompt_holds_the_failing_test_its_traceback_and_every_file(unit: FixRequest) -> None:
+    model = scripted(reply(search_replace("    return a - b\n", "    return a + b\n", header=f"{PATH}\n")))
+    fixer = LlmFixer(settings(), model=model)
+
+    outcome = await fixer.fix(unit)
+
+    assert outcome.error is None, outcome.error
+    assert (unit.worktree / PATH).read_text() == CALC.replace("a - b", "a + b")
+    assert (unit.worktree / TEST_PATH).read_text() == TEST_TEXT
+    system, user = (m.text for m in model.prompts[0])
+    assert "each under a line holding\nonly the path of the file it edits" in system
+    assert f"Only these files may be edited: `{TEST_PATH}`, `{PATH}`" in user
+    assert "### tests/test_calc.py::test_add" in user
+    assert "def test_add() -> None:\n    assert add(2, 2) == 4\n```" in user  # the test's own source
+    assert "E       assert 0 == 4" in user  # its traceback
+    assert f"## The file `{PATH}` (2 lines" in user and "2 |     return a - b" in user
+    assert f"## The file `{TEST_PATH}` (5 lines" in user
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("pkg/other.py\n", "names the file pkg/other.py, which is not one of the files you may edit"),
+        ("../pkg/calc.py\n", "names the file ../pkg/calc.py, which is not one of the files you may edit"),
+        ("", "does not name its file"),
+    ],
+)
+async def test_a_block_for_a_file_outside_the_unit_is_refused_and_nothing_changes(
+    unit: FixRequest, header: str, said: str
+) -> None:
+    good = search_replace("    return a - b\n", "    return a + b\n", header=f"{PATH}\n")
+    bad = search_replace("    return a - b\n", "    return a * 2\n", header=header)
+    fixer = LlmFixer(settings(), model=scripted(reply(good + "\n" + bad)))
+
+    outcome = await fixer.fix(unit)
+
+    assert outcome.error is not None and said in outcome.error
+    assert (unit.worktree / PATH).read_text() == CALC
+    assert (unit.worktree / TEST_PATH).read_text() == TEST_TEXT

@@ -50,6 +50,13 @@ class FixRequest:
     max_attempts: int
     feedback: str | None = None
     """Why verification rejected the previous attempt, to be passed on to an AI."""
+    files: tuple[str, ...] = ()
+    """The work unit's files, `path` first: every file the attempt may edit (`stomper.units`).
+    Empty: `path` alone."""
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return self.files or (self.path,)
 
 
 @dataclass(frozen=True)

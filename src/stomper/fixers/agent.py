@@ -55,14 +55,14 @@ class AgentFixer:
         try:
             prompt_file = scratch / "prompt.md"
             await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
-            # {prompt} last: the prompt's own text is never substituted into.
-            argv = [
-                arg.replace("{file}", request.path)
-                .replace("{prompt_file}", str(prompt_file))
-                .replace("{prompt}", prompt)
-                for arg in self.command
-            ]
-            env = git_env({"STOMPER_FILE": request.path, "STOMPER_PROMPT_FILE": str(prompt_file)})
+            argv = command_line(self.command, request, prompt, prompt_file)
+            env = git_env(
+                {
+                    "STOMPER_FILE": request.path,
+                    "STOMPER_FILES": "\n".join(request.unit),
+                    "STOMPER_PROMPT_FILE": str(prompt_file),
+                }
+            )
             box, run = None, argv
             if self.confine.bwrap is not None:
                 box = await sandbox.make_box(request.worktree, scratch, self.home_paths)
@@ -100,3 +100,22 @@ class AgentFixer:
             return str(await asyncio.to_thread(transcript.keep, *args))
         except OSError:  # what the agent said is worth keeping, not worth failing its fix over
             return None
+
+
+def command_line(command: Sequence[str], request: FixRequest, prompt: str, prompt_file: Path) -> list[str]:
+    """The agent's argv: `{files}` alone is one argument per unit file; in a longer word, they are joined by spaces.
+
+    {prompt} last: the prompt's own text is never substituted into.
+    """
+    argv: list[str] = []
+    for arg in command:
+        if arg == "{files}":
+            argv += request.unit
+            continue
+        argv.append(
+            arg.replace("{files}", " ".join(request.unit))
+            .replace("{file}", request.path)
+            .replace("{prompt_file}", str(prompt_file))
+            .replace("{prompt}", prompt)
+        )
+    return argv

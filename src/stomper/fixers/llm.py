@@ -36,7 +36,7 @@ from stomper import redact
 from stomper.budget import Budget, price_of
 from stomper.config import LlmSettings, StomperSettings
 from stomper.diagnostics import Diagnostic
-from stomper.edits import EditError, edit_text
+from stomper.edits import EditError, edit_files
 from stomper.errors import FixerError
 from stomper.fixers import FixOutcome, FixRequest
 from stomper.fixers.llm_prompt import build_prompt
@@ -49,7 +49,7 @@ _SECRET = re.compile(r"\b(?:sk|pk|rk)-[\w-]{8,}|\bBearer\s+\S+|\b[\w-]{40,}\b")
 
 
 class LlmFixer:
-    """Asks a chat model for an edit of the file and applies it to that file only."""
+    """Asks a chat model for an edit of the work unit's files and applies it to those files only."""
 
     name: ClassVar[str] = "llm"
     ai: ClassVar[bool] = True
@@ -93,10 +93,12 @@ class LlmFixer:
         if stop := self.unanswered or self.budget.exhausted():
             return FixOutcome(stop=stop)
         try:
-            source = await asyncio.to_thread(_Source.read, request)
+            sources = await asyncio.to_thread(lambda: [_Source.read(request, path) for path in request.unit])
         except _Unusable as exc:
             return FixOutcome(stop=str(exc))
-        prompt = await asyncio.to_thread(build_prompt, request, source.text, self.edit_format)
+        texts = {s.name: s.text for s in sources}
+        others = {name: text for name, text in texts.items() if name != request.path}
+        prompt = await asyncio.to_thread(build_prompt, request, texts[request.path], self.edit_format, others)
         if self.limiter is not None:
             await self.limiter.aacquire()
         # Checked again: the budget may have been spent, or the endpoint found dead, while this branch waited.
@@ -110,10 +112,12 @@ class LlmFixer:
             return self._failed(exc)
         usage = self.budget.record(*_tokens(reply))
         try:
-            new = edit_text(source.text, str(reply.text), request.path)
+            new = edit_files(texts, str(reply.text))
         except EditError as exc:
             return FixOutcome(error=str(exc), usage=usage)
-        await asyncio.to_thread(source.write, new)
+        for source in sources:
+            if source.name in new:
+                await asyncio.to_thread(source.write, new[source.name])
         return FixOutcome(usage=usage)
 
     def _failed(self, exc: Exception) -> FixOutcome:
@@ -175,25 +179,27 @@ class _Unusable(Exception):
 
 @dataclass(frozen=True)
 class _Source:
-    """The one file a fix may write, and its text exactly as it is (line endings, BOM and all)."""
+    """A file of the unit a fix may write, and its text exactly as it is (line endings, BOM and all)."""
 
+    name: str
+    """As the request names it, relative to the worktree."""
     path: Path
     text: str
 
     @classmethod
-    def read(cls, request: FixRequest) -> _Source:
+    def read(cls, request: FixRequest, name: str) -> _Source:
         root = request.worktree.resolve()
-        path = (root / request.path).resolve()
+        path = (root / name).resolve()
         # A symlink, or a path with "..", must not lead a reply's edit out of the worktree.
         if path == root or not path.is_relative_to(root):
-            raise _Unusable(f"{request.path} resolves outside the worktree; the llm fixer leaves it alone")
+            raise _Unusable(f"{name} resolves outside the worktree; the llm fixer leaves it alone")
         try:
             text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise _Unusable(f"{request.path} does not exist in the worktree") from None
-        except UnicodeDecodeError:
-            raise _Unusable(f"{request.path} is not UTF-8 text; the llm fixer leaves it alone") from None
-        return cls(path, text)
+        except FileNotFoundError as exc:
+            raise _Unusable(f"{name} does not exist in the worktree") from exc
+        except UnicodeDecodeError as exc:
+            raise _Unusable(f"{name} is not UTF-8 text; the llm fixer leaves it alone") from exc
+        return cls(name, path, text)
 
     def write(self, text: str) -> None:
         self.path.write_bytes(text.encode("utf-8"))

@@ -10,9 +10,11 @@ was rejected. Everything here reads files, so the fixer calls it in a thread.
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,8 +47,27 @@ class Prompt:
     edit_format: Literal["search-replace", "whole-file"]
 
 
-def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> Prompt:
-    """The prompt for `request`, whose file reads `source`; reads configuration in the worktree."""
+_ONE_FILE = (
+    "You are a careful Python engineer fixing one file so that ruff, mypy and pytest pass on it.",
+    "Edit only the file you are given; you cannot create, rename or edit any other file.",
+)
+_UNIT = (
+    "You are a careful Python engineer fixing a few files so that ruff, mypy and pytest pass on them.",
+    "Edit only the files you are given; you cannot create, rename or edit any other file. A failing test\n"
+    "  is the specification: never change what it asserts or expects, skip it or delete it.",
+)
+
+
+def build_prompt(
+    request: FixRequest, source: str, edit_format: EditFormat, others: Mapping[str, str] | None = None
+) -> Prompt:
+    """The prompt for `request`, whose file reads `source`; reads configuration in the worktree.
+
+    `others`: the text of each other file of the request's work unit. A unit
+    of several files is always asked for SEARCH/REPLACE blocks naming their file.
+    """
+    if len(request.unit) > 1:
+        return _unit_prompt(request, {request.path: source, **(others or {})})
     lines = line_texts(source.removeprefix("\ufeff"))  # a byte order mark is no part of line 1
     chosen: Literal["search-replace", "whole-file"]
     if edit_format == "auto":
@@ -55,14 +76,7 @@ def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> P
         chosen = edit_format
     fence = "`" * max(3, _longest_backtick_run(source) + 1)
     width = len(str(len(lines)))
-    retry = ""
-    if request.feedback:
-        retry = _template("retry.md").substitute(
-            attempt=request.attempt,
-            max_attempts=request.max_attempts,
-            # The tools' and the last attempt's words may quote the environment; the provider gets no credential.
-            feedback=redact.scrub(request.feedback.strip()),
-        )
+    retry = _retry(request)
     user = _template("request.md").substitute(
         path=request.path,
         diagnostics=redact.scrub("\n".join(_describe(d) for d in sorted(request.diagnostics))),
@@ -75,8 +89,84 @@ def build_prompt(request: FixRequest, source: str, edit_format: EditFormat) -> P
         format_name=_FORMAT_NAMES[chosen],
     )
     instructions = _template(f"{chosen}.md").substitute(fence=fence)
-    system = _template("system.md").substitute(format_instructions=instructions)
+    system = _template("system.md").substitute(
+        task=_ONE_FILE[0], scope_rule=_ONE_FILE[1], format_instructions=instructions
+    )
     return Prompt(system=system, user=user, edit_format=chosen)
+
+
+def _unit_prompt(request: FixRequest, texts: Mapping[str, str]) -> Prompt:
+    """The prompt for a work unit: its problems, its failing tests with their source and traceback, every file."""
+    fence = "`" * max(3, *(_longest_backtick_run(t) + 1 for t in texts.values()))
+    sources = []
+    for path in request.unit:
+        lines = line_texts(texts.get(path, "").removeprefix("\ufeff"))
+        width = len(str(len(lines)))
+        numbered = "\n".join(f"{n:>{width}} | {line}" for n, line in enumerate(lines, 1))
+        sources.append(
+            f"## The file `{path}` ({len(lines)} lines, numbered for reference only)\n\n{fence}\n{numbered}\n{fence}\n"
+        )
+    user = _template("unit-request.md").substitute(
+        path=request.path,
+        files=", ".join(f"`{p}`" for p in request.unit),
+        diagnostics=redact.scrub("\n".join(_describe(d) for d in sorted(request.diagnostics))),
+        advice=_advice_section(request.diagnostics),
+        tests=redact.scrub(_failing_tests(request.diagnostics, texts, fence)),
+        config=project_config(request.worktree, {d.tool for d in request.diagnostics}),
+        sources="\n".join(sources),
+        retry=_retry(request),
+    )
+    instructions = _template("search-replace-files.md").template
+    system = _template("system.md").substitute(task=_UNIT[0], scope_rule=_UNIT[1], format_instructions=instructions)
+    return Prompt(system=system, user=user, edit_format="search-replace")
+
+
+def _failing_tests(diagnostics: Sequence[Diagnostic], texts: Mapping[str, str], fence: str) -> str:
+    """Each failing test's source and traceback: what the code must do, and where it did not."""
+    parts = []
+    for diag in sorted(diagnostics):
+        if diag.tool != "pytest":
+            continue
+        name = (diag.symbol or "").rpartition("::")[2].partition("[")[0]
+        source = _function_source(texts.get(diag.path, ""), name)
+        part = f"### {diag.path}::{name}\n"
+        if source:
+            part += f"\n{fence}python\n{source}\n{fence}\n"
+        if diag.detail:
+            part += f"\nHow it failed:\n\n{fence}\n{diag.detail.rstrip()}\n{fence}\n"
+        parts.append(part)
+    if not parts:
+        return ""
+    intro = (
+        "These tests are the specification: make the code they test pass them. Do not change what they assert\n"
+        "or expect, skip them or delete them: such a change is refused.\n\n"
+    )
+    return "\n## The failing tests\n\n" + intro + "\n".join(parts)
+
+
+def _function_source(text: str, name: str) -> str:
+    """The source of the function `name` in `text` (its decorators included), or "" when there is none."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return ""
+    lines = text.splitlines()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return "\n".join(lines[start - 1 : node.end_lineno])
+    return ""
+
+
+def _retry(request: FixRequest) -> str:
+    if not request.feedback:
+        return ""
+    return _template("retry.md").substitute(
+        attempt=request.attempt,
+        max_attempts=request.max_attempts,
+        # The tools' and the last attempt's words may quote the environment; the provider gets no credential.
+        feedback=redact.scrub(request.feedback.strip()),
+    )
 
 
 def project_config(worktree: Path, tools: set[str]) -> str:

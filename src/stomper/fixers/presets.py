@@ -22,7 +22,7 @@ class Preset:
     """How one agent CLI is run: argv template and where its prompt goes."""
 
     command: tuple[str, ...]
-    """Argument template; {file}, {prompt_file} and {prompt} are substituted."""
+    """Argument template; {file}, {files}, {prompt_file} and {prompt} are substituted."""
     stdin: bool
     """The prompt is written to the agent's stdin; otherwise stdin is empty."""
     install: str
@@ -59,7 +59,8 @@ PRESETS: dict[AgentPreset, Preset] = {
             os.devnull,
             "--message-file",
             "{prompt_file}",
-            "{file}",
+            # aider edits the files it is given: all of the unit's, where a failure runs through several.
+            "{files}",
         ),
         stdin=False,
         install="python -m pip install aider-install && aider-install",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from stomper import explain, redact
 from stomper.apply import Fix, HeadMoved, NotApplied
-from stomper.diagnostics import Diagnostic
+from stomper.diagnostics import Diagnostic, identity
 from stomper.errors import FixerError, StomperError
 from stomper.fixers import Fixer, FixRequest, Usage
 from stomper.fixers.batched import fixers_for
@@ -39,7 +39,11 @@ async def fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
     is resumed once HEAD is back on its branch, the unfinished files redone),
     and so does `FixerError`, a fixer that cannot work at all (a refused API key).
     """
-    result = await _fix_file(job, ctx, emit)
+    ctx.gates.start(job.path, job.unit)
+    try:
+        result = await _fix_file(job, ctx, emit)
+    finally:
+        ctx.gates.finish(job.path)
     if result.outcome == "fixed":
         return result
     return replace(result, hint=explain.next_step(result.detail, ctx.project.settings, result.kept_patch))
@@ -58,9 +62,15 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
         emit(Step(job.path, "done"))
         return work.result(job, "skipped", started, _why_not(ctx, work))
     try:
+        for earlier in ctx.gates.pending(job.after):
+            shared = ", ".join(ctx.gates.shared(earlier, job.unit))
+            emit(Step(job.path, "blocked", why=f"waits for {earlier} (both may change {shared})"))
+        await ctx.gates.wait(job.after)
         emit(Step(job.path, "worktree"))
         got_worktree = time.monotonic()
         async with ctx.worktrees.checkout() as wt:
+            if job.after:  # from the state with the fixes it waited for landed
+                await wt.start_from(await ctx.queue.state(wt.path))
             seal = await Seal.take(wt)
             original = await wt.verified_blob(job.path)
             work.clock.add("worktree", time.monotonic() - got_worktree)
@@ -71,13 +81,19 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             except TimeoutError:
                 work.stopped = explain.timed_out(limit or 0)
                 await wt.reject()  # the attempt cut short is not verified
+            if not work.accepted and job.after and not work.remaining and not work.stopped:
+                # What it waited for fixed it too: nothing of its own to land.
+                return work.result(job, "fixed", started, "")
             if not work.accepted:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             # From here on, the fix is the verified record (wt.tree), never the worktree's files.
             patch = await wt.patch()
-            await check_change(wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai)
-            message = commit_message(job, work.remaining)
-            fix = Fix(job.path, wt.tree, await wt.changes(), patch, message, work.remaining)
+            await check_change(
+                wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai, unit=job.unit
+            )
+            changes = await wt.changes()
+            message = commit_message(job, work.remaining, [c.path for c in changes])
+            fix = Fix(job.path, wt.tree, changes, patch, message, work.remaining)
             emit(Step(job.path, "waiting"))
             scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
             reads = await ctx.verifier.reads(wt.path, scope)
@@ -109,7 +125,10 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
     with work.clock.step("verify"):
-        baseline = await ctx.verifier.baseline(wt.path, ctx.verifier.scope(job.path))
+        baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in job.unit]))
+    if job.after:  # started from the fixes it waited for, which may have fixed some of it
+        found = {identity(d) for d in job.diagnostics}
+        work.remaining = tuple(d for d in baseline.diagnostics if d.path in job.unit and identity(d) in found)
     for fixer in fixers_for(job.batched, ctx.fixers):
         tries = ctx.project.settings.max_attempts if fixer.ai else 1
         for attempt in range(1, tries + 1):
@@ -117,7 +136,7 @@ async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work
             if not todo or work.stopped or work.unchanged >= UNCHANGED_LIMIT:
                 break
             emit(Step(job.path, "fixing", fixer.name, attempt, tries))
-            request = FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback)
+            request = FixRequest(wt.path, job.path, todo, attempt, tries, work.feedback, files=job.files)
             baseline = await _attempt(fixer, request, wt, seal, ctx, work, baseline, emit)
 
 
@@ -134,7 +153,7 @@ async def _attempt(
     work.attempts += 1
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
-    before = await wt.read(request.path)
+    before = {path: await _read(wt, path) for path in request.unit}
     with work.clock.step("fixer"):
         outcome = await fixer.fix(request)
     if outcome.log is not None:
@@ -143,7 +162,7 @@ async def _attempt(
     # Before git runs in the worktree again: a rewritten .git would aim it elsewhere.
     await seal.check()
     work.usage += outcome.usage
-    if fixer.ai and not (outcome.stop or outcome.error) and await _unchanged(wt, request.path, before):
+    if fixer.ai and not (outcome.stop or outcome.error) and await _unchanged(wt, before):
         work.unchanged += 1
         outcome = replace(outcome, error=f"the {fixer.name} changed nothing: does it have permission to edit?")
     if outcome.stop or outcome.error:
@@ -168,20 +187,25 @@ async def _attempt(
     work.accepted += 1
     work.by_ai = work.by_ai or fixer.ai
     work.feedback = None
-    work.remaining = tuple(d for d in verdict.after.diagnostics if d.path == request.path)
+    work.remaining = tuple(d for d in verdict.after.diagnostics if d.path in request.unit)
     work.suppressions += verdict.suppressions
     codes = {code for s in verdict.suppressions for code in s.codes}
     # One allowed by its kind (a marker, say) names no code: what it removed, it silenced.
     every = any(not s.codes for s in verdict.suppressions)
-    work.suppressed += tuple(d for d in verdict.gone if d.path == request.path and (every or d.code in codes))
+    work.suppressed += tuple(d for d in verdict.gone if d.path in request.unit and (every or d.code in codes))
     return verdict.after
 
 
-async def _unchanged(wt: Worktree, path: str, before: bytes) -> bool:
+async def _read(wt: Worktree, path: str) -> bytes | None:
     try:
-        return await wt.read(path) == before
+        return await wt.read(path)
     except FileNotFoundError:
-        return False
+        return None
+
+
+async def _unchanged(wt: Worktree, before: dict[str, bytes | None]) -> bool:
+    """Whether every file of the unit holds what it held before the attempt."""
+    return all([await _read(wt, path) == old for path, old in before.items()])
 
 
 @dataclass
@@ -229,6 +253,7 @@ class _Work:
             usage=self.usage,
             suppressed=self.suppressed if applied else (),
             agent_output=tuple(self.logs),
+            files=job.files,
             steps=self.clock.times(),
         )
 
@@ -251,8 +276,13 @@ def _why_not(ctx: RunContext, work: _Work) -> str:
     return explain.rejected(work.ai_attempts, work.why, verified=work.verified)
 
 
-def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:
-    """`fix(stomper): resolve ruff F401, mypy arg-type in pkg/mod.py`, then what was fixed."""
+def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...], changed: Sequence[str] = ()) -> str:
+    """`fix(stomper): resolve ruff F401, mypy arg-type in pkg/mod.py`, then what was fixed.
+
+    A fix that changed other files of its unit says which in the subject
+    (`... in tests/test_calc.py by changing src/pkg/calc.py`), and names the
+    tests it made pass and every file it changed in the body.
+    """
     left = list(remaining)
     fixed = []
     for diag in job.diagnostics:
@@ -262,6 +292,16 @@ def commit_message(job: FileJob, remaining: tuple[Diagnostic, ...]) -> str:
         else:
             left.remove(same)
     codes = ", ".join(sorted({f"{d.tool} {d.code}" for d in fixed}))
-    body = "\n".join(f"- line {d.line}: {d.tool} {d.code}: {d.message}" for d in fixed)
+    subject = f"fix(stomper): resolve {codes} in {job.path}"
+    elsewhere = [p for p in changed if p != job.path]
+    if elsewhere:
+        subject += f" by changing {', '.join(elsewhere)}"
+    where = "{d.path} line {d.line}" if len(job.unit) > 1 else "line {d.line}"
+    body = "\n".join(f"- {where.format(d=d)}: {d.tool} {d.code}: {d.message}" for d in fixed)
+    tests = [f"{d.path}::{(d.symbol or '').rpartition('::')[2]}" for d in fixed if d.tool == "pytest"]
+    if tests:
+        body += "\n\nTests that pass now: " + ", ".join(tests)
+    if len(job.unit) > 1 or elsewhere:
+        body += ("\n" if tests else "\n\n") + f"Files changed: {', '.join(changed) or job.path}"
     # A tool's message may quote what it saw; a commit is forever.
-    return redact.scrub(f"fix(stomper): resolve {codes} in {job.path}\n\n{body}\n")
+    return redact.scrub(f"{subject}\n\n{body}\n")

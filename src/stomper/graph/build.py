@@ -72,7 +72,7 @@ async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any
     """Runs once, after every branch: the report's "remaining" is what the integrated result has."""
     ctx = runtime.context
     try:
-        recheck = await ctx.queue.recheck(r.path for r in state.get("results", []) if r.applied)
+        recheck = await ctx.queue.recheck(f for r in state.get("results", []) if r.applied for f in r.unit)
     except StomperError as exc:
         state = {**state, "tool_errors": [*state.get("tool_errors", []), f"the check of the result: {exc}"]}
         recheck = None

@@ -9,10 +9,12 @@ and never pays for the graph (about half a CPU-second of imports, see
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
-from stomper import redact
+from stomper import gitops, imports, redact, units
 from stomper.baseline import without_known
+from stomper.diagnostics import Diagnostic
 from stomper.graph.state import FileJob, RunState
 from stomper.integrate import Recheck
 from stomper.project import Project
@@ -44,13 +46,28 @@ async def collect(
     result = await without_known(result, project.root, known)
     grouped = result.by_path()
     jobs = [
-        FileJob(index=n, path=path, diagnostics=tuple(diags)) for n, (path, diags) in enumerate(sorted(grouped.items()))
+        FileJob(index=n, path=unit.path, diagnostics=unit.diagnostics, files=unit.files, after=unit.after)
+        for n, unit in enumerate(await _units(project, grouped, None if whole else frozenset(files)))
     ]
     return {
         "jobs": jobs,
         "clean": [f for f in files if f not in grouped],
         "tool_errors": [redact.scrub(f"{run.tool}: {run.error}") for run in result.errors],
     }
+
+
+async def _units(
+    project: Project, grouped: dict[str, list[Diagnostic]], within: frozenset[str] | None
+) -> list[units.Unit]:
+    """The run's work units; the repository is read only when a failure can run through other files."""
+    cap = project.settings.unit_max_files
+    reaching = cap > 1 and any(d.tool in ("pytest", "mypy") for diags in grouped.values() for d in diags)
+    if not reaching:
+        return units.plan(grouped, None, cap)
+    listed = await gitops.listed_paths(project.root)
+    graph = await imports.scan(project.root, listed)
+    repo = units.Project(project.root, frozenset(listed), graph, tuple(project.settings.exclude), within)
+    return await asyncio.to_thread(units.plan, grouped, repo, cap)
 
 
 def nothing_to_fix(state: RunState) -> bool:
@@ -78,8 +95,9 @@ def run_report(run_id: str, mode: str, state: RunState, recheck: Recheck | None 
 
 def rechecked(result: FileResult, recheck: Recheck) -> FileResult:
     """`result` with what the check of the integrated result found in its file (by the tools that checked it)."""
+    files = result.unit
     kept = [d for d in result.remaining if (d.tool, d.path) not in recheck.covered]
-    found = [d for d in recheck.diagnostics if d.path == result.path]
+    found = [d for d in recheck.diagnostics if d.path in files]
     remaining = tuple(sorted([*kept, *found]))
     outcome = result.outcome
     if result.applied and outcome != "suppressed":

@@ -11,7 +11,7 @@ too: the checkpoints of an older stomper name them by this module.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from stomper.apply import Applier
@@ -20,6 +20,7 @@ from stomper.fixers import Fixer
 from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.report import FileResult, Outcome
+from stomper.units import Gates
 from stomper.verify import Verifier
 from stomper.worktree import Worktrees
 
@@ -28,15 +29,24 @@ __all__ = ["BranchState", "FileJob", "FileResult", "Outcome", "RunContext", "Run
 
 @dataclass(frozen=True)
 class FileJob:
-    """One failing file, as the fan-out hands it to its branch."""
+    """One work unit (a failing file and the files its failures run through), as the fan-out hands it to its branch."""
 
     index: int
     path: str
     diagnostics: tuple[Diagnostic, ...]
-    """What the tools found in this file."""
+    """What the tools found in the unit's files."""
+    files: tuple[str, ...] = ()
+    """The unit's files (`stomper.units`), `path` first: every file the fix may change. Empty: `path` alone."""
+    after: tuple[str, ...] = ()
+    """The `path`s of earlier jobs that share a file with this one: it starts once they are done,
+    from the state with their fixes landed (`stomper.units`)."""
     batched: str | None = None
     """The blob ruff's fix of this file became in the run's batch (`stomper.graph.batch`), verified with
     the rest of the batch: its branch starts from it instead of running ruff, and fixes what it left."""
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return self.files or (self.path,)
 
 
 class RunState(TypedDict, total=False):
@@ -70,3 +80,5 @@ class RunContext:
     applier: Applier
     queue: Integration
     """Where verified fixes are combined and checked together before the applier lands them."""
+    gates: Gates = field(default_factory=Gates)
+    """Which units are done: a unit that shares a file with an earlier one waits for it (`stomper.units`)."""

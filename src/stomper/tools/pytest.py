@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,10 @@ from stomper.proc import Completed
 from stomper.tools.paths import Reach, relative, test_files
 
 _REPORT = "junit.xml"
+_FRAME = re.compile(r"^(?P<path>[^\s:][^:\n]*\.pyi?):(?P<line>\d+): ", re.M)
+"""Where a traceback entry is, as pytest writes it: `src/pkg/calc.py:9: in parse`, `tests/t.py:5: AssertionError`."""
+MAX_DETAIL = 8000
+"""Characters of a failure's traceback kept: its end, where the exception was raised."""
 
 
 class Pytest:
@@ -61,6 +66,7 @@ class Pytest:
             # xunit1 writes the 0-based line of the test function.
             line = int(case.get("line", "-1")) + 1
             summary = _reason(problem).splitlines()
+            text = problem.text or ""
             diagnostics.append(
                 Diagnostic(
                     tool="pytest",
@@ -70,9 +76,16 @@ class Pytest:
                     code=code,
                     message=f"{name}: {summary[0] if summary else code}"[:500],
                     symbol=_test_id(case),
+                    related=_frames(text, cwd),
+                    detail=text if len(text) <= MAX_DETAIL else "...\n" + text[-MAX_DETAIL:],
                 )
             )
         return diagnostics
+
+
+def _frames(text: str, cwd: Path) -> tuple[str, ...]:
+    """The files of a traceback's entries, in its order (the test first), relative to `cwd`, each once."""
+    return tuple(dict.fromkeys(relative(hit["path"], cwd) for hit in _FRAME.finditer(text)))
 
 
 def _reason(problem: ET.Element) -> str:
