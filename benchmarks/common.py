@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
+import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ENV = {
@@ -31,3 +35,39 @@ def make_agent(where: Path, script: str) -> Path:
     path.write_text(script)
     path.chmod(0o755)
     return path
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+
+
+def timed(argv_list: list[list[str]], cwd: Path, env: Mapping[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (the children's user + system) of running each argv in turn."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    for argv in argv_list:
+        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def measure(
+    cases: Mapping[str, Callable[[], tuple[float, float]]], repeat: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float]]:
+    """Each case's wall and CPU seconds over `repeat` rounds (every case once a round, so that a change of
+    load hits each alike), and the load average at the start of each round."""
+    walls: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
+    loads = []
+    for _ in range(repeat):
+        loads.append(os.getloadavg()[0])
+        for name, case in cases.items():
+            wall, cpu = case()
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    return walls, cpus, loads

@@ -26,22 +26,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-}
+from common import ENV, git, measure, spread, timed
+
 BIN = Path(sys.executable).parent
 MODULE = "def value_{n}() -> int:\n    return {n}\n"
 TEST = "from pkg.mod000 import value_0\n\n\ndef test_value() -> None:\n    assert value_0() == 0\n"
@@ -66,20 +57,10 @@ def make_repo(where: Path, count: int) -> tuple[Path, list[str]]:
     return repo, modules
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
-
-
-def timed(argv_list: list[list[str]], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall-clock and CPU seconds (the children's user + system) of running each argv in turn, from the staged state."""
+def from_staged(argv_list: list[list[str]], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """`timed`, from the staged state: what the last case fixed is undone first."""
     git(cwd, "checkout", "--", ".")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    for argv in argv_list:
-        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return timed(argv_list, cwd, env)
 
 
 def check_fixed(repo: Path, modules: list[str]) -> None:
@@ -87,10 +68,6 @@ def check_fixed(repo: Path, modules: list[str]) -> None:
     left = [m for m in modules if (repo / m).read_text().startswith("import json")]
     if left:
         raise SystemExit(f"{len(left)} module(s) not fixed, e.g. {left[0]}")
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):6.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> None:
@@ -108,14 +85,14 @@ def main() -> None:
         repo, modules = make_repo(Path(scratch), args.files)
         cases: dict[str, Callable[[], tuple[float, float]]] = {}
         for tag, env in versions.items():
-            cases[f"stomper fix --hook --tools ruff{tag}"] = lambda env=env: timed(
+            cases[f"stomper fix --hook --tools ruff{tag}"] = lambda env=env: from_staged(
                 [[stomper, "fix", "--hook", "--tools", "ruff"]], repo, env
             )
-            cases[f"stomper fix --hook (ruff, mypy, pytest){tag}"] = lambda env=env: timed(
+            cases[f"stomper fix --hook (ruff, mypy, pytest){tag}"] = lambda env=env: from_staged(
                 [[stomper, "fix", "--hook"]], repo, env
             )
-        cases["ruff check --fix"] = lambda: timed([[ruff, "check", "--fix", *modules]], repo, ENV)
-        cases["ruff check --fix + mypy + pytest"] = lambda: timed(
+        cases["ruff check --fix"] = lambda: from_staged([[ruff, "check", "--fix", *modules]], repo, ENV)
+        cases["ruff check --fix + mypy + pytest"] = lambda: from_staged(
             [[ruff, "check", "--fix", *modules], [mypy, *modules], [pytest, "-q", "-p", "no:cacheprovider"]],
             repo,
             ENV,
@@ -123,15 +100,7 @@ def main() -> None:
         for case in cases.values():  # warm the caches (mypy's, the page cache) once; each must fix all
             case()
             check_fixed(repo, modules)
-        walls: dict[str, list[float]] = {name: [] for name in cases}
-        cpus: dict[str, list[float]] = {name: [] for name in cases}
-        loads = []
-        for _ in range(args.repeat):
-            loads.append(os.getloadavg()[0])
-            for name, case in cases.items():
-                wall, cpu = case()
-                walls[name].append(wall)
-                cpus[name].append(cpu)
+        walls, cpus, loads = measure(cases, args.repeat)
 
     print(
         f"{os.cpu_count()} cores, load average {min(loads):.1f}-{max(loads):.1f} during the runs, "

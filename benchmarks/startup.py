@@ -29,16 +29,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import ENV
+from common import ENV, git, measure, spread, timed
 
 BIN = Path(sys.executable).parent
 
@@ -61,25 +58,6 @@ def make_repo(where: Path) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "clean")
     return repo
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
-
-
-def timed(argv_list: list[list[str]], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall-clock and CPU seconds (the children's user + system) of running each argv in turn."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    for argv in argv_list:
-        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):6.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> None:
@@ -121,15 +99,7 @@ def main() -> None:
         )
         for case in cases.values():  # warm the caches (mypy's, the page cache) once
             case()
-        walls: dict[str, list[float]] = {name: [] for name in cases}
-        cpus: dict[str, list[float]] = {name: [] for name in cases}
-        loads = []
-        for _ in range(args.repeat):
-            loads.append(os.getloadavg()[0])
-            for name, case in cases.items():
-                wall, cpu = case()
-                walls[name].append(wall)
-                cpus[name].append(cpu)
+        walls, cpus, loads = measure(cases, args.repeat)
 
     print(
         f"{os.cpu_count()} cores, load average {min(loads):.1f}-{max(loads):.1f} during the runs, "
