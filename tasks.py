@@ -87,7 +87,7 @@ def demo() -> int:
     print(f"The example project is copied to {project}, a new git repository.")
     step("What is wrong with it", "stomper", "check")
     step("Fix it, four files at a time (no AI configured: ruff fixes what it can)", "stomper", "fix", "--parallel", "4")
-    agent = f"{sys.executable} {HERE / 'examples' / 'demo_agent.py'} {{file}}"
+    agent = f"{sys.executable} {HERE / 'examples' / 'demo_agent.py'} {{files}}"
     step(
         "Fix the rest with a coding agent (a scripted stand-in for `claude -p`)",
         "stomper",

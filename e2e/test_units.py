@@ -393,3 +393,22 @@ def test_with_files_named_a_unit_stays_within_them(repo: Path, tmp_path: Path) -
     assert named["files"][0]["files"] == ["tests/test_calc.py", "src/pkg/calc.py"]
     assert (repo / "src/pkg/calc.py").read_text() == CALC_FIXED
     assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "pytest")
+
+
+def test_ruffs_batch_fix_of_a_units_first_file_leaves_its_failing_test_to_be_fixed(repo: Path, tmp_path: Path) -> None:
+    # calc.py's unused import and its failing test are one unit, calc.py first; ruff's batch fixes
+    # the import and must not count the test, in another file of the unit, as fixed with it.
+    project(repo, {"src/pkg/calc.py": "import os\n\n\n" + CALC})
+    base = git(repo, "rev-parse", "HEAD").strip()
+    before = check(repo, "--tools", "ruff,pytest")
+
+    status, data = fix(repo, tmp_path, "--tools", "ruff,pytest", "--fixer", "ruff")
+
+    assert status == 1, data
+    [result] = data["files"]
+    assert result["outcome"] == "partial"
+    assert [(d["tool"], d["path"]) for d in result["diagnostics_remaining"]] == [("pytest", "tests/test_calc.py")]
+    assert git(repo, "log", "--format=%s", f"{base}..HEAD").splitlines() == [
+        "fix(stomper): resolve ruff F401 in src/pkg/calc.py"
+    ]
+    assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "ruff,pytest")

@@ -92,6 +92,8 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
                     remaining = verified.remaining.get(job.path)
                     if remaining is None:
                         continue
+                    # ruff fixed the unit's first file only: what its other files have is still there.
+                    remaining += tuple(d for d in job.diagnostics if d.path != job.path)
                     if any(f.ai and f.handles(d) for f in ctx.fixers for d in remaining):
                         carried[job.path] = dataclasses.replace(job, batched=verified.blobs[job.path])
                     else:
@@ -250,6 +252,7 @@ async def _prepare(
     path = job.path
     result = FileResult(
         path=path,
+        files=job.files,
         outcome="partial" if remaining else "fixed",
         before=job.diagnostics,
         remaining=remaining,
