@@ -83,7 +83,8 @@ class FileResult:
             commit=data.get("commit"),
             kept_patch=data.get("kept_patch"),
             suppressed=tuple(Diagnostic.from_json(d) for d in data.get("diagnostics_suppressed", [])),
-            files=tuple(data.get("files", [])),
+            # A unit of the file alone is written as [path] and held as (): the same unit.
+            files=() if tuple(data.get("files", [])) in ((), (str(data["path"]),)) else tuple(data["files"]),
         )
 
 
