@@ -8,8 +8,8 @@ from pathlib import Path
 
 from conftest import commit_all, git, write
 
-from stomper import imports
-from stomper.apply import Applied, Applier, Fix, NotApplied
+from stomper import imports, records
+from stomper.apply import Applied, Applier, Fix, NotApplied, applied_before
 from stomper.events import EventLog
 from stomper.integrate import Dropped, Integration
 from stomper.tools import TOOLS
@@ -156,3 +156,23 @@ async def test_a_check_does_not_check_again_what_the_last_check_found_in_the_sam
     # The run's last word costs no tool run: every file it covers was found in this state.
     assert recheck is not None and recheck.diagnostics == ()
     assert sum("pkg/" in line for line in log.read_text().splitlines()) == 2
+
+
+async def test_a_resumed_run_counts_as_landed_only_the_recorded_fixes_the_checkout_holds(
+    repo: Path, tmp_path: Path
+) -> None:
+    # Killed between writing its journal's record and writing the file: a.py's fix never reached the
+    # checkout. Counted as landed, it would make the integrated state (and the report's last check)
+    # hold a fix the user does not have; b.py's, which did land, counts.
+    write(repo, ORIGINAL)
+    base = commit_all(repo)
+    write(tmp_path / "fixed", FIXED)
+    blobs = {p: git(repo, "hash-object", "-w", str(tmp_path / "fixed" / p)).strip() for p in ("pkg/a.py", "pkg/b.py")}
+    (repo / "pkg/b.py").write_text(FIXED["pkg/b.py"])
+    begun = [records.Applying(p, ((p, "100644", blob),)).to_json() for p, blob in blobs.items()]
+    journal = EventLog(repo.parent / "events.jsonl")
+    applier = Applier(repo, base, "no-commit", repo.parent / "patches", journal, applied_before=applied_before(begun))
+
+    landed = await applier.landed_before()
+
+    assert [(c.path, c.new_blob) for c in landed] == [("pkg/b.py", blobs["pkg/b.py"])]

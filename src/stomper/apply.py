@@ -308,6 +308,18 @@ class Applier:
         if index:
             await git("update-index", "-z", "--index-info", cwd=self.root, stdin=index)
 
+    async def landed_before(self) -> list[Change]:
+        """The changes of the fixes a resumed run had begun to apply that the checkout holds.
+
+        A record written just before a kill names a fix that may never have
+        reached the checkout: its branch does the file again, and the
+        integrated state must not count it as landed meanwhile.
+        """
+        if self.mode == "diff":
+            return []
+        held = [await self._recorded(path, record) for path, record in self.applied_before.items()]
+        return [change for changes in held if changes is not None for change in changes]
+
     async def _recorded(self, path: str, record: records.Applying) -> tuple[Change, ...] | None:
         """The changes an `Applying` record names, if the checkout holds every one of them; else None."""
         if not record.changes:  # a journal of an older stomper: the target's bytes only
@@ -356,10 +368,16 @@ async def stage(root: Path, changes: Sequence[Change], env: dict[str, str] | Non
 async def tree_with(root: Path, tree: str, changes: Sequence[Change]) -> str:
     """The tree of `tree` (a tree-ish) with `changes`, made on a temporary index: no checkout's is read."""
     with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
-        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        return await _write_tree(root, Path(scratch) / "index", tree, changes)
+
+
+async def _write_tree(root: Path, index: Path, tree: str | None, changes: Sequence[Change]) -> str:
+    """The tree `index` holds with `changes` staged; read from `tree` first unless None (it holds it already)."""
+    env = {"GIT_INDEX_FILE": str(index)}
+    if tree is not None:
         await git("read-tree", tree, cwd=root, env=env)
-        await stage(root, changes, env)
-        return (await git("write-tree", cwd=root, env=env)).out.strip()
+    await stage(root, changes, env)
+    return (await git("write-tree", cwd=root, env=env)).out.strip()
 
 
 async def check_commits(root: Path, identity: Sequence[str]) -> None:
@@ -390,11 +408,6 @@ def applied_before(journal: Iterable[Mapping[str, Any]]) -> dict[str, records.Ap
     Raises `EventLogError` for a line that says it is a record of a kind but is not one.
     """
     return records.applying(records.journal(journal))
-
-
-def landed_before(begun: Mapping[str, records.Applying]) -> list[Change]:
-    """The changes of the fixes a resumed run had begun to apply (`applied_before`'s records)."""
-    return [Change(p, "", None, mode, blob, "M") for record in begun.values() for p, mode, blob in record.changes]
 
 
 def _staged(entries: bytes, path: str) -> str | None:
@@ -430,12 +443,10 @@ class _Trees:
     async def make(self, head: str, changes: Sequence[Change]) -> str:
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="stomper-index-")
-        env = {"GIT_INDEX_FILE": str(Path(self._scratch.name) / "index")}
-        if self._holds != head:
-            await git("read-tree", head, cwd=self.root, env=env)
-        self._holds = ""  # until the tree is written: a failure leaves an index nobody should trust
-        await stage(self.root, changes, env)
-        return (await git("write-tree", cwd=self.root, env=env)).out.strip()
+        holds, self._holds = self._holds, ""  # until the tree is written: a failure leaves an index nobody trusts
+        return await _write_tree(
+            self.root, Path(self._scratch.name) / "index", None if holds == head else head, changes
+        )
 
     def made(self, commit: str) -> None:
         """The commit of the tree last made: the index holds its tree."""

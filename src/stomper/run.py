@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stomper import baseline, gitops, imports, redact, resume, sandbox, worktree
-from stomper.apply import Applier, Mode, applied_before, check_commits, landed_before
+from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
@@ -296,7 +296,7 @@ class Run:
             verifier=verifier,
             worktrees=worktrees,
             applier=applier,
-            queue=Integration(applier, verifier, worktrees, landed_before(applier.applied_before)),
+            queue=Integration(applier, verifier, worktrees, await applier.landed_before()),
         )
 
     async def _fan_out(self, state: RunState | None) -> RunReport:
