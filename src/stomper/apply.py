@@ -1,8 +1,11 @@
-"""Putting verified fixes into the user's checkout, one at a time.
+"""Putting verified fixes into the user's checkout, one commit each.
 
-Every change to the user's files goes through `Applier.apply`, under one
+Every change to the user's files goes through `Applier.apply_all`, under one
 lock per run: git's index and the working tree are never written by two
-branches at once. A fix is the *record* of what was verified (a tree in
+branches at once. The integration queue hands it every fix waiting at the
+moment, and they land under one hold of the lock: the checks, the user's
+index and the branch are each read or written once for all of them, while
+each fix still gets its own commit, made on the one before. A fix is the *record* of what was verified (a tree in
 git's object store, see `stomper.worktree`), not a patch: the applier
 writes the recorded blobs into the checkout itself, as git's own checkout
 of them would (the checkout's line-ending conversions and filters apply),
@@ -126,13 +129,29 @@ class Applier:
 
         Raises `NotApplied` when a file changed in the checkout since the
         snapshot, HEAD left the run's branch, or the commit cannot be made;
-        the checkout and the index are then as they were. Once begun, the
-        work under the lock runs to its end even if the run is cancelled
+        the checkout and the index are then as they were.
+        """
+        (done,) = await self.apply_all([fix], [locked])
+        if isinstance(done, NotApplied):
+            raise done
+        assert done is not None
+        return done
+
+    async def apply_all(
+        self, fixes: Sequence[Fix], locked: Sequence[Callable[[], None] | None] = (), *, prefix: bool = False
+    ) -> list[Applied | NotApplied | None]:
+        """Apply `fixes` in turn under one hold of the lock, one commit each; what became of each.
+
+        Each is an `Applied`, or the `NotApplied` that says why not (the
+        checkout and the index then hold nothing of that fix). `prefix`: stop
+        at the first fix that is not applied; those after it are None, not
+        tried (they were verified together with it). Once begun, the work
+        under the lock runs to its end even if the run is cancelled
         meanwhile, so a file is never left half applied.
         """
         if self.mode == "diff":
-            return Applied(commit=None)
-        critical = asyncio.ensure_future(self._apply(fix, locked))
+            return [Applied(commit=None) for _ in fixes]
+        critical = asyncio.ensure_future(self._apply_all(fixes, locked, prefix))
         try:
             return await asyncio.shield(critical)
         except asyncio.CancelledError:
@@ -157,51 +176,107 @@ class Applier:
                 head = await self._head()
                 made = await self._commit_object(head, changes, message)
                 await self._stage(changes)
-                return Applied(commit=await self._land(made, head, message), recovered=True, remaining=remaining)
+                return Applied(commit=await self._land(made, head, [message]), recovered=True, remaining=remaining)
             return Applied(commit=None, recovered=True, remaining=remaining)
 
-    async def _apply(self, fix: Fix, locked: Callable[[], None] | None) -> Applied:
+    async def _apply_all(
+        self, fixes: Sequence[Fix], locked: Sequence[Callable[[], None] | None], prefix: bool
+    ) -> list[Applied | NotApplied | None]:
+        done: dict[int, Applied | NotApplied] = {}
         async with self.lock:
-            if locked is not None:
-                locked()
-            head, now = await self._where()
-            if (moved := self._moved_to(now)) is not None:
-                back = (self.branch or "").removeprefix("refs/heads/")
+            for call in locked:
+                if call is not None:
+                    call()
+            todo = list(range(len(fixes)))
+            while todo and not (prefix and any(isinstance(d, NotApplied) for d in done.values())):
+                todo = await self._apply_round([(n, fixes[n]) for n in todo], done, prefix)
+        return [done.get(n) for n in range(len(fixes))]
+
+    async def _apply_round(
+        self, todo: Sequence[tuple[int, Fix]], done: dict[int, Applied | NotApplied], prefix: bool
+    ) -> list[int]:
+        """Apply what of `todo` can go together (no two fixes of one file), in turn; what is left for a next round.
+
+        The files are checked, the commits made (one per fix, each on the
+        last), the journal told, the files written, the index staged, and the
+        branch moved once, to the last commit: a dozen git processes a round
+        rather than a dozen a fix.
+        """
+        head, now = await self._where()
+        if (moved := self._moved_to(now)) is not None:
+            back = (self.branch or "").removeprefix("refs/heads/")
+            for n, fix in todo:
                 reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
-                raise HeadMoved(reason, await self.keep(fix))
-            before = {c.path: await asyncio.to_thread(_read, self.root / c.path) for c in fix.changes}
-            index = await self._index_entries(fix.changes) if self.mode == "commit" else b""
-            for change in fix.changes:
-                if not await self._as_snapshot(change, before[change.path]):
-                    reason = f"{change.path} changed in your checkout since the run started; fix not applied"
-                    raise NotApplied(reason, await self.keep(fix))
-                if self.mode == "commit" and _staged(index, change.path) != change.old_blob:
-                    # The commit would take the fix in place of what the user staged: theirs is kept instead.
-                    reason = f"{change.path} changed in your index since the run started; fix not applied"
-                    raise NotApplied(reason, await self.keep(fix))
-            commit = None
-            made = ""
-            if self.mode == "commit":
+                done[n] = HeadMoved(reason, await self.keep(fix))
+            return []
+        batch, later = _one_per_file(todo)
+        changed = [c for _, fix in batch for c in fix.changes]
+        before = await asyncio.to_thread(lambda: {c.path: _read(self.root / c.path) for c in changed})
+        index = await self._index_entries(changed) if self.mode == "commit" else b""
+        ready: list[tuple[int, Fix]] = []
+        made: dict[int, str] = {}
+        parent = head
+        for n, fix in batch:
+            why = await self._refusal(fix, before, index)
+            if why is None and self.mode == "commit":
                 try:
                     # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
-                    made = await self._commit_object(head, fix.changes, fix.message)
+                    made[n] = parent = await self._commit_object(parent, fix.changes, fix.message)
                 except GitError as exc:
-                    reason = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
-                    raise NotApplied(reason, await self.keep(fix)) from exc
+                    why = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
+            if why is not None:
+                done[n] = NotApplied(why, await self.keep(fix))
+                if prefix:  # what comes after it was verified with it: not tried
+                    later = []
+                    break
+                continue
+            ready.append((n, fix))
+        for _, fix in ready:
             changes = tuple((c.path, c.new_mode, c.new_blob) for c in fix.changes)
             self.journal.append(records.Applying(fix.path, changes, fix.remaining).to_json())
+        written: list[tuple[int, Fix]] = []
+        for n, fix in ready:
             try:
                 for change in fix.changes:
                     await self._write(change)
-                if self.mode == "commit":
-                    await self._stage(fix.changes)
-                    commit = await self._land(made, head, fix.message)
             except (GitError, OSError) as exc:
-                await self._undo(fix.changes, before, index)
+                await self._undo(fix.changes, before, b"")
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
-                raise NotApplied(reason, await self.keep(fix)) from exc
-            self.journal.append(records.Applied(fix.path, commit).to_json())
-            return Applied(commit=commit)
+                done[n] = NotApplied(reason, await self.keep(fix))
+                # The commits after it were made on its commit: they are made again, in the next round.
+                rest = [m for m, _ in ready[len(written) + 1 :]]
+                later = [] if prefix else sorted(rest + later)
+                break
+            written.append((n, fix))
+        if not written:
+            return later
+        commit: str | None = None
+        if self.mode == "commit":
+            landed = [c for _, fix in written for c in fix.changes]
+            try:
+                await self._stage(landed)
+                commit = await self._land(made[written[-1][0]], head, [fix.message for _, fix in written])
+            except (GitError, OSError) as exc:
+                await self._undo(landed, before, index)
+                for n, fix in written:
+                    reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
+                    done[n] = NotApplied(reason, await self.keep(fix))
+                return []
+        for n, fix in written:
+            short = made[n][: len(commit)] if commit is not None else None
+            self.journal.append(records.Applied(fix.path, short).to_json())
+            done[n] = Applied(commit=short)
+        return later
+
+    async def _refusal(self, fix: Fix, before: Mapping[str, bytes | None], index: bytes) -> str | None:
+        """Why `fix` may not be applied to the checkout as it is (`before`, `index`), or None."""
+        for change in fix.changes:
+            if not await self._as_snapshot(change, before[change.path]):
+                return f"{change.path} changed in your checkout since the run started; fix not applied"
+            if self.mode == "commit" and _staged(index, change.path) != change.old_blob:
+                # The commit would take the fix in place of what the user staged: theirs is kept instead.
+                return f"{change.path} changed in your index since the run started; fix not applied"
+        return None
 
     async def _where(self) -> tuple[str, str | None]:
         """HEAD's commit (in commit mode; else "") and the branch it is on (None when detached): one git call."""
@@ -284,12 +359,15 @@ class Applier:
         self._trees.made(made)
         return made
 
-    async def _land(self, made: str, head: str, message: str) -> str:
-        """Move the run's branch from `head` to `made`; git refuses if it moved meanwhile."""
+    async def _land(self, made: str, head: str, messages: Sequence[str]) -> str:
+        """Move the run's branch from `head` to `made` (the last of `messages`' commits); git refuses if it
+        moved meanwhile."""
         branch = self.branch or await head_ref(self.root)
         if branch is None:
             raise GitError("HEAD is detached; the fix was not committed")
-        subject = message.splitlines()[0]
+        subject = messages[-1].splitlines()[0]
+        if len(messages) > 1:
+            subject += f" (and {len(messages) - 1} fixes before it)"
         await git("update-ref", "-m", f"commit: {subject}", branch, made, head, cwd=self.root)
         if not self._abbrev:
             self._abbrev = len((await git("rev-parse", "--short", made, cwd=self.root)).out.strip())
@@ -408,6 +486,21 @@ def applied_before(journal: Iterable[Mapping[str, Any]]) -> dict[str, records.Ap
     Raises `EventLogError` for a line that says it is a record of a kind but is not one.
     """
     return records.applying(records.journal(journal))
+
+
+def _one_per_file(todo: Sequence[tuple[int, Fix]]) -> tuple[list[tuple[int, Fix]], list[int]]:
+    """`todo` split into the fixes of a round, and those that change a file a fix before them in it changes."""
+    batch: list[tuple[int, Fix]] = []
+    later: list[int] = []
+    seen: set[str] = set()
+    for n, fix in todo:
+        paths = {c.path for c in fix.changes}
+        if paths & seen or later:
+            later.append(n)
+        else:
+            batch.append((n, fix))
+        seen |= paths
+    return batch, later
 
 
 def _staged(entries: bytes, path: str) -> str | None:
