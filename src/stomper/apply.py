@@ -31,6 +31,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import stat
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from stomper import records
+from stomper import checkouts, commits, records
 from stomper.diagnostics import Diagnostic
 from stomper.errors import GitError, StomperError
 from stomper.events import EventLog
@@ -122,6 +123,8 @@ class Applier:
         self.lock = asyncio.Lock()
         self._trees = _Trees(root)
         self._abbrev = 0
+        self._plain = False
+        """Commits need nothing of git's own commit machinery (no signing, UTF-8): `stomper.commits` makes them."""
         """How many hex digits git abbreviates a commit id to here; read at the first commit."""
 
     async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
@@ -214,16 +217,8 @@ class Applier:
         before = await asyncio.to_thread(lambda: {c.path: _read(self.root / c.path) for c in changed})
         index = await self._index_entries(changed) if self.mode == "commit" else b""
         ready: list[tuple[int, Fix]] = []
-        made: dict[int, str] = {}
-        parent = head
         for n, fix in batch:
             why = await self._refusal(fix, before, index)
-            if why is None and self.mode == "commit":
-                try:
-                    # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
-                    made[n] = parent = await self._commit_object(parent, fix.changes, fix.message)
-                except GitError as exc:
-                    why = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
             if why is not None:
                 done[n] = NotApplied(why, await self.keep(fix))
                 if prefix:  # what comes after it was verified with it: not tried
@@ -231,14 +226,30 @@ class Applier:
                     break
                 continue
             ready.append((n, fix))
+        made: dict[int, str] = {}
+        if self.mode == "commit":
+            # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
+            made, refused = await self._commit_objects(head, ready, prefix)
+            for n, why in refused.items():
+                done[n] = NotApplied(why, await self.keep(dict(ready)[n]))
+            if refused and prefix:
+                later = []
+            ready = [(n, fix) for n, fix in ready if n in made]
         for _, fix in ready:
             changes = tuple((c.path, c.new_mode, c.new_blob) for c in fix.changes)
             self.journal.append(records.Applying(fix.path, changes, fix.remaining).to_json())
+        wanted = [
+            (c.path, c.new_blob) for _, fix in ready for c in fix.changes if c.new_blob and c.new_mode != _SYMLINK
+        ]
+        try:
+            data = await checkouts.checked_out(self.root, wanted)
+        except GitError:
+            data = {}  # each file on its own then, each fix failing by itself
         written: list[tuple[int, Fix]] = []
         for n, fix in ready:
             try:
                 for change in fix.changes:
-                    await self._write(change)
+                    await self._write(change, data)
             except (GitError, OSError) as exc:
                 await self._undo(fix.changes, before, b"")
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
@@ -267,6 +278,37 @@ class Applier:
             self.journal.append(records.Applied(fix.path, short).to_json())
             done[n] = Applied(commit=short)
         return later
+
+    async def _commit_objects(
+        self, head: str, fixes: Sequence[tuple[int, Fix]], prefix: bool
+    ) -> tuple[dict[int, str], dict[int, str]]:
+        """One commit per fix, each on the one before: (the commit of each fix made, why not for each refused).
+
+        In memory and written at once (`stomper.commits`) where it can be;
+        else one `commit-tree` each, signed if the user signs, and with
+        `prefix` none after the first git refuses.
+        """
+        if not fixes:
+            return {}, {}
+        if self.signing is None:
+            self.signing = await signing(self.root)
+            self._plain = not self.signing and await _utf8_commits(self.root)
+        if self._plain:
+            with contextlib.suppress(commits.Unsupported, GitError):
+                ids = await commits.make(self.root, head, [(f.changes, f.message) for _, f in fixes], self.git_identity)
+                self._trees.made("")  # its index holds none of these
+                return dict(zip((n for n, _ in fixes), ids, strict=True)), {}
+        made: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        parent = head
+        for n, fix in fixes:
+            try:
+                made[n] = parent = await self._commit_object(parent, fix.changes, fix.message)
+            except GitError as exc:
+                refused[n] = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
+                if prefix:
+                    break
+        return made, refused
 
     async def _refusal(self, fix: Fix, before: Mapping[str, bytes | None], index: bytes) -> str | None:
         """Why `fix` may not be applied to the checkout as it is (`before`, `index`), or None."""
@@ -311,9 +353,10 @@ class Applier:
 
     async def _checked_out(self, path: str, blob: str) -> bytes:
         """What git's checkout of `blob` at `path` writes: the checkout's eol conversion and filters applied."""
-        return (await git("cat-file", "--filters", f"--path={path}", blob, cwd=self.root)).stdout
+        return await checkouts.one(self.root, path, blob)
 
-    async def _write(self, change: Change) -> None:
+    async def _write(self, change: Change, data: Mapping[str, bytes]) -> None:
+        """Write `change` into the checkout: `data` holds what git's checkout writes, for some paths."""
         target = self.root / change.path
         if change.new_blob is None:
             await asyncio.to_thread(target.unlink, True)
@@ -322,8 +365,10 @@ class Applier:
             link = (await git("cat-file", "blob", change.new_blob, cwd=self.root)).stdout
             await asyncio.to_thread(_symlink, target, os.fsdecode(link))
             return
-        data = await self._checked_out(change.path, change.new_blob)
-        await asyncio.to_thread(_replace, target, data, change.new_mode == _EXECUTABLE)
+        found = data.get(change.path)
+        if found is None:
+            found = await self._checked_out(change.path, change.new_blob)
+        await asyncio.to_thread(_replace, target, found, change.new_mode == _EXECUTABLE)
 
     async def _index_entries(self, changes: Sequence[Change]) -> bytes:
         """The user's index entries for `changes`, as `update-index --index-info` takes them back."""
@@ -331,7 +376,7 @@ class Applier:
         done = await git("ls-files", "--stage", "-z", "--", *paths, cwd=self.root)
         listed = {entry.split(b"\t", 1)[1] for entry in done.stdout.split(b"\0") if entry}
         absent = b"".join(
-            b"0 %s\t%s\0" % (_NULL.encode(), os.fsencode(p)) for p in paths if os.fsencode(p) not in listed
+            b"0 %s\t%s\0" % (_null(changes).encode(), os.fsencode(p)) for p in paths if os.fsencode(p) not in listed
         )
         return done.stdout + absent
 
@@ -438,7 +483,7 @@ class Applier:
 async def stage(root: Path, changes: Sequence[Change], env: dict[str, str] | None = None) -> None:
     """Put `changes` into the index (`env`'s `GIT_INDEX_FILE`, or the repository's own)."""
     entries = "".join(
-        f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_NULL}\t{c.path}\0" for c in changes
+        f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_null(changes)}\t{c.path}\0" for c in changes
     )
     await git("update-index", "-z", "--index-info", cwd=root, env=env, stdin=os.fsencode(entries))
 
@@ -488,6 +533,18 @@ def applied_before(journal: Iterable[Mapping[str, Any]]) -> dict[str, records.Ap
     return records.applying(records.journal(journal))
 
 
+async def _utf8_commits(root: Path) -> bool:
+    """Whether git writes commit messages as UTF-8 here (`i18n.commitEncoding` unset or UTF-8)."""
+    done = await git("config", "--get", "i18n.commitEncoding", cwd=root, check=False)
+    return done.out.strip().lower().replace("-", "") in ("", "utf8")
+
+
+def _null(changes: Sequence[Change]) -> str:
+    """The all-zero id that tells `update-index --index-info` to remove an entry, as long as the repository's ids."""
+    ids = [i for c in changes for i in (c.old_blob, c.new_blob) if i]
+    return "0" * len(ids[0] if ids else _NULL)
+
+
 def _one_per_file(todo: Sequence[tuple[int, Fix]]) -> tuple[list[tuple[int, Fix]], list[int]]:
     """`todo` split into the fixes of a round, and those that change a file a fix before them in it changes."""
     batch: list[tuple[int, Fix]] = []
@@ -508,7 +565,7 @@ def _staged(entries: bytes, path: str) -> str | None:
     for entry in entries.split(b"\0"):
         info, _, name = entry.partition(b"\t")
         fields = info.split(b" ")
-        if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
+        if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and set(fields[1]) != {ord("0")}:
             return fields[1].decode()
     return None
 
