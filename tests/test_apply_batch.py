@@ -19,7 +19,7 @@ from stomper.apply import Applied, Applier, Fix, NotApplied
 from stomper.events import EventLog
 from stomper.worktree import Worktrees
 
-FILES = [f"pkg/mod{n}.py" for n in range(5)]
+FILES = [f"pkg/mod{n}.py" for n in range(10)]
 ORIGINAL = "import os\n\nx = 1\n"
 FIXED = "x = 1\n"
 
@@ -73,7 +73,8 @@ async def test_a_batch_lands_one_commit_per_fix_and_moves_the_branch_once(repo: 
     assert all((repo / path).read_text() == FIXED for path in FILES)
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
-    assert git(repo, "reflog", "--format=%gs", "main").splitlines()[0].endswith("(and 4 fixes before it)")
+    reflog = git(repo, "reflog", "--format=%gs", "main").splitlines()
+    assert reflog[0] == f"commit: fix(stomper): {FILES[-1]} (and {len(FILES) - 1} fixes before it)"
     assert journal(repo) == [("applying", p) for p in FILES] + [("applied", p) for p in FILES]
 
 
@@ -91,12 +92,12 @@ async def test_what_a_batch_costs_does_not_grow_with_its_fixes(
     landing = applier(repo)
     await landing.apply_all(fixes[:1])  # reads the settings it reads once
     ran.clear()
-    await landing.apply_all(fixes[1:2])
-    one = list(ran)
+    await landing.apply_all(fixes[1:4])
+    three = list(ran)
     ran.clear()
-    await landing.apply_all(fixes[2:])
+    await landing.apply_all(fixes[4:])
 
-    assert len(ran) == len(one), (ran, one)
+    assert len(ran) == len(three), (ran, three)
     assert sum("update-ref" in argv for argv in ran) == 1
     assert not any("commit-tree" in argv for argv in ran)
     assert all((repo / path).read_text() == FIXED for path in FILES)

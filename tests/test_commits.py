@@ -8,6 +8,7 @@ fix can make, in repositories of SHA-1 and of SHA-256 objects.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +69,7 @@ async def test_a_commit_made_in_memory_holds_the_tree_git_writes(tmp_path: Path,
     head = commit_all(repo)
     changes = SHAPES[shape](lambda text: blob(repo, text), lambda path: deleted(repo, path))
 
-    (made,) = await commits.make(repo, head, [(changes, "fix(stomper): one\n\nbody\n")], ())
+    (made,) = await commits.make(repo, head, [(changes, "fix(stomper): one\n\nbody\n")], commits.Signature(repo))
 
     assert git(repo, "rev-parse", f"{made}^{{tree}}").strip() == await tree_with(repo, head, changes)
     assert git(repo, "rev-parse", f"{made}^").strip() == head
@@ -83,7 +84,8 @@ async def test_each_commit_of_a_chain_holds_the_fixes_before_it(repo: Path) -> N
     second = [changed("pkg/sub/deep.py", blob(repo, "d2\n"))]
     third = [changed("pkg/mod.py", blob(repo, "m3\n")), deleted(repo, "a/x.py")]
 
-    made = await commits.make(repo, head, [(first, "one\n"), (second, "two\n"), (third, "three\n")], ())
+    fixes = [(first, "one\n"), (second, "two\n"), (third, "three\n")]
+    made = await commits.make(repo, head, fixes, commits.Signature(repo))
 
     assert [git(repo, "rev-parse", f"{c}^").strip() for c in made] == [head, *made[:2]]
     expected = head
@@ -100,7 +102,8 @@ async def test_the_identity_is_the_one_git_would_use(repo: Path, monkeypatch: py
     monkeypatch.delenv("GIT_AUTHOR_NAME", raising=False)
     monkeypatch.delenv("GIT_AUTHOR_EMAIL", raising=False)
 
-    (made,) = await commits.make(repo, head, [([changed("a.py", blob(repo, "z\n"))], "m\n")], identity)
+    who = commits.Signature(repo, identity)
+    (made,) = await commits.make(repo, head, [([changed("a.py", blob(repo, "z\n"))], "m\n")], who)
 
     assert git(repo, "log", "-1", "--format=%an <%ae> %ad", "--date=iso-strict", made) == (
         "Stomper Bot <bot@example.invalid> 2001-02-03T04:05:06+01:00\n"
@@ -112,4 +115,30 @@ async def test_a_path_under_what_is_a_file_in_head_is_left_to_git(repo: Path) ->
     head = commit_all(repo)
 
     with pytest.raises(commits.Unsupported):
-        await commits.make(repo, head, [([changed("a.py/inner.py", blob(repo, "i\n"))], "m\n")], ())
+        await commits.make(
+            repo, head, [([changed("a.py/inner.py", blob(repo, "i\n"))], "m\n")], commits.Signature(repo)
+        )
+
+
+async def test_a_signature_asked_once_still_dates_each_commit_as_git_would(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(repo, FILES)
+    head = commit_all(repo)
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.delenv(name, raising=False)
+    who = commits.Signature(repo)
+    first = (await commits.make(repo, head, [([changed("a.py", blob(repo, "1\n"))], "one\n")], who))[0]
+
+    second = (await commits.make(repo, first, [([changed("a.py", blob(repo, "2\n"))], "two\n")], who))[0]
+    git_now = git(repo, "var", "GIT_COMMITTER_IDENT").strip()
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+    line = next(x for x in git(repo, "cat-file", "commit", second).splitlines() if x.startswith("committer "))
+    name, stamp, zone = line.removeprefix("committer ").rsplit(" ", 2)
+    assert (name, zone) == tuple(git_now.rsplit(" ", 2)[::2])
+    assert zone == "+0530"
+    assert abs(int(stamp) - int(git_now.rsplit(" ", 2)[1])) < 60

@@ -124,6 +124,7 @@ class Applier:
         self._trees = _Trees(root)
         self._abbrev = 0
         self._plain = False
+        self._who = commits.Signature(root, git_identity)
         """Commits need nothing of git's own commit machinery (no signing, UTF-8): `stomper.commits` makes them."""
         """How many hex digits git abbreviates a commit id to here; read at the first commit."""
 
@@ -295,7 +296,7 @@ class Applier:
             self._plain = not self.signing and await _utf8_commits(self.root)
         if self._plain:
             with contextlib.suppress(commits.Unsupported, GitError):
-                ids = await commits.make(self.root, head, [(f.changes, f.message) for _, f in fixes], self.git_identity)
+                ids = await commits.make(self.root, head, [(f.changes, f.message) for _, f in fixes], self._who)
                 self._trees.made("")  # its index holds none of these
                 return dict(zip((n for n, _ in fixes), ids, strict=True)), {}
         made: dict[int, str] = {}

@@ -24,8 +24,8 @@ from stomper.gitops import git
 
 async def checked_out(root: Path, blobs: Sequence[tuple[str, str]]) -> dict[str, bytes]:
     """For each (path, blob id) of `blobs`: the bytes git's checkout writes at `path` in the checkout at `root`."""
-    if not blobs:
-        return {}
+    if len(blobs) < 3:  # as many processes one at a time as asking which need converting
+        return dict(zip((p for p, _ in blobs), await asyncio.gather(*(one(root, p, b) for p, b in blobs)), strict=True))
     plain = await _unconverted(root, [path for path, _ in blobs])
     raw = await _stored(root, [blob for path, blob in blobs if path in plain])
     converted = [(path, blob) for path, blob in blobs if path not in plain]

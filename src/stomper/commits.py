@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import posixpath
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,20 +43,15 @@ Directory = dict[bytes, tuple[bytes, bytes]]
 """A tree's entries: name -> (mode, raw object id)."""
 
 
-async def make(
-    root: Path, head: str, fixes: Sequence[tuple[Sequence[Change], str]], identity: Sequence[str]
-) -> list[str]:
-    """One commit per (changes, message) of `fixes`, each on the one before, the first on `head`: their ids.
-
-    Every object is in git's object store on return. `identity`: git's `-c
-    user.name=...` arguments when the run supplies the identity.
-    """
+async def make(root: Path, head: str, fixes: Sequence[tuple[Sequence[Change], str]], who: Signature) -> list[str]:
+    """One commit per (changes, message) of `fixes`, each on the one before, the first on `head`, made by
+    `who`: their ids. Every object is in git's object store on return."""
     digest: Callable[[bytes], hashlib._Hash] = hashlib.sha256 if len(head) == 64 else hashlib.sha1
     paths = [c.path for changes, _ in fixes for c in changes]
     if any("\n" in p or "\0" in p for p in paths):
         raise Unsupported("a path with a line break")
     names = sorted({d for p in paths for d in _parents(p)}, key=lambda d: (d.count("/"), d))
-    trees, (author, committer) = await asyncio.gather(_read_trees(root, head, names), _identities(root, identity))
+    trees, (author, committer) = await asyncio.gather(_read_trees(root, head, names), who.lines())
     objects: list[tuple[str, bytes, str]] = []
     made = []
     parent = head
@@ -132,12 +129,42 @@ def _serialise(entries: Directory) -> bytes:
     return b"".join(entries[name][0] + b" " + name + b"\0" + entries[name][1] for name in order)
 
 
-async def _identities(root: Path, identity: Sequence[str]) -> tuple[str, str]:
-    """The author and committer lines git would write now (name, email, time and zone)."""
-    author, committer = await asyncio.gather(
-        git(*identity, "var", "GIT_AUTHOR_IDENT", cwd=root), git(*identity, "var", "GIT_COMMITTER_IDENT", cwd=root)
-    )
-    return author.out.strip(), committer.out.strip()
+class Signature:
+    """Who makes the run's commits, as git's `author` and `committer` lines: asked of git once, timed each time.
+
+    `git var GIT_AUTHOR_IDENT` gives the name, email, time and zone git would
+    write; the name and email do not change during a run, the time does.
+    When the environment fixes the dates (`GIT_AUTHOR_DATE`,
+    `GIT_COMMITTER_DATE`), git is asked every time.
+    """
+
+    def __init__(self, root: Path, identity: Sequence[str] = ()) -> None:
+        self.root = root
+        self.identity = tuple(identity)
+        """git's `-c user.name=...` arguments when the run supplies the identity."""
+        self._who: tuple[str, str] | None = None
+
+    async def lines(self) -> tuple[str, str]:
+        """The author and committer as git would write them now."""
+        if self._who is not None:
+            return self._who[0] + _now(), self._who[1] + _now()
+        author, committer = await asyncio.gather(
+            git(*self.identity, "var", "GIT_AUTHOR_IDENT", cwd=self.root),
+            git(*self.identity, "var", "GIT_COMMITTER_IDENT", cwd=self.root),
+        )
+        found = author.out.strip(), committer.out.strip()
+        if not {"GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"} & os.environ.keys():
+            # "Name <email> 1795743984 +0000": the name and email, up to the time.
+            self._who = (found[0].rsplit(" ", 2)[0] + " ", found[1].rsplit(" ", 2)[0] + " ")
+        return found
+
+
+def _now() -> str:
+    """The time as git writes it in a commit: seconds since the epoch and the local zone, e.g. `1795743984 +0100`."""
+    stamp = time.time()
+    offset = int(time.localtime(stamp).tm_gmtoff) // 60
+    sign = "-" if offset < 0 else "+"
+    return f"{int(stamp)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
 
 
 async def _write(root: Path, objects: Sequence[tuple[str, bytes, str]]) -> None:
