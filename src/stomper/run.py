@@ -50,7 +50,7 @@ from stomper.selection import Selection, select_files, text_files
 from stomper.shard import Shard, pick
 from stomper.tools import TOOLS
 from stomper.tools.config import pytest_testpaths
-from stomper.verify import Verifier
+from stomper.verify import Known, Verifier
 
 T = TypeVar("T")
 
@@ -210,6 +210,8 @@ class Run:
         self.journal = journal
         self.on_event = on_event
         self.confine = confine
+        self.vouched: Known = {}
+        """What the first check found that holds in the snapshot (`jobs.vouched`); nothing for a resumed run."""
 
     async def go(self, *, resuming: bool) -> RunReport:
         """Land, then stop; the record says how the run ended."""
@@ -251,7 +253,17 @@ class Run:
         known = frozenset(record.known)
         state = await jobs.collect(project, list(record.files), project.executables(), known, whole=record.whole)
         self.on_event(Collected(len(state.get("jobs", []))))
+        if not known and not jobs.nothing_to_fix(state) and await self._checked_the_snapshot():
+            self.vouched = jobs.vouched(state, project.tools)
         return state
+
+    async def _checked_the_snapshot(self) -> bool:
+        """Whether the checkout is still the run's snapshot, as it was when the tools looked at it."""
+        root = self.project.root
+        now, then = await asyncio.gather(
+            worktree.working_tree(root), gitops.git("rev-parse", f"{self.record.base}^{{tree}}", cwd=root)
+        )
+        return now == then.out.strip()
 
     async def _context(self) -> RunContext:
         """What the graph's nodes share: the fixers, the verifier, the worktree pool, the applier, the queue."""
@@ -297,6 +309,7 @@ class Run:
             worktrees=worktrees,
             applier=applier,
             queue=Integration(applier, verifier, worktrees, await applier.landed_before()),
+            checked=self.vouched,
         )
 
     async def _fan_out(self, state: RunState | None) -> RunReport:

@@ -45,18 +45,23 @@ async def snapshot(root: Path) -> str:
     never written, which also lets git reuse its cached file stats.
     """
     head = (await git("rev-parse", "--verify", "--quiet", "HEAD", cwd=root, check=False)).out.strip()
+    tree = await working_tree(root)
+    if head and (await git("rev-parse", "HEAD^{tree}", cwd=root)).out.strip() == tree:
+        return head
+    parents = ["-p", head] if head else []
+    done = await git("commit-tree", tree, *parents, "-m", "stomper: snapshot of the working tree", cwd=root)
+    return done.out.strip()
+
+
+async def working_tree(root: Path) -> str:
+    """The working tree at `root` as it is now, as a tree in git's object store (ignored files left out)."""
     index = Path((await git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=root)).out.strip())
     with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         if index.exists():
             await asyncio.to_thread(shutil.copyfile, index, env["GIT_INDEX_FILE"])
         await git("add", "--all", cwd=root, env=env)
-        tree = (await git("write-tree", cwd=root, env=env)).out.strip()
-    if head and (await git("rev-parse", "HEAD^{tree}", cwd=root)).out.strip() == tree:
-        return head
-    parents = ["-p", head] if head else []
-    done = await git("commit-tree", tree, *parents, "-m", "stomper: snapshot of the working tree", cwd=root)
-    return done.out.strip()
+        return (await git("write-tree", cwd=root, env=env)).out.strip()
 
 
 async def blob(root: Path, commit: str, path: str) -> bytes | None:

@@ -125,7 +125,9 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
 async def _improve(job: FileJob, wt: Worktree, seal: Seal, ctx: RunContext, work: _Work, emit: Emit) -> None:
     """Run the fixers in turn; keep each attempt that verification accepts."""
     with work.clock.step("verify"):
-        baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in job.unit]))
+        scope = Scope.union([ctx.verifier.scope(p) for p in job.unit])
+        # A unit that waited starts from fixes landed since the snapshot: the run's first check is no guide there.
+        baseline = await ctx.verifier.baseline(wt.path, scope, None if job.after else ctx.checked)
     if job.after:  # started from the fixes it waited for, which may have fixed some of it
         found = {identity(d) for d in job.diagnostics}
         work.remaining = tuple(d for d in baseline.diagnostics if d.path in job.unit and identity(d) in found)

@@ -10,6 +10,7 @@ and never pays for the graph (about half a CPU-second of imports, see
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 
 from stomper import gitops, imports, redact, units
@@ -19,7 +20,7 @@ from stomper.graph.state import FileJob, RunState
 from stomper.integrate import Recheck
 from stomper.project import Project
 from stomper.report import FileResult, RunReport
-from stomper.tools import run_tools
+from stomper.tools import Tool, run_tools
 
 
 async def collect(
@@ -68,6 +69,25 @@ async def _units(
     graph = await imports.scan(project.root, listed)
     repo = units.Project(project.root, frozenset(listed), graph, tuple(project.settings.exclude), within)
     return await asyncio.to_thread(units.plan, grouped, repo, cap)
+
+
+def vouched(state: RunState, tools: Sequence[Tool]) -> dict[tuple[str, str], tuple[Diagnostic, ...]]:
+    """What the run's first check found that still holds in the snapshot, by (tool, file): its findings in
+    each file that is a unit alone, for each tool that judges a file by itself (ruff).
+
+    Only for a check that saw exactly the snapshot's files and whose
+    findings were not filtered (`--baseline`, `--new-only`): the caller's to know.
+    A file of a wider unit may be one the check was not given, and mypy's or
+    pytest's findings depend on files the check may have seen otherwise (an
+    ignored module the snapshot leaves out), so none of theirs are taken.
+    """
+    alone = [job for job in state.get("jobs", []) if not job.after and job.unit == (job.path,)]
+    return {
+        (tool.name, job.path): tuple(d for d in job.diagnostics if d.tool == tool.name and d.path == job.path)
+        for tool in tools
+        if tool.reach == "file"
+        for job in alone
+    }
 
 
 def nothing_to_fix(state: RunState) -> bool:

@@ -21,7 +21,7 @@ from stomper.integrate import Integration
 from stomper.project import Project
 from stomper.report import FileResult, Outcome
 from stomper.units import Gates
-from stomper.verify import Verifier
+from stomper.verify import Known, Verifier
 from stomper.worktree import Worktrees
 
 __all__ = ["BranchState", "FileJob", "FileResult", "Outcome", "RunContext", "RunState"]
@@ -80,5 +80,8 @@ class RunContext:
     applier: Applier
     queue: Integration
     """Where verified fixes are combined and checked together before the applier lands them."""
+    checked: Known = field(default_factory=dict)
+    """What the run's first check found in files it vouches for in the snapshot, by (tool, file): a branch's
+    first look at its file (its baseline) takes these rather than running the tool again (`jobs.vouched`)."""
     gates: Gates = field(default_factory=Gates)
     """Which units are done: a unit that shares a file with an earlier one waits for it (`stomper.units`)."""
