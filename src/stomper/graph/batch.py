@@ -20,6 +20,10 @@ Each file of the verified batch then either
   again, verifies it on the file's own scope and lets the AI fixers work on
   what is left: ruff's fix and the AI's land in one commit.
 
+The queue is told what the batch's verification found in its tree
+(`Integration.found_in`): when the run's result is that very tree, the
+report's recheck runs no tool.
+
 A file ruff did not change, whose fix added a suppression, or that the
 halving found responsible goes to its branch as it would without the batch,
 and so does every file when the batch cannot run (a tool that fails).
@@ -50,7 +54,7 @@ from stomper.graph.branch import NEEDS_AI, commit_message
 from stomper.graph.state import FileJob, FileResult, RunContext
 from stomper.guard import Entry, Seal, check_change, entries_of
 from stomper.suppressions import added
-from stomper.verify import Baseline, Scope, Verdict
+from stomper.verify import Baseline, Known, Scope, Verdict, by_tool_and_file
 from stomper.worktree import Change, Worktree
 
 Emit = Callable[[dict[str, Any]], None]
@@ -99,6 +103,8 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
                     else:
                         landing.append(await _prepare(job, remaining, verified, wt, ctx))
                 fixes = [fix for _, _, fix in landing if fix is not None]
+                # Should all of the batch land and nothing else, the report's recheck has its findings already.
+                ctx.queue.found_in(wt.tree, verified.found)
                 landed = dict(zip((f.path for f in fixes), await _land(fixes, wt, ctx, emit), strict=True))
                 for job, result, fix in landing:
                     outcome = landed.get(job.path) if fix is not None else None
@@ -124,6 +130,8 @@ class _Verified:
     originals: dict[str, bytes | None]
     contents: dict[str, bytes]
     """Each kept file: its bytes in the record."""
+    found: Known
+    """What the tools found in the record (`Worktree.tree`), on the batch's scope, by (tool, file)."""
 
 
 async def _fix_and_verify(
@@ -169,6 +177,7 @@ async def _fix_and_verify(
             patches=await _patches(wt, own),
             originals=originals,
             contents={p: stored[blobs[p]] for p in own},
+            found=by_tool_and_file(ctx.verifier.covered(verdict.after.scope), verdict.after.diagnostics),
         )
     except (StomperError, OSError):
         # What stopped the batch stops each branch alike, and each says it about its own file;
