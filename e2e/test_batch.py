@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import commit_all, git, stomper, write
+from invariant import assert_gate_kept, check
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 REAL_RUFF = Path(sys.executable).with_name("ruff")
@@ -38,6 +39,12 @@ def fix_runs(log: Path) -> list[list[str]]:
     """The argv of every `ruff check --fix` logged."""
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     return [argv for argv in calls if argv[:1] == ["check"] and "--fix" in argv]
+
+
+def checks(log: Path) -> list[list[str]]:
+    """The files of every `ruff check` without `--fix` logged (the run's checks and verifications), in order."""
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    return [argv[argv.index("--") + 1 :] for argv in calls if argv[:1] == ["check"] and "--fix" not in argv]
 
 
 def commits(repo: Path, base: str) -> list[tuple[str, list[str]]]:
@@ -208,3 +215,48 @@ def test_the_hook_fixes_every_staged_file_in_one_ruff_run_and_leaves_them_unstag
     assert git(repo, "diff", "--cached", "--name-only").split() == paths
     assert git(repo, "diff", "--name-only").split() == paths
     assert all(git(repo, "show", f":{p}") == UNUSED for p in paths)
+
+
+def test_the_reports_recheck_of_a_batch_that_landed_whole_runs_no_tool(repo: Path, tmp_path: Path) -> None:
+    paths = ["pkg/mixed.py", "pkg/other.py", "pkg/plain.py"]
+    write(repo, {"pkg/__init__.py": "", "pkg/mixed.py": "import os\n\nvalue = undefined_name\n"})
+    write(repo, dict.fromkeys(paths[1:], UNUSED))
+    commit_all(repo, "mixed")
+    before = check(repo, "--tools", "ruff")
+    env, log = logging_ruff(tmp_path)
+
+    done = stomper(repo, "fix", "--tools", "ruff", "--report", str(tmp_path / "report.json"), env=env)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    # The run's check, the batch's before and after: the integrated result is the batch's verified tree.
+    assert checks(log) == [["pkg/__init__.py", *paths], paths, paths]
+    data = assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "ruff")
+    left = {f["path"]: [(d["code"], d["line"]) for d in f["diagnostics_remaining"]] for f in data["files"]}
+    # What ruff left in mixed.py, where its fix moved it: found in the batch's tree, not the snapshot's.
+    assert left == {"pkg/mixed.py": [("F821", 2)], "pkg/other.py": [], "pkg/plain.py": []}
+
+
+def test_the_reports_recheck_runs_when_a_later_fix_changed_the_batchs_tree(repo: Path, tmp_path: Path) -> None:
+    paths = ["pkg/mixed.py", "pkg/other.py", "pkg/plain.py"]
+    write(repo, {"pkg/__init__.py": "", "pkg/mixed.py": "import os\n\na = undefined_one\nb = undefined_two\n"})
+    write(repo, dict.fromkeys(paths[1:], UNUSED))
+    commit_all(repo, "mixed")
+    before = check(repo, "--tools", "ruff")
+    env, log = logging_ruff(tmp_path)
+    script = tmp_path / "agent" / "script.json"
+    script.parent.mkdir()
+    # The agent fixes one of the two and moves the other: only a check of the final tree knows where it is.
+    script.write_text(json.dumps({"pkg/mixed.py": {"content": "a = 1\n\n\nb = undefined_two\n"}}))
+    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+
+    done = stomper(repo, "fix", "--tools", "ruff", "--agent", agent, "--report", str(tmp_path / "report.json"), env=env)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    runs = checks(log)
+    assert runs[:3] == [["pkg/__init__.py", *paths], paths, paths]
+    # mixed.py's branch verifies the agent's fix on its own file; then the report's recheck checks the whole result.
+    assert runs[-2:] == [["pkg/mixed.py"], paths]
+    data = assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "ruff")
+    left = {f["path"]: [(d["code"], d["line"]) for d in f["diagnostics_remaining"]] for f in data["files"]}
+    assert left == {"pkg/mixed.py": [("F821", 4)], "pkg/other.py": [], "pkg/plain.py": []}
+    assert (repo / "pkg/mixed.py").read_text() == "a = 1\n\n\nb = undefined_two\n"

@@ -13,7 +13,7 @@ from stomper.apply import Applied, Applier, Fix, NotApplied, applied_before
 from stomper.events import EventLog
 from stomper.integrate import Dropped, Integration
 from stomper.tools import TOOLS
-from stomper.verify import Verifier
+from stomper.verify import Verifier, by_tool_and_file
 from stomper.worktree import Worktrees
 
 BIN = Path(sys.executable).parent
@@ -156,6 +156,48 @@ async def test_a_check_does_not_check_again_what_the_last_check_found_in_the_sam
     # The run's last word costs no tool run: every file it covers was found in this state.
     assert recheck is not None and recheck.diagnostics == ()
     assert sum("pkg/" in line for line in log.read_text().splitlines()) == 2
+
+
+async def test_the_recheck_takes_what_was_found_in_the_very_tree_it_would_check_and_nothing_else(
+    repo: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "mypy.log"
+    mypy = tmp_path / "mypy"
+    mypy.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {BIN / "mypy"} "$@"\n')
+    mypy.chmod(0o755)
+    queue, worktrees, verifier = await queue_of(repo, str(mypy))
+    try:
+        (a,) = await land_together(queue, worktrees, verifier, ["pkg/a.py"])
+        assert isinstance(a, Applied) and queue.checks == 0
+        state = await queue.state(repo)
+        # Findings of another tree (the snapshot's), and false ones at that: not taken for the result's.
+        snapshot = git(repo, "rev-parse", f"{worktrees.base}^{{tree}}").strip()
+        queue.found_in(snapshot, {("mypy", "pkg/a.py"): (), ("mypy", "pkg/c.py"): ()})
+        log.write_text("")
+        first = await queue.recheck(["pkg/a.py"])
+        checked_first = log.read_text().splitlines()
+        assert first is not None
+        # Findings of the result's tree for a.py alone: c.py, which imports it, is still checked.
+        queue.found_in(state, {("mypy", "pkg/a.py"): ()})
+        log.write_text("")
+        second = await queue.recheck(["pkg/a.py"])
+        checked_second = log.read_text().splitlines()
+        # Findings of the result's tree for all it covers: no tool runs.
+        queue.found_in(state, by_tool_and_file(first.covered, first.diagnostics))
+        log.write_text("")
+        third = await queue.recheck(["pkg/a.py"])
+    finally:
+        await worktrees.close()
+    assert first.covered == {("mypy", "pkg/a.py"), ("mypy", "pkg/c.py")}
+    # c.py's own error, which a.py's fix does not touch, is what the result has.
+    assert [(d.path, d.code) for d in first.diagnostics] == [("pkg/c.py", "return-value")]
+    assert [{arg for arg in line.split() if arg.startswith("pkg/")} for line in checked_first] == [
+        {"pkg/a.py", "pkg/c.py"}
+    ]
+    assert second == first
+    assert [{arg for arg in line.split() if arg.startswith("pkg/")} for line in checked_second] == [{"pkg/c.py"}]
+    assert third == first
+    assert log.read_text() == ""
 
 
 async def test_a_resumed_run_counts_as_landed_only_the_recorded_fixes_the_checkout_holds(

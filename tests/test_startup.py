@@ -54,17 +54,37 @@ def test_fix_with_nothing_to_fix_never_imports_langgraph(repo: Path) -> None:
     assert git(repo, "for-each-ref", "refs/stomper/") == ""
 
 
-def test_a_run_that_fans_out_does_import_it(repo: Path) -> None:
-    # The other side of the test above: the import log would show LangGraph if it were imported.
+def test_a_run_whose_batch_fixes_every_file_never_imports_langgraph(repo: Path) -> None:
     clean_project(repo)
-    write(repo, {"pkg/b.py": "import os\n"})
-    commit_all(repo)
+    write(repo, {"pkg/b.py": "import os\n", "pkg/c.py": "import sys\n"})
+    base = commit_all(repo)
 
     done = run(repo, "fix", "--tools", "ruff")
 
     assert done.returncode == 0, done.stderr[-2000:]
+    assert heavy(imported(done)) == set()
+    assert (repo / "pkg" / "b.py").read_text() == (repo / "pkg" / "c.py").read_text() == ""
+    assert len(git(repo, "rev-list", f"{base}..HEAD").split()) == 2
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    assert '"status": "completed"' in record.read_text()
+    # What a resume would start from goes with the run.
+    assert sorted(p.name for p in record.parent.iterdir()) == ["events.jsonl", "run.json"]
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
+
+
+def test_a_run_that_fans_out_does_import_it(repo: Path) -> None:
+    # The other side of the tests above: the import log would show LangGraph if it were imported.
+    clean_project(repo)
+    # ruff's fix of b.py lands in the batch; c.py's, which ruff cannot fix, goes to a branch of its own.
+    write(repo, {"pkg/b.py": "import os\n", "pkg/c.py": "value = undefined_name\n"})
+    commit_all(repo)
+
+    done = run(repo, "fix", "--tools", "ruff")
+
+    assert done.returncode == 1, done.stderr[-2000:]
     assert "langgraph.graph" in imported(done)
     assert (repo / "pkg" / "b.py").read_text() == ""
+    assert "F821" in done.stdout
 
 
 def test_check_never_imports_langgraph(repo: Path) -> None:

@@ -100,6 +100,8 @@ class Integration:
         self._known: dict[tuple[str, str], tuple[Diagnostic, ...]] = {}
         """What the tools found in `_tree`, by (tool, file), in the combined checks that made it: the next
         check does not check those again before putting its batch on. Forgotten when fixes land unchecked."""
+        self._verified: dict[str, dict[tuple[str, str], tuple[Diagnostic, ...]]] = {}
+        """What the tools found elsewhere (the batch's worktree, `found_in`), by the tree they found it in."""
 
     async def land(
         self, fix: Fix, scope: Scope, reads: frozenset[str], locked: Callable[[], None] | None = None
@@ -240,23 +242,41 @@ class Integration:
     async def state(self, cwd: Path) -> str:
         """The integrated state as a tree: the snapshot with every fix landed so far (`cwd`: any worktree)."""
         async with self._lock:
-            tree = self._tree or (await git("rev-parse", f"{self.worktrees.base}^{{tree}}", cwd=cwd)).out.strip()
-            return await tree_with(cwd, tree, self._since) if self._since else tree
+            return await self._state(cwd)
+
+    async def _state(self, cwd: Path) -> str:
+        tree = self._tree or (await git("rev-parse", f"{self.worktrees.base}^{{tree}}", cwd=cwd)).out.strip()
+        return await tree_with(cwd, tree, self._since) if self._since else tree
+
+    def found_in(self, tree: str, known: Known) -> None:
+        """What the tools found in `tree`, by (tool, file), where it was verified (the batch's worktree).
+
+        Should the integrated result be that very tree, the recheck does not
+        check those files with those tools again; any other tree is checked as ever.
+        """
+        self._verified.setdefault(tree, {}).update(known)
 
     async def recheck(self, paths: Iterable[str]) -> Recheck | None:
         """What the tools find in the integrated result on the scopes of fixes of `paths`: the run's last word.
 
         None when the result is the snapshot (nothing landed): what the
-        run's first check found still holds.
+        run's first check found still holds. What was found in this very
+        tree (`found_in`, the queue's last check) is not checked again.
         """
         paths = sorted(set(paths))
         if not paths or (self._worktree is None and not self._since):
             return None
         async with self._lock:
-            worktree = await self._integrated()
             scope = Scope.union([self.verifier.scope(p) for p in paths])
-            diagnostics = (await self.verifier.baseline(worktree.path, scope, self._known)).diagnostics
-        return Recheck(diagnostics, self.verifier.covered(scope))
+            covered = self.verifier.covered(scope)
+            # A tree verified as a whole (a batch all of which landed, and nothing else) needs no worktree.
+            known = self._verified.get(await self._state(self.worktrees.root), {})
+            if covered <= known.keys():
+                diagnostics = tuple(sorted(d for pair in covered for d in known[pair]))
+            else:
+                worktree = await self._integrated()
+                diagnostics = (await self.verifier.baseline(worktree.path, scope, {**known, **self._known})).diagnostics
+        return Recheck(diagnostics, covered)
 
 
 @dataclass(frozen=True)

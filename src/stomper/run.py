@@ -233,12 +233,25 @@ class Run:
         return dataclasses.replace(final, seconds=time.monotonic() - started)
 
     async def land(self, *, resuming: bool) -> RunReport:
-        """Collect, then fan out when there is something to fix."""
+        """Collect, then, when there is something to fix, the batch, then fan out what it left."""
         # A resumed run goes on from its checkpoint, which holds what its tools found.
         state = None if resuming else await self._collect()
         if state is not None and jobs.nothing_to_fix(state):
             return jobs.run_report(self.record.run_id, self.record.mode, state)
-        return await self._fan_out(state)
+        ctx = await self._context()
+        try:
+            if state is not None:
+                # What a run killed in its batch resumes from: it has no checkpoint yet.
+                await jobs.save(self._collected, state)
+                state = await self._batch(state, ctx)
+                if not state.get("pending"):
+                    # Every file done: no graph (nor LangGraph) for a run that does not fan out.
+                    final = await jobs.final_report(state, ctx)
+                    await asyncio.to_thread(self._collected.unlink, missing_ok=True)
+                    return final
+            return await self._fan_out(state, ctx)
+        finally:
+            await _always(ctx.worktrees.close())
 
     async def stop(self, status: Status, final: RunReport | None) -> None:
         """Write down how the run ended; a run that cannot be resumed lets go of its snapshot."""
@@ -312,31 +325,47 @@ class Run:
             checked=self.vouched,
         )
 
-    async def _fan_out(self, state: RunState | None) -> RunReport:
-        """Run the graph from `state`, or resume it from its checkpoint when `state` is None."""
-        # LangGraph (and LangChain under it) only for a run that has files to fix.
+    @property
+    def _collected(self) -> Path:
+        return self.rundir.run(self.record.run_id) / "collected.json"
+
+    async def _batch(self, state: RunState, ctx: RunContext) -> RunState:
+        """The batch (`stomper.graph.batch`) outside the graph; `state` with its results and what it left."""
+        # The machinery of fixing only for a run that has files to fix.
+        from stomper.graph.batch import batched
+
+        def emit(step: Step) -> None:
+            self.on_event(redact.scrub_data(step))
+
+        update = await batched(state, ctx, emit)
+        for result in update.get("results", []):
+            self.journal.append(Result(result).to_json())
+            self.on_event(Finished(result))
+        return {**state, **update}
+
+    async def _fan_out(self, state: RunState | None, ctx: RunContext) -> RunReport:
+        """Run the graph from `state` (the batch done), or resume it from its checkpoint when `state` is None."""
+        # LangGraph (and LangChain under it) only for a run that has files to fix beyond the batch.
         from stomper.graph.build import build_graph, open_checkpointer
 
         run_id = self.record.run_id
-        ctx = await self._context()
-        try:
-            async with open_checkpointer(self.rundir.checkpoints) as saver:
-                graph = build_graph(saver)
-                config: Any = {"max_concurrency": self.project.settings.parallel, "configurable": {"thread_id": run_id}}
-                if state is None and (await graph.aget_state(config)).created_at is None:
-                    # Interrupted before its graph started: its tools run again, as they ran then.
-                    state = await self._collect()
-                try:
-                    final = await self._stream(
-                        graph.astream(state, config=config, context=ctx, stream_mode=["custom", "updates"])
-                    )
-                except FixerError:
-                    # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
-                    await _always(saver.adelete_thread(run_id))
-                    raise
-                await saver.adelete_thread(run_id)
-        finally:
-            await _always(ctx.worktrees.close())
+        async with open_checkpointer(self.rundir.checkpoints) as saver:
+            graph = build_graph(saver)
+            config: Any = {"max_concurrency": self.project.settings.parallel, "configurable": {"thread_id": run_id}}
+            if state is None and (await graph.aget_state(config)).created_at is None:
+                # Interrupted before its graph started: from what its tools found, kept for this (its batch
+                # runs again, in the graph), or, interrupted before they were kept, its tools run again.
+                state = await jobs.load(self._collected) or await self._collect()
+            try:
+                final = await self._stream(
+                    graph.astream(state, config=config, context=ctx, stream_mode=["custom", "updates"])
+                )
+            except FixerError:
+                # A refused API key: a resume would be refused the same; nothing of the run is kept for one.
+                await _always(saver.adelete_thread(run_id))
+                raise
+            await saver.adelete_thread(run_id)
+        await asyncio.to_thread(self._collected.unlink, missing_ok=True)
         return final
 
     async def _stream(self, chunks: AsyncIterator[Any]) -> RunReport:

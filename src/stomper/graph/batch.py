@@ -1,6 +1,7 @@
 """ruff's own fixes for every failing file at once: one worktree, one ruff run, one verification.
 
-Before the graph fans out, the `batch` node takes every failing file with a
+Before the graph is built (`stomper.run`: a run it leaves nothing to builds
+none), the batch takes every failing file with a
 diagnostic ruff can fix and runs the ruff fixer once over all of them in one
 pooled worktree (`RuffFixer.fix_files`: the command and flags of the ruff
 fixer, the user's configuration). The tools then verify them together: once
@@ -20,12 +21,17 @@ Each file of the verified batch then either
   again, verifies it on the file's own scope and lets the AI fixers work on
   what is left: ruff's fix and the AI's land in one commit.
 
+The queue is told what the batch's verification found in its tree
+(`Integration.found_in`): when the run's result is that very tree, the
+report's recheck runs no tool.
+
 A file ruff did not change, whose fix added a suppression, or that the
 halving found responsible goes to its branch as it would without the batch,
 and so does every file when the batch cannot run (a tool that fails).
 
 The batch lands through the queue, the applier and its journal like any fix: a run
-killed while landing it runs the node again when resumed, and a file whose
+killed while landing it runs it again when resumed (the graph's `batch`
+node, from what the tools found), and a file whose
 fix the journal says was being applied is left to its branch, which
 recovers it (`Applier.recover`) rather than fixing it twice.
 """
@@ -35,25 +41,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from stomper import explain
+from stomper import explain, redact
 from stomper.apply import Applied, Fix, HeadMoved, NotApplied
 from stomper.diagnostics import Diagnostic
 from stomper.errors import StomperError
 from stomper.fixers.ruff import RuffFixer
 from stomper.gitops import git
-from stomper.graph.branch import NEEDS_AI, commit_message
-from stomper.graph.state import FileJob, FileResult, RunContext
+from stomper.graph.branch import NEEDS_AI, Emit, commit_message
+from stomper.graph.jobs import nothing_to_fix
+from stomper.graph.state import FileJob, FileResult, RunContext, RunState
 from stomper.guard import Entry, Seal, check_change, entries_of
+from stomper.records import Step
 from stomper.suppressions import added
-from stomper.verify import Baseline, Scope, Verdict
+from stomper.verify import Baseline, Known, Scope, Verdict, by_tool_and_file
 from stomper.worktree import Change, Worktree
-
-Emit = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,16 @@ class Batched:
     results: tuple[FileResult, ...]
     pending: tuple[FileJob, ...]
     """In the order of the jobs; a file ruff fixed but an AI has work left in has `batched` set."""
+
+
+async def batched(state: RunState, ctx: RunContext, emit: Emit) -> RunState:
+    """The batch's update of the run's state: the files it finished as results, the rest pending."""
+    if nothing_to_fix(state):
+        return {"pending": []}
+    done = await fix_batch(state["jobs"], ctx, emit)
+    # Scrubbed before they are checkpointed or journaled, as a branch's result is.
+    results = [redact.scrub_data(result) for result in done.results]
+    return {"results": results, "attempts": sum(r.attempts for r in results), "pending": list(done.pending)}
 
 
 async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Batched:
@@ -84,7 +99,7 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
     try:
         async with ctx.worktrees.checkout() as wt:
             for job in todo:
-                emit({"path": job.path, "step": "worktree"})
+                emit(Step(job.path, "worktree"))
             verified = await _fix_and_verify(todo, ruff, wt, ctx, emit)
             if verified is not None:
                 landing: list[tuple[FileJob, FileResult, Fix | None]] = []
@@ -99,13 +114,15 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
                     else:
                         landing.append(await _prepare(job, remaining, verified, wt, ctx))
                 fixes = [fix for _, _, fix in landing if fix is not None]
+                # Should all of the batch land and nothing else, the report's recheck has its findings already.
+                ctx.queue.found_in(wt.tree, verified.found)
                 landed = dict(zip((f.path for f in fixes), await _land(fixes, wt, ctx, emit), strict=True))
                 for job, result, fix in landing:
                     outcome = landed.get(job.path) if fix is not None else None
                     results[job.path] = _finish(result, outcome, ctx, started)
     finally:
         for job in todo:
-            emit({"path": job.path, "step": "done"})
+            emit(Step(job.path, "done"))
     pending = tuple(carried.get(job.path, job) for job in jobs if job.path not in results)
     return Batched(tuple(results[job.path] for job in todo if job.path in results), pending)
 
@@ -124,6 +141,8 @@ class _Verified:
     originals: dict[str, bytes | None]
     contents: dict[str, bytes]
     """Each kept file: its bytes in the record."""
+    found: Known
+    """What the tools found in the record (`Worktree.tree`), on the batch's scope, by (tool, file)."""
 
 
 async def _fix_and_verify(
@@ -136,7 +155,7 @@ async def _fix_and_verify(
         baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in paths]))
         originals = await _read(wt.path, paths)
         for path in paths:
-            emit({"path": path, "step": "fixing", "fixer": ruff.name, "attempt": 1, "of": 1})
+            emit(Step(path, "fixing", ruff.name, 1, 1))
         outcome = await ruff.fix_files(wt.path, paths)
         # Before git runs in the worktree again, as after any fixer.
         await seal.check()
@@ -149,7 +168,7 @@ async def _fix_and_verify(
         if not changed:
             return None
         for path in changed:
-            emit({"path": path, "step": "verifying", "fixer": ruff.name, "attempt": 1, "of": 1})
+            emit(Step(path, "verifying", ruff.name, 1, 1))
         trial = _Trial(wt, ctx, baseline, touched, originals, fixed)
         kept, verdict = await trial.settle(changed)
         if not kept or verdict is None:
@@ -169,6 +188,7 @@ async def _fix_and_verify(
             patches=await _patches(wt, own),
             originals=originals,
             contents={p: stored[blobs[p]] for p in own},
+            found=by_tool_and_file(ctx.verifier.covered(verdict.after.scope), verdict.after.diagnostics),
         )
     except (StomperError, OSError):
         # What stopped the batch stops each branch alike, and each says it about its own file;
@@ -291,9 +311,9 @@ async def _land(fixes: Sequence[Fix], wt: Worktree, ctx: RunContext, emit: Emit)
 
     async def land(fix: Fix, read: frozenset[str]) -> Applied:
         def locked() -> None:
-            emit({"path": fix.path, "step": "applying"})
+            emit(Step(fix.path, "applying"))
 
-        emit({"path": fix.path, "step": "waiting"})
+        emit(Step(fix.path, "waiting"))
         return await ctx.queue.land(fix, ctx.verifier.scope(fix.path), read, locked=locked)
 
     done = await asyncio.gather(*(land(f, r) for f, r in zip(fixes, reads, strict=True)), return_exceptions=True)

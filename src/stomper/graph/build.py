@@ -4,9 +4,11 @@
                 └──────── nothing left ──────────────────▲
 
 Its input is what the tools found (`stomper.graph.jobs.collect`, run before
-this module is imported: a run with nothing to fix never imports LangGraph);
-`batch` fixes, verifies and lands ruff's fixes of all the files at once
-(`stomper.graph.batch`); `fan_out` sends every file it left, in path order,
+this module is imported: a run with nothing to fix never imports LangGraph)
+and what the batch did with it (`stomper.graph.batch`, run before the graph
+is built too: a run it leaves nothing to never imports LangGraph either);
+`batch` runs the batch only when the input does not say it ran (a run
+resumed from before it); `fan_out` sends every file it left, in path order,
 to its own `fix_file` branch; LangGraph runs at most `max_concurrency` of
 them at once; `report` waits for all of them.
 """
@@ -14,7 +16,6 @@ them at once; `report` waits for all of them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,12 +33,11 @@ from langgraph.types import Send
 
 from stomper import redact
 from stomper.diagnostics import Diagnostic
-from stomper.errors import StomperError
 from stomper.fixers import Usage
-from stomper.graph.batch import fix_batch
+from stomper.graph.batch import batched
 from stomper.graph.branch import fix_file
 from stomper.graph.checkpoints import CheckpointError
-from stomper.graph.jobs import nothing_to_fix, run_report
+from stomper.graph.jobs import final_report, nothing_to_fix
 from stomper.graph.state import BranchState, FileJob, RunContext, RunState
 from stomper.graph.steps import StepTimes
 from stomper.report import FileResult, RunReport
@@ -45,12 +45,9 @@ from stomper.report import FileResult, RunReport
 
 async def batch_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """ruff's fixes of every failing file in one pass; the files it finished are results, the rest pending."""
-    if nothing_to_fix(state):
-        return {"pending": []}
-    done = await fix_batch(state["jobs"], runtime.context, get_stream_writer())
-    # Scrubbed before LangGraph checkpoints them, as a branch's result is.
-    results = [redact.scrub_data(result) for result in done.results]
-    return {"results": results, "attempts": sum(r.attempts for r in results), "pending": list(done.pending)}
+    if "pending" in state:
+        return {}  # the run did its batch before it built the graph (`stomper.run`): its input says what it left
+    return dict(await batched(state, runtime.context, get_stream_writer()))
 
 
 def fan_out(state: RunState) -> list[Send] | str:
@@ -70,14 +67,7 @@ async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dic
 
 async def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Runs once, after every branch: the report's "remaining" is what the integrated result has."""
-    ctx = runtime.context
-    try:
-        recheck = await ctx.queue.recheck(f for r in state.get("results", []) if r.applied for f in r.unit)
-    except StomperError as exc:
-        state = {**state, "tool_errors": [*state.get("tool_errors", []), f"the check of the result: {exc}"]}
-        recheck = None
-    made = run_report(ctx.run_id, ctx.applier.mode, state, recheck)
-    return {"report": dataclasses.replace(made, combined_checks=ctx.queue.checks)}
+    return {"report": await final_report(state, runtime.context)}
 
 
 @contextlib.asynccontextmanager

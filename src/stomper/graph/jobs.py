@@ -3,20 +3,27 @@
 The tools run in the user's checkout before LangGraph is imported at all, so
 a run whose tools find nothing to fix (or cannot run) gets its report here
 and never pays for the graph (about half a CPU-second of imports, see
-`benchmarks/README.md`). Only a run that fans out builds the graph
+`benchmarks/README.md`); nor does a run whose batch (`stomper.graph.batch`,
+run before the graph) finishes every file: `final_report` is its report, as
+it is the graph's. Only a run that fans out builds the graph
 (`stomper.graph.build`) and hands it these jobs as its input.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
 
 from stomper import gitops, imports, redact, units
 from stomper.baseline import without_known
 from stomper.diagnostics import Diagnostic
-from stomper.graph.state import FileJob, RunState
+from stomper.errors import StomperError
+from stomper.graph.state import FileJob, RunContext, RunState
 from stomper.integrate import Recheck
 from stomper.project import Project
 from stomper.report import FileResult, RunReport
@@ -111,6 +118,49 @@ def run_report(run_id: str, mode: str, state: RunState, recheck: Recheck | None 
         attempts=state.get("attempts", 0),
         tool_errors=tuple(state.get("tool_errors", [])),
     )
+
+
+async def final_report(state: RunState, ctx: RunContext) -> RunReport:
+    """The report of a run whose every file is done: what each has left is what the integrated result has."""
+    try:
+        recheck = await ctx.queue.recheck(f for r in state.get("results", []) if r.applied for f in r.unit)
+    except StomperError as exc:
+        state = {**state, "tool_errors": [*state.get("tool_errors", []), f"the check of the result: {exc}"]}
+        recheck = None
+    made = run_report(ctx.run_id, ctx.applier.mode, state, recheck)
+    return dataclasses.replace(made, combined_checks=ctx.queue.checks)
+
+
+@dataclass(frozen=True)
+class _Collected:
+    jobs: tuple[FileJob, ...]
+    clean: tuple[str, ...]
+    tool_errors: tuple[str, ...]
+
+
+async def save(path: Path, state: RunState) -> None:
+    """Keep what the tools found at `path`, for a run killed before its graph started to resume from."""
+    collected = _Collected(
+        tuple(state.get("jobs", [])), tuple(state.get("clean", [])), tuple(state.get("tool_errors", []))
+    )
+    data = TypeAdapter(_Collected).dump_json(collected)
+
+    def write() -> None:
+        partial = path.with_suffix(".tmp")
+        partial.write_bytes(data)
+        partial.replace(path)
+
+    await asyncio.to_thread(write)
+
+
+async def load(path: Path) -> RunState | None:
+    """What `save` kept at `path`; None when nothing was (or what was is unreadable: the tools run again)."""
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+        collected = TypeAdapter(_Collected).validate_json(data)
+    except (OSError, ValidationError):
+        return None
+    return {"jobs": list(collected.jobs), "clean": list(collected.clean), "tool_errors": list(collected.tool_errors)}
 
 
 def rechecked(result: FileResult, recheck: Recheck) -> FileResult:
