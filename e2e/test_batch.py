@@ -228,8 +228,9 @@ def test_the_reports_recheck_of_a_batch_that_landed_whole_runs_no_tool(repo: Pat
     done = stomper(repo, "fix", "--tools", "ruff", "--report", str(tmp_path / "report.json"), env=env)
 
     assert done.returncode == 1, done.stdout + done.stderr
-    # The run's check, the batch's before and after: the integrated result is the batch's verified tree.
-    assert checks(log) == [["pkg/__init__.py", *paths], paths, paths]
+    # The run's check (which is the batch's before too) and the batch's after: nothing else, since the
+    # integrated result is the batch's verified tree.
+    assert checks(log) == [["pkg/__init__.py", *paths], paths]
     data = assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "ruff")
     left = {f["path"]: [(d["code"], d["line"]) for d in f["diagnostics_remaining"]] for f in data["files"]}
     # What ruff left in mixed.py, where its fix moved it: found in the batch's tree, not the snapshot's.
@@ -253,7 +254,7 @@ def test_the_reports_recheck_runs_when_a_later_fix_changed_the_batchs_tree(repo:
 
     assert done.returncode == 1, done.stdout + done.stderr
     runs = checks(log)
-    assert runs[:3] == [["pkg/__init__.py", *paths], paths, paths]
+    assert runs[:2] == [["pkg/__init__.py", *paths], paths]
     # mixed.py's branch verifies the agent's fix on its own file; then the report's recheck checks the whole result.
     assert runs[-2:] == [["pkg/mixed.py"], paths]
     data = assert_gate_kept(repo, before, tmp_path / "report.json", "--tools", "ruff")

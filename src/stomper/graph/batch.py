@@ -5,7 +5,9 @@ none), the batch takes every failing file with a
 diagnostic ruff can fix and runs the ruff fixer once over all of them in one
 pooled worktree (`RuffFixer.fix_files`: the command and flags of the ruff
 fixer, the user's configuration). The tools then verify them together: once
-before and once after, on the union of the files' scopes (`Scope.union`),
+before (ruff's part of that is the run's first check, where it vouches for the
+snapshot: `RunContext.checked`) and once after, on the union of the files'
+scopes (`Scope.union`),
 each file's suppressions and line mapping judged as for a single file
 (`Verifier.verify`). A file is part of the verified batch only if ruff
 changed it without adding a suppression. When the files together introduce a
@@ -152,7 +154,8 @@ async def _fix_and_verify(
     paths = [job.path for job in todo]
     try:
         seal = await Seal.take(wt)
-        baseline = await ctx.verifier.baseline(wt.path, Scope.union([ctx.verifier.scope(p) for p in paths]))
+        scope = Scope.union([ctx.verifier.scope(p) for p in paths])
+        baseline = await ctx.verifier.baseline(wt.path, scope, ctx.checked)  # the worktree holds the snapshot
         originals = await _read(wt.path, paths)
         for path in paths:
             emit(Step(path, "fixing", ruff.name, 1, 1))
