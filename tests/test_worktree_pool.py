@@ -278,3 +278,20 @@ async def test_an_edit_with_its_size_and_mtime_put_back_is_still_undone(repo: Pa
         assert files_of(again.path) == {name: text.encode() for name, text in FILES.items()}
         assert git(again.path, "status", "--porcelain", "--untracked-files=all") == ""
     await worktrees.close()
+
+
+async def test_a_split_index_of_the_users_is_no_trap_for_reuse(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "config", "splitIndex.maxPercentChange", "0")  # a new shared index at every write
+    worktrees = pool(repo, base)
+    paths = set()
+    for n in range(4):
+        async with worktrees.checkout() as wt:
+            paths.add(wt.path)
+            assert files_of(wt.path) == {name: text.encode() for name, text in FILES.items()}
+            (wt.path / "pkg" / "a.py").write_text(f"a = {n + 10}\n")
+            git(wt.path, "add", "--all")
+    assert len(paths) == 1, "a worktree was replaced rather than reset"
+    await worktrees.close()

@@ -427,7 +427,11 @@ class _Pooled:
         os.utime(self.admin / "index", ns=(self.index_mtime_ns, self.index_mtime_ns))
 
 
-_STAT = ("-c", "core.trustctime=true", "-c", "core.checkStat=default", "-c", "core.ignoreStat=false")
+_STAT = (
+    *("-c", "core.trustctime=true", "-c", "core.checkStat=default", "-c", "core.ignoreStat=false"),
+    # The index is put back as bytes: one split in two (its shared part a file of its own) would not be whole.
+    *("-c", "core.splitIndex=false"),
+)
 """How a reset compares a file with its index entry: by every stat git keeps, ctime included."""
 
 
