@@ -1,8 +1,11 @@
-"""Putting verified fixes into the user's checkout, one at a time.
+"""Putting verified fixes into the user's checkout, one commit each.
 
-Every change to the user's files goes through `Applier.apply`, under one
+Every change to the user's files goes through `Applier.apply_all`, under one
 lock per run: git's index and the working tree are never written by two
-branches at once. A fix is the *record* of what was verified (a tree in
+branches at once. The integration queue hands it every fix waiting at the
+moment, and they land under one hold of the lock: the checks, the user's
+index and the branch are each read or written once for all of them, while
+each fix still gets its own commit, made on the one before. A fix is the *record* of what was verified (a tree in
 git's object store, see `stomper.worktree`), not a patch: the applier
 writes the recorded blobs into the checkout itself, as git's own checkout
 of them would (the checkout's line-ending conversions and filters apply),
@@ -28,6 +31,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import stat
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from stomper import records
+from stomper import checkouts, commits, records
 from stomper.diagnostics import Diagnostic
 from stomper.errors import GitError, StomperError
 from stomper.events import EventLog
@@ -119,6 +123,9 @@ class Applier:
         self.lock = asyncio.Lock()
         self._trees = _Trees(root)
         self._abbrev = 0
+        self._plain = False
+        self._who = commits.Signature(root, git_identity)
+        """Commits need nothing of git's own commit machinery (no signing, UTF-8): `stomper.commits` makes them."""
         """How many hex digits git abbreviates a commit id to here; read at the first commit."""
 
     async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
@@ -126,13 +133,29 @@ class Applier:
 
         Raises `NotApplied` when a file changed in the checkout since the
         snapshot, HEAD left the run's branch, or the commit cannot be made;
-        the checkout and the index are then as they were. Once begun, the
-        work under the lock runs to its end even if the run is cancelled
+        the checkout and the index are then as they were.
+        """
+        (done,) = await self.apply_all([fix], [locked])
+        if isinstance(done, NotApplied):
+            raise done
+        assert done is not None
+        return done
+
+    async def apply_all(
+        self, fixes: Sequence[Fix], locked: Sequence[Callable[[], None] | None] = (), *, prefix: bool = False
+    ) -> list[Applied | NotApplied | None]:
+        """Apply `fixes` in turn under one hold of the lock, one commit each; what became of each.
+
+        Each is an `Applied`, or the `NotApplied` that says why not (the
+        checkout and the index then hold nothing of that fix). `prefix`: stop
+        at the first fix that is not applied; those after it are None, not
+        tried (they were verified together with it). Once begun, the work
+        under the lock runs to its end even if the run is cancelled
         meanwhile, so a file is never left half applied.
         """
         if self.mode == "diff":
-            return Applied(commit=None)
-        critical = asyncio.ensure_future(self._apply(fix, locked))
+            return [Applied(commit=None) for _ in fixes]
+        critical = asyncio.ensure_future(self._apply_all(fixes, locked, prefix))
         try:
             return await asyncio.shield(critical)
         except asyncio.CancelledError:
@@ -157,51 +180,146 @@ class Applier:
                 head = await self._head()
                 made = await self._commit_object(head, changes, message)
                 await self._stage(changes)
-                return Applied(commit=await self._land(made, head, message), recovered=True, remaining=remaining)
+                return Applied(commit=await self._land(made, head, [message]), recovered=True, remaining=remaining)
             return Applied(commit=None, recovered=True, remaining=remaining)
 
-    async def _apply(self, fix: Fix, locked: Callable[[], None] | None) -> Applied:
+    async def _apply_all(
+        self, fixes: Sequence[Fix], locked: Sequence[Callable[[], None] | None], prefix: bool
+    ) -> list[Applied | NotApplied | None]:
+        done: dict[int, Applied | NotApplied] = {}
         async with self.lock:
-            if locked is not None:
-                locked()
-            head, now = await self._where()
-            if (moved := self._moved_to(now)) is not None:
-                back = (self.branch or "").removeprefix("refs/heads/")
+            for call in locked:
+                if call is not None:
+                    call()
+            todo = list(range(len(fixes)))
+            while todo and not (prefix and any(isinstance(d, NotApplied) for d in done.values())):
+                todo = await self._apply_round([(n, fixes[n]) for n in todo], done, prefix)
+        return [done.get(n) for n in range(len(fixes))]
+
+    async def _apply_round(
+        self, todo: Sequence[tuple[int, Fix]], done: dict[int, Applied | NotApplied], prefix: bool
+    ) -> list[int]:
+        """Apply what of `todo` can go together (no two fixes of one file), in turn; what is left for a next round.
+
+        The files are checked, the commits made (one per fix, each on the
+        last), the journal told, the files written, the index staged, and the
+        branch moved once, to the last commit: a dozen git processes a round
+        rather than a dozen a fix.
+        """
+        head, now = await self._where()
+        if (moved := self._moved_to(now)) is not None:
+            back = (self.branch or "").removeprefix("refs/heads/")
+            for n, fix in todo:
                 reason = f"{moved}; fix of {fix.path} not applied; check out {back} again, then resume"
-                raise HeadMoved(reason, await self.keep(fix))
-            before = {c.path: await asyncio.to_thread(_read, self.root / c.path) for c in fix.changes}
-            index = await self._index_entries(fix.changes) if self.mode == "commit" else b""
-            for change in fix.changes:
-                if not await self._as_snapshot(change, before[change.path]):
-                    reason = f"{change.path} changed in your checkout since the run started; fix not applied"
-                    raise NotApplied(reason, await self.keep(fix))
-                if self.mode == "commit" and _staged(index, change.path) != change.old_blob:
-                    # The commit would take the fix in place of what the user staged: theirs is kept instead.
-                    reason = f"{change.path} changed in your index since the run started; fix not applied"
-                    raise NotApplied(reason, await self.keep(fix))
-            commit = None
-            made = ""
-            if self.mode == "commit":
-                try:
-                    # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
-                    made = await self._commit_object(head, fix.changes, fix.message)
-                except GitError as exc:
-                    reason = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
-                    raise NotApplied(reason, await self.keep(fix)) from exc
+                done[n] = HeadMoved(reason, await self.keep(fix))
+            return []
+        batch, later = _one_per_file(todo)
+        changed = [c for _, fix in batch for c in fix.changes]
+        before = await asyncio.to_thread(lambda: {c.path: _read(self.root / c.path) for c in changed})
+        index = await self._index_entries(changed) if self.mode == "commit" else b""
+        ready: list[tuple[int, Fix]] = []
+        for n, fix in batch:
+            why = await self._refusal(fix, before, index)
+            if why is not None:
+                done[n] = NotApplied(why, await self.keep(fix))
+                if prefix:  # what comes after it was verified with it: not tried
+                    later = []
+                    break
+                continue
+            ready.append((n, fix))
+        made: dict[int, str] = {}
+        if self.mode == "commit":
+            # Made before the checkout is touched: a commit git refuses leaves nothing to undo.
+            made, refused = await self._commit_objects(head, ready, prefix)
+            for n, why in refused.items():
+                done[n] = NotApplied(why, await self.keep(dict(ready)[n]))
+            if refused and prefix:
+                later = []
+            ready = [(n, fix) for n, fix in ready if n in made]
+        for _, fix in ready:
             changes = tuple((c.path, c.new_mode, c.new_blob) for c in fix.changes)
             self.journal.append(records.Applying(fix.path, changes, fix.remaining).to_json())
+        wanted = [
+            (c.path, c.new_blob) for _, fix in ready for c in fix.changes if c.new_blob and c.new_mode != _SYMLINK
+        ]
+        try:
+            data = await checkouts.checked_out(self.root, wanted)
+        except GitError:
+            data = {}  # each file on its own then, each fix failing by itself
+        written: list[tuple[int, Fix]] = []
+        for n, fix in ready:
             try:
                 for change in fix.changes:
-                    await self._write(change)
-                if self.mode == "commit":
-                    await self._stage(fix.changes)
-                    commit = await self._land(made, head, fix.message)
+                    await self._write(change, data)
             except (GitError, OSError) as exc:
-                await self._undo(fix.changes, before, index)
+                await self._undo(fix.changes, before, b"")
                 reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
-                raise NotApplied(reason, await self.keep(fix)) from exc
-            self.journal.append(records.Applied(fix.path, commit).to_json())
-            return Applied(commit=commit)
+                done[n] = NotApplied(reason, await self.keep(fix))
+                # The commits after it were made on its commit: they are made again, in the next round.
+                rest = [m for m, _ in ready[len(written) + 1 :]]
+                later = [] if prefix else sorted(rest + later)
+                break
+            written.append((n, fix))
+        if not written:
+            return later
+        commit: str | None = None
+        if self.mode == "commit":
+            landed = [c for _, fix in written for c in fix.changes]
+            try:
+                await self._stage(landed)
+                commit = await self._land(made[written[-1][0]], head, [fix.message for _, fix in written])
+            except (GitError, OSError) as exc:
+                await self._undo(landed, before, index)
+                for n, fix in written:
+                    reason = f"{fix.path}: the fix could not be applied ({exc}); your checkout is as it was"
+                    done[n] = NotApplied(reason, await self.keep(fix))
+                return []
+        for n, fix in written:
+            short = made[n][: len(commit)] if commit is not None else None
+            self.journal.append(records.Applied(fix.path, short).to_json())
+            done[n] = Applied(commit=short)
+        return later
+
+    async def _commit_objects(
+        self, head: str, fixes: Sequence[tuple[int, Fix]], prefix: bool
+    ) -> tuple[dict[int, str], dict[int, str]]:
+        """One commit per fix, each on the one before: (the commit of each fix made, why not for each refused).
+
+        In memory and written at once (`stomper.commits`) where it can be;
+        else one `commit-tree` each, signed if the user signs, and with
+        `prefix` none after the first git refuses.
+        """
+        if not fixes:
+            return {}, {}
+        if self.signing is None:
+            self.signing = await signing(self.root)
+            self._plain = not self.signing and await _utf8_commits(self.root)
+        if self._plain:
+            with contextlib.suppress(commits.Unsupported, GitError):
+                ids = await commits.make(self.root, head, [(f.changes, f.message) for _, f in fixes], self._who)
+                self._trees.made("")  # its index holds none of these
+                return dict(zip((n for n, _ in fixes), ids, strict=True)), {}
+        made: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        parent = head
+        for n, fix in fixes:
+            try:
+                made[n] = parent = await self._commit_object(parent, fix.changes, fix.message)
+            except GitError as exc:
+                refused[n] = f"{fix.path}: the commit could not be made ({exc}); fix not applied"
+                if prefix:
+                    break
+        return made, refused
+
+    async def _refusal(self, fix: Fix, before: Mapping[str, bytes | None], index: bytes) -> str | None:
+        """Why `fix` may not be applied to the checkout as it is (`before`, `index`), or None."""
+        for change in fix.changes:
+            if not await self._as_snapshot(change, before[change.path]):
+                return f"{change.path} changed in your checkout since the run started; fix not applied"
+            if self.mode == "commit" and _staged(index, change.path) != change.old_blob:
+                # The commit would take the fix in place of what the user staged: theirs is kept instead.
+                return f"{change.path} changed in your index since the run started; fix not applied"
+        return None
 
     async def _where(self) -> tuple[str, str | None]:
         """HEAD's commit (in commit mode; else "") and the branch it is on (None when detached): one git call."""
@@ -236,9 +354,10 @@ class Applier:
 
     async def _checked_out(self, path: str, blob: str) -> bytes:
         """What git's checkout of `blob` at `path` writes: the checkout's eol conversion and filters applied."""
-        return (await git("cat-file", "--filters", f"--path={path}", blob, cwd=self.root)).stdout
+        return await checkouts.one(self.root, path, blob)
 
-    async def _write(self, change: Change) -> None:
+    async def _write(self, change: Change, data: Mapping[str, bytes]) -> None:
+        """Write `change` into the checkout: `data` holds what git's checkout writes, for some paths."""
         target = self.root / change.path
         if change.new_blob is None:
             await asyncio.to_thread(target.unlink, True)
@@ -247,8 +366,10 @@ class Applier:
             link = (await git("cat-file", "blob", change.new_blob, cwd=self.root)).stdout
             await asyncio.to_thread(_symlink, target, os.fsdecode(link))
             return
-        data = await self._checked_out(change.path, change.new_blob)
-        await asyncio.to_thread(_replace, target, data, change.new_mode == _EXECUTABLE)
+        found = data.get(change.path)
+        if found is None:
+            found = await self._checked_out(change.path, change.new_blob)
+        await asyncio.to_thread(_replace, target, found, change.new_mode == _EXECUTABLE)
 
     async def _index_entries(self, changes: Sequence[Change]) -> bytes:
         """The user's index entries for `changes`, as `update-index --index-info` takes them back."""
@@ -256,7 +377,7 @@ class Applier:
         done = await git("ls-files", "--stage", "-z", "--", *paths, cwd=self.root)
         listed = {entry.split(b"\t", 1)[1] for entry in done.stdout.split(b"\0") if entry}
         absent = b"".join(
-            b"0 %s\t%s\0" % (_NULL.encode(), os.fsencode(p)) for p in paths if os.fsencode(p) not in listed
+            b"0 %s\t%s\0" % (_null(changes).encode(), os.fsencode(p)) for p in paths if os.fsencode(p) not in listed
         )
         return done.stdout + absent
 
@@ -284,12 +405,15 @@ class Applier:
         self._trees.made(made)
         return made
 
-    async def _land(self, made: str, head: str, message: str) -> str:
-        """Move the run's branch from `head` to `made`; git refuses if it moved meanwhile."""
+    async def _land(self, made: str, head: str, messages: Sequence[str]) -> str:
+        """Move the run's branch from `head` to `made` (the last of `messages`' commits); git refuses if it
+        moved meanwhile."""
         branch = self.branch or await head_ref(self.root)
         if branch is None:
             raise GitError("HEAD is detached; the fix was not committed")
-        subject = message.splitlines()[0]
+        subject = messages[-1].splitlines()[0]
+        if len(messages) > 1:
+            subject += f" (and {len(messages) - 1} fixes before it)"
         await git("update-ref", "-m", f"commit: {subject}", branch, made, head, cwd=self.root)
         if not self._abbrev:
             self._abbrev = len((await git("rev-parse", "--short", made, cwd=self.root)).out.strip())
@@ -360,7 +484,7 @@ class Applier:
 async def stage(root: Path, changes: Sequence[Change], env: dict[str, str] | None = None) -> None:
     """Put `changes` into the index (`env`'s `GIT_INDEX_FILE`, or the repository's own)."""
     entries = "".join(
-        f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_NULL}\t{c.path}\0" for c in changes
+        f"{c.new_mode} {c.new_blob}\t{c.path}\0" if c.new_blob else f"0 {_null(changes)}\t{c.path}\0" for c in changes
     )
     await git("update-index", "-z", "--index-info", cwd=root, env=env, stdin=os.fsencode(entries))
 
@@ -410,12 +534,39 @@ def applied_before(journal: Iterable[Mapping[str, Any]]) -> dict[str, records.Ap
     return records.applying(records.journal(journal))
 
 
+async def _utf8_commits(root: Path) -> bool:
+    """Whether git writes commit messages as UTF-8 here (`i18n.commitEncoding` unset or UTF-8)."""
+    done = await git("config", "--get", "i18n.commitEncoding", cwd=root, check=False)
+    return done.out.strip().lower().replace("-", "") in ("", "utf8")
+
+
+def _null(changes: Sequence[Change]) -> str:
+    """The all-zero id that tells `update-index --index-info` to remove an entry, as long as the repository's ids."""
+    ids = [i for c in changes for i in (c.old_blob, c.new_blob) if i]
+    return "0" * len(ids[0] if ids else _NULL)
+
+
+def _one_per_file(todo: Sequence[tuple[int, Fix]]) -> tuple[list[tuple[int, Fix]], list[int]]:
+    """`todo` split into the fixes of a round, and those that change a file a fix before them in it changes."""
+    batch: list[tuple[int, Fix]] = []
+    later: list[int] = []
+    seen: set[str] = set()
+    for n, fix in todo:
+        paths = {c.path for c in fix.changes}
+        if paths & seen or later:
+            later.append(n)
+        else:
+            batch.append((n, fix))
+        seen |= paths
+    return batch, later
+
+
 def _staged(entries: bytes, path: str) -> str | None:
     """The blob `ls-files --stage -z` output (`_index_entries`) lists at stage 0 for `path`, if any."""
     for entry in entries.split(b"\0"):
         info, _, name = entry.partition(b"\t")
         fields = info.split(b" ")
-        if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and fields[1] != _NULL.encode():
+        if name == os.fsencode(path) and len(fields) == 3 and fields[2] == b"0" and set(fields[1]) != {ord("0")}:
             return fields[1].decode()
     return None
 

@@ -132,8 +132,7 @@ class Integration:
 
     async def _integrate(self, batch: list[_Waiting]) -> None:
         apart = [w for w in batch if self._apart(w, batch)]
-        for waiting in apart:
-            await self._land(waiting)
+        await self._land(apart)
         together = [w for w in batch if w not in apart]
         if together:
             await self._check(together)
@@ -149,16 +148,16 @@ class Integration:
         why, after = await self._combined(batch)
         if why is None:
             assert after is not None
-            for n, waiting in enumerate(batch):
-                await self._land(waiting, checked=True)
-                if waiting.error is not None:
-                    # What was checked is not what landed: the state is made again from what did land,
-                    # and the rest, verified with a fix that did not land, is verified again without it.
-                    self._since.extend(c for w in batch[:n] for c in w.fix.changes)
-                    self._known = {}
-                    if n + 1 < len(batch):
-                        await self._check(batch[n + 1 :])
-                    return
+            await self._land(batch, checked=True)
+            refused = next((n for n, w in enumerate(batch) if w.error is not None), None)
+            if refused is not None:
+                # What was checked is not what landed: the state is made again from what did land,
+                # and the rest, verified with a fix that did not land, is verified again without it.
+                self._since.extend(c for w in batch[:refused] for c in w.fix.changes)
+                self._known = {}
+                if refused + 1 < len(batch):
+                    await self._check(batch[refused + 1 :])
+                return
             self._tree, found = after
             self._known.update(found)
         elif len(batch) == 1:
@@ -196,16 +195,24 @@ class Integration:
             return explain.introduced(verdict.new), None
         return None, (after, by_tool_and_file(self.verifier.covered(scope), verdict.after.diagnostics))
 
-    async def _land(self, waiting: _Waiting, *, checked: bool = False) -> None:
-        """Land `waiting`; `checked`: it is in the state the last combined check made, not in `_since`."""
-        try:
-            waiting.applied = await self.applier.apply(waiting.fix, waiting.locked)
-        except NotApplied as exc:
-            waiting.error = exc
+    async def _land(self, batch: Sequence[_Waiting], *, checked: bool = False) -> None:
+        """Land `batch` in turn, under one hold of the applier's lock.
+
+        `checked`: the batch was verified together, and is in the state the
+        last combined check made, not in `_since`; it lands only up to its
+        first fix the applier refuses (the rest stay waiting, not done).
+        """
+        if not batch:
             return
-        self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
-        if not checked:
-            self._since.extend(waiting.fix.changes)
+        done = await self.applier.apply_all([w.fix for w in batch], [w.locked for w in batch], prefix=checked)
+        for waiting, result in zip(batch, done, strict=True):
+            if isinstance(result, NotApplied):
+                waiting.error = result
+            elif result is not None:
+                waiting.applied = result
+                self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
+                if not checked:
+                    self._since.extend(waiting.fix.changes)
 
     async def _integrated(self) -> Worktree:
         """The queue's worktree, holding the integrated state (`_tree`, brought up to date)."""

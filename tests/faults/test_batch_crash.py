@@ -1,8 +1,10 @@
 """Killing stomper, with all its children, while it lands its batch of ruff's fixes; then resuming.
 
-The batch lands file after file through the applier's journal. A kill in
-the middle leaves some files committed, one in the checkout but not yet
-committed, and the rest untouched; `stomper fix --resume` must finish the
+The batch lands through the applier's journal, all its files under one hold
+of the lock: each written, then the index staged once, then the branch moved
+once to the last of their commits. A kill while the index is being staged
+leaves files written but none of them committed (and, had the queue split
+the batch, earlier files committed); `stomper fix --resume` must finish the
 run with every file committed exactly once and nothing left behind.
 """
 
@@ -25,8 +27,8 @@ def test_a_kill_while_the_batch_lands_is_resumed_and_nothing_lands_twice(repo: P
     write(repo, {"pkg/__init__.py": "", **dict.fromkeys(files, UNUSED)})
     base = commit_all(repo, "unused imports")
     marker = tmp_path / "paused"
-    # Two files land; the third's `update-index` is stopped holding the index lock.
-    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo, skip=2)
+    # The first landing's `update-index` of the checkout's index is stopped holding the index lock.
+    env = git_that_pauses(tmp_path / "bin", "index-lock", marker, repo)
     argv = [str(STOMPER), "fix", "--tools", "ruff", "--fixer", "ruff"]
     run = subprocess.Popen(
         argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -35,9 +37,11 @@ def test_a_kill_while_the_batch_lands_is_resumed_and_nothing_lands_twice(repo: P
 
     kill_tree(run)
 
-    assert len(git(repo, "rev-list", f"{base}..HEAD").split()) == 2
-    assert git(repo, "diff", "HEAD", "--name-only").split() == [files[2]]
-    assert [(repo / p).read_text() for p in files[3:]] == [UNUSED, UNUSED]
+    assert git(repo, "rev-list", f"{base}..HEAD") == ""
+    written = git(repo, "diff", "HEAD", "--name-only").split()
+    assert written, "the kill came before any file was written"
+    assert all((repo / p).read_text() == CLEAN for p in written)
+    assert all((repo / p).read_text() == UNUSED for p in files if p not in written)
 
     done = stomper(repo, "fix", "--resume")
 
