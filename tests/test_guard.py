@@ -11,7 +11,7 @@ from conftest import commit_all, git, write
 
 from stomper.config import StomperSettings
 from stomper.guard import Seal, UnsafeChange, check_change
-from stomper.worktree import ChangedAfterVerification, Worktree, Worktrees
+from stomper.worktree import ChangedAfterVerification, Worktree, Worktrees, blobs, changes
 
 TARGET = "pkg/mod.py"
 
@@ -257,3 +257,26 @@ async def test_ruff_may_empty_a_file_of_unused_imports(wt: Worktree) -> None:
     await wt.accept()
 
     await check_change(wt, TARGET, await wt.patch(), StomperSettings(), original=ORIGINAL, may_empty=True)
+
+
+async def test_changes_without_renames_are_what_git_lists_without_looking_for_them(wt: Worktree) -> None:
+    # One diff-tree, renames found, serves both the guard and the applier (which takes no renames).
+    (wt.path / "pkg" / "data.bin").rename(wt.path / "pkg-data.bin")
+    (wt.path / "pkg" / "a-b.py").write_text("x = 1\n")
+    (wt.path / TARGET).write_text("x = 2\n")
+    await wt.accept()
+
+    assert [c.status for c in await wt.changes(renames=True)].count("R") == 1
+    assert await wt.changes() == await changes(wt.path, wt.base, wt.tree)
+
+
+async def test_the_original_and_the_verified_bytes_in_one_read(wt: Worktree) -> None:
+    (wt.path / TARGET).write_bytes(b"x = 1\n\n\0binary\n")
+    (wt.path / "pkg" / "data.bin").unlink()
+    await wt.accept()
+
+    assert await wt.blobs(TARGET) == (ORIGINAL, b"x = 1\n\n\0binary\n")
+    assert await wt.blobs("pkg/data.bin") == (b"text\n", None)
+    assert await wt.blobs("pkg") == (None, None)  # a directory is no file
+    assert await wt.blobs("nowhere.py") == (None, None)
+    assert await blobs(wt.path, (wt.base, "odd\nname.py"), (wt.tree, TARGET)) == [None, b"x = 1\n\n\0binary\n"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,50 @@ async def test_a_checkout_cancelled_while_resetting_leaves_nothing_running(repo:
         assert asyncio.all_tasks() == {asyncio.current_task()}, f"still running after a cancel at {delay}s"
     await worktrees.close()
     assert not worktrees.home.exists()
+
+
+@pytest.mark.parametrize("trusting", [False, True])
+async def test_an_edit_with_its_size_and_mtime_put_back_is_still_undone(repo: Path, trusting: bool) -> None:
+    # The reset writes back only the files whose stats differ from the first checkout's; an
+    # agent can set the mtime back, not the ctime, whatever the user's git is told to trust.
+    write(repo, FILES)
+    base = commit_all(repo)
+    if trusting:  # the user's git told to look at mtime and size only
+        git(repo, "config", "core.trustctime", "false")
+        git(repo, "config", "core.checkStat", "minimal")
+    worktrees = pool(repo, base)
+    async with worktrees.checkout():
+        time.sleep(1.1)  # the files written by the first checkout no longer as recent as any index
+    async with worktrees.checkout() as wt:
+        edited = wt.path / "pkg" / "a.py"
+        before = edited.stat()
+        # Past the second of the reset's index, as a slow agent's edit is: git no longer takes the
+        # entry for racy (and compares its content) but trusts its stats.
+        time.sleep(1.1)
+        with edited.open("r+") as handle:
+            handle.write("a = 9\n")
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = edited.stat()
+        assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    async with worktrees.checkout() as again:
+        assert again.path == wt.path
+        assert files_of(again.path) == {name: text.encode() for name, text in FILES.items()}
+        assert git(again.path, "status", "--porcelain", "--untracked-files=all") == ""
+    await worktrees.close()
+
+
+async def test_a_split_index_of_the_users_is_no_trap_for_reuse(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "config", "splitIndex.maxPercentChange", "0")  # a new shared index at every write
+    worktrees = pool(repo, base)
+    paths = set()
+    for n in range(4):
+        async with worktrees.checkout() as wt:
+            paths.add(wt.path)
+            assert files_of(wt.path) == {name: text.encode() for name, text in FILES.items()}
+            (wt.path / "pkg" / "a.py").write_text(f"a = {n + 10}\n")
+            git(wt.path, "add", "--all")
+    assert len(paths) == 1, "a worktree was replaced rather than reset"
+    await worktrees.close()

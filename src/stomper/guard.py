@@ -219,19 +219,10 @@ def _still_text(path: str, old: bytes, new: bytes, may_empty: bool) -> None:
 
 async def entries_of(wt: Worktree) -> list[Entry]:
     """What the record of `wt` changes relative to its base, renames found."""
-    done = await git("diff-tree", "-r", "-z", "--no-abbrev", "-M", wt.base, wt.tree, cwd=wt.path)
-    fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    entries = []
-    n = 0
-    while n < len(fields) and fields[n].startswith(":"):
-        old_mode, new_mode, _, new_sha, status = fields[n][1:].split(" ")
-        if status.startswith(("R", "C")):
-            entries.append(Entry(old_mode, new_mode, new_sha, status[0], fields[n + 2], old=fields[n + 1]))
-            n += 3
-        else:
-            entries.append(Entry(old_mode, new_mode, new_sha, status[0], fields[n + 1]))
-            n += 2
-    return entries
+    return [
+        Entry(c.old_mode, c.new_mode, c.new_blob or "0" * 40, c.status, c.path, old=c.renamed_from)
+        for c in await wt.changes(renames=True)
+    ]
 
 
 def _escapes(link: str, target: str) -> bool:

@@ -111,8 +111,7 @@ async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> 
     the private home: agents rewrite their own configuration (`~/.claude.json`
     at every start), which must neither fail nor reach the user's.
     """
-    done = await git("rev-parse", "--path-format=absolute", "--git-dir", "--git-path", "objects", cwd=worktree)
-    git_dir, repo_objects = (Path(line) for line in done.out.splitlines()[:2])
+    git_dir, repo_objects = await _git_paths(worktree)
     home, tmp, objects = scratch / "home", scratch / "tmp", scratch / "objects"
     await asyncio.to_thread(tmp.mkdir)
     await asyncio.to_thread(objects.mkdir)
@@ -127,6 +126,32 @@ async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> 
         # A config.worktree the agent creates is caught by the seal (`stomper.guard`).
         protected=(worktree / ".git", git_dir / "gitdir", git_dir / "commondir", git_dir / "config.worktree"),
     )
+
+
+_GIT_PATHS: dict[tuple[Path, bytes, bytes], tuple[Path, Path]] = {}
+"""git's answer for a worktree, by what it is asked from: a pool's worktree is boxed file after file."""
+
+
+async def _git_paths(worktree: Path) -> tuple[Path, Path]:
+    """The worktree's own git directory and the repository's object store, as git finds them."""
+    key = await asyncio.to_thread(_ties, worktree)
+    if key is not None and key in _GIT_PATHS:
+        return _GIT_PATHS[key]
+    done = await git("rev-parse", "--path-format=absolute", "--git-dir", "--git-path", "objects", cwd=worktree)
+    git_dir, repo_objects = (Path(line) for line in done.out.splitlines()[:2])
+    if key is not None:
+        _GIT_PATHS[key] = git_dir, repo_objects
+    return git_dir, repo_objects
+
+
+def _ties(worktree: Path) -> tuple[Path, bytes, bytes] | None:
+    """What git reads to find a linked worktree's git directories (`.git`, then `commondir`), or None."""
+    try:
+        dot_git = (worktree / ".git").read_bytes()
+        admin = worktree / dot_git.decode("utf-8", "surrogateescape").removeprefix("gitdir:").strip()
+        return worktree, dot_git, (admin / "commondir").read_bytes()
+    except (OSError, ValueError):
+        return None
 
 
 async def keep_objects(box: Box) -> None:

@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stomper.errors import StomperError
@@ -68,6 +68,27 @@ async def blob(root: Path, commit: str, path: str) -> bytes | None:
     """The bytes of `path` at `commit` (or a tree), or None when it has no such file."""
     done = await git("cat-file", "blob", f"{commit}:{path}", cwd=root, check=False)
     return done.stdout if done.returncode == 0 else None
+
+
+async def blobs(root: Path, *wanted: tuple[str, str]) -> list[bytes | None]:
+    """`blob` of each (commit, path), read by one git process."""
+    if any("\n" in f"{commit}{path}" for commit, path in wanted):  # `--batch` reads one name a line
+        return [await blob(root, commit, path) for commit, path in wanted]
+    names = "".join(f"{commit}:{path}\n" for commit, path in wanted).encode("utf-8", "surrogateescape")
+    out = (await git("cat-file", "--batch", cwd=root, stdin=names)).stdout
+    found: list[bytes | None] = []
+    at = 0
+    for _ in wanted:
+        header, _, rest = out[at:].partition(b"\n")
+        fields = header.split(b" ")
+        if len(fields) != 3 or not fields[2].isdigit():  # "<name> missing" (or ambiguous)
+            found.append(None)
+            at += len(header) + 1
+            continue
+        size = int(fields[2])
+        found.append(rest[:size] if fields[1] == b"blob" else None)
+        at += len(header) + 1 + size + 1
+    return found
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,8 @@ class Worktree:
     """The tree of the last verified state; the base's until an attempt is accepted."""
     refs: RefState | None = None
     """The repository's refs as they were when the run's first worktree was made (see `stomper.refs`)."""
+    _diffs: dict[tuple[str, str], tuple[Change, ...]] = field(default_factory=dict, repr=False)
+    """What one tree changes relative to another, renames found: both are immutable, git is asked once."""
 
     @property
     def tree(self) -> str:
@@ -166,12 +189,35 @@ class Worktree:
 
     async def changes(self, *, renames: bool = False) -> tuple[Change, ...]:
         """What the verified record changes relative to the base."""
-        return await changes(self.path, self.base, self.tree, renames=renames)
+        key = (self.base, self.tree)
+        if key not in self._diffs:
+            self._diffs[key] = await changes(self.path, *key, renames=True)
+        return self._diffs[key] if renames else _unrenamed(self._diffs[key])
+
+    async def blobs(self, path: str) -> tuple[bytes | None, bytes | None]:
+        """The bytes of `path` in the base and as verified (git's stored form; None where there is no such file)."""
+        old, new = await blobs(self.path, (self.base, path), (self.tree, path))
+        return old, new
 
     async def patch(self) -> bytes:
         """The verified change as git writes it: binary-safe, new files included, from the record."""
         done = await git("diff", "--binary", "--full-index", "--no-renames", self.base, self.tree, cwd=self.path)
         return done.stdout
+
+
+def _unrenamed(found: tuple[Change, ...]) -> tuple[Change, ...]:
+    """`found` as git lists it without looking for renames: each rename a deletion and an addition."""
+    if not any(change.status == "R" for change in found):
+        return found
+    split = []
+    for change in found:
+        if change.status == "R" and change.renamed_from is not None:
+            split.append(Change(change.renamed_from, change.old_mode, change.old_blob, "000000", None, "D"))
+            split.append(Change(change.path, "000000", None, change.new_mode, change.new_blob, "A"))
+        else:
+            split.append(change)
+    # git's order: its trees sort a directory's name as if it ended in "/", which is byte order of whole paths.
+    return tuple(sorted(split, key=lambda change: change.path.encode("utf-8", "surrogateescape")))
 
 
 LOCK_REASON = "stomper run "
@@ -249,8 +295,7 @@ class Worktrees:
             try:
                 # Not shielded: a reset cancelled halfway leaves a worktree
                 # nobody takes again, which `close` removes with the rest.
-                await pooled.reset(self.base, self.caches)
-                return pooled
+                return await pooled.reset(self.base, self.caches)
             except (StomperError, OSError):
                 # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
                 await asyncio.shield(self._remove(pooled.path))
@@ -311,7 +356,8 @@ class Worktrees:
 
 @dataclass(frozen=True)
 class _Pooled:
-    """One worktree of the pool, and the files that tie it to the repository as git first wrote them."""
+    """One worktree of the pool, the files that tie it to the repository as git first wrote them, and its
+    index as stomper's own git last wrote it."""
 
     path: Path
     admin: Path
@@ -320,37 +366,49 @@ class _Pooled:
     """Its `.git` file."""
     admin_files: tuple[tuple[str, bytes], ...]
     """Every file of its git directory but the index, as they were when it was new (HEAD, `locked`, ...)."""
+    index: bytes
+    """Its index as the last checkout of the base wrote it, before any fixer ran: the base's entries,
+    with the stats of the files as they were written."""
+    index_mtime_ns: int
+    """When that index was written. git compares the content of a file whose entry is as recent as its
+    index (it may have changed again within the same tick), so the copy is put back with this mtime."""
 
     @classmethod
     def of(cls, path: Path) -> _Pooled:
         dot_git = (path / ".git").read_bytes()
         admin = (path / dot_git.decode().removeprefix("gitdir:").strip()).resolve()
         files = sorted(p for p in admin.rglob("*") if p.is_file() and p.name != "index")
-        return cls(path, admin, dot_git, tuple((p.relative_to(admin).as_posix(), p.read_bytes()) for p in files))
+        kept = tuple((p.relative_to(admin).as_posix(), p.read_bytes()) for p in files)
+        return cls(path, admin, dot_git, kept, *_index_of(admin))
 
-    async def reset(self, base: str, caches: tuple[str, ...]) -> None:
-        """Make the worktree as a new one of `base` would be, its caches kept.
+    async def reset(self, base: str, caches: tuple[str, ...]) -> _Pooled:
+        """Make the worktree as a new one of `base` would be, its caches kept; the worktree as reset.
 
-        The git directory is rewritten first, before any git runs here, and
-        the index is rebuilt from the base rather than trusted: a fixer could
-        have marked an entry skip-worktree or given it stats that hide an
-        edit. Re-reading the files' stats (one hash each of what is there)
-        lets the checkout write only what the last fixer changed. With caches
-        kept, each file written back gets a later whole-second mtime than the
-        last fixer's version had: mypy trusts a cached file whose size and
-        mtime are unchanged, and would judge the next file against that version.
+        The git directory is rewritten first, before any git runs here, the
+        index with it: the one stomper's last checkout wrote, not the one the
+        fixer left, which could mark an entry skip-worktree or give it stats
+        that hide an edit. That index holds the stats of the files as they
+        were written, so the checkout (`read-tree --reset -u`, which compares
+        each file's stats with its entry's) writes back only what changed
+        since; with ctime compared (`_STAT`), nothing a fixer wrote passes
+        for untouched: a process can set a file's mtime back, not its ctime.
+        With caches kept, each file written back gets a later whole-second
+        mtime than the last fixer's version had: mypy trusts a cached file
+        whose size and mtime are unchanged, and would judge the next file
+        against that version.
         """
         await asyncio.to_thread(self._restore_git_dir)
-        await git("read-tree", base, cwd=self.path)
-        await git("clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
-        await git("update-index", "-q", "--refresh", cwd=self.path, check=False)
+        await git(*_STAT, "clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
         stale = await self._stamps() if caches else {}
-        await git("read-tree", "--reset", "-u", base, cwd=self.path)
+        await git(*_STAT, "read-tree", "--reset", "-u", base, cwd=self.path)
         await asyncio.to_thread(_later, self.path, stale)
+        # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
+        index, mtime = await asyncio.to_thread(_index_of, self.admin)
+        return replace(self, index=index, index_mtime_ns=mtime)
 
     async def _stamps(self) -> dict[str, int]:
         """The whole-second mtimes of the files the reset is about to write back."""
-        listed = await git("diff-files", "--name-only", "-z", cwd=self.path)
+        listed = await git(*_STAT, "diff-files", "--name-only", "-z", cwd=self.path)
         names = [n for n in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
         return await asyncio.to_thread(_mtimes, self.path, names)
 
@@ -370,6 +428,22 @@ class _Pooled:
         for name, data in self.admin_files:
             (self.admin / name).parent.mkdir(parents=True, exist_ok=True)
             (self.admin / name).write_bytes(data)
+        (self.admin / "index").write_bytes(self.index)
+        os.utime(self.admin / "index", ns=(self.index_mtime_ns, self.index_mtime_ns))
+
+
+_STAT = (
+    *("-c", "core.trustctime=true", "-c", "core.checkStat=default", "-c", "core.ignoreStat=false"),
+    # The index is put back as bytes: one split in two (its shared part a file of its own) would not be whole.
+    *("-c", "core.splitIndex=false"),
+)
+"""How a reset compares a file with its index entry: by every stat git keeps, ctime included."""
+
+
+def _index_of(admin: Path) -> tuple[bytes, int]:
+    """A worktree's index and its mtime."""
+    index = admin / "index"
+    return index.read_bytes(), index.stat().st_mtime_ns
 
 
 def _mtimes(root: Path, names: list[str]) -> dict[str, int]:

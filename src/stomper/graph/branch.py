@@ -72,7 +72,6 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             if job.after:  # from the state with the fixes it waited for landed
                 await wt.start_from(await ctx.queue.state(wt.path))
             seal = await Seal.take(wt)
-            original = await wt.verified_blob(job.path)
             work.clock.add("worktree", time.monotonic() - got_worktree)
             limit = ctx.project.settings.file_timeout
             try:
@@ -88,8 +87,16 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
                 return work.result(job, "skipped" if work.stopped else "failed", started, _why_not(ctx, work))
             # From here on, the fix is the verified record (wt.tree), never the worktree's files.
             patch = await wt.patch()
+            original, verified = await wt.blobs(job.path)
             await check_change(
-                wt, job.path, patch, ctx.project.settings, original=original, may_empty=not work.by_ai, unit=job.unit
+                wt,
+                job.path,
+                patch,
+                ctx.project.settings,
+                original=original,
+                verified=verified,
+                may_empty=not work.by_ai,
+                unit=job.unit,
             )
             changes = await wt.changes()
             message = commit_message(job, work.remaining, [c.path for c in changes])
