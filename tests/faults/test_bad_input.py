@@ -219,10 +219,9 @@ def test_a_tool_that_crashes_while_verifying_fails_the_file(repo: Path, tmp_path
     assert done.returncode == 1, done.stdout + done.stderr
     files = json.loads(report.read_text())["files"]
     assert [(f["path"], f["outcome"]) for f in files] == [("a.py", "failed"), ("b.py", "failed")]
-    # Verification runs the tools in the worktree before the first attempt: the crash is met there.
-    assert {f["detail"] for f in files} == {
-        "The tools could not check the file before any change: ruff: ruff exited with status 2: RuntimeError: it broke"
-    }
+    # ruff's look before the fix is the run's first check (in the checkout, where ruff works): the
+    # crash is met when ruff checks the fix in the worktree, which is then not applied.
+    assert {f["detail"] for f in files} == {"ruff check exited with status 2: RuntimeError: it broke"}
     assert_only_fixed(repo, before)
 
 
