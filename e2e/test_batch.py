@@ -35,6 +35,14 @@ def logging_ruff(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, log
 
 
+def scripted_agent(tmp_path: Path, contents: dict[str, str]) -> tuple[str, Path]:
+    """The fake agent's command, writing `contents` (path -> text), and the script it follows."""
+    script = tmp_path / "agent" / "script.json"
+    script.parent.mkdir()
+    script.write_text(json.dumps({path: {"content": text} for path, text in contents.items()}))
+    return f"{sys.executable} {FAKE_AGENT} {script} {{file}}", script
+
+
 def fix_runs(log: Path) -> list[list[str]]:
     """The argv of every `ruff check --fix` logged."""
     calls = [json.loads(line) for line in log.read_text().splitlines()]
@@ -129,10 +137,7 @@ def test_a_file_that_needs_an_ai_too_gets_only_what_ruff_left(repo: Path, tmp_pa
     )
     base = commit_all(repo, "mixed")
     env, log = logging_ruff(tmp_path)
-    script = tmp_path / "agent" / "script.json"
-    script.parent.mkdir()
-    script.write_text(json.dumps({"pkg/mixed.py": {"content": "value = 1\n"}}))
-    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    agent, script = scripted_agent(tmp_path, {"pkg/mixed.py": "value = 1\n"})
 
     done = stomper(repo, "fix", "--tools", "ruff", "--agent", agent, "--report", str(tmp_path / "report.json"), env=env)
 
@@ -244,11 +249,8 @@ def test_the_reports_recheck_runs_when_a_later_fix_changed_the_batchs_tree(repo:
     commit_all(repo, "mixed")
     before = check(repo, "--tools", "ruff")
     env, log = logging_ruff(tmp_path)
-    script = tmp_path / "agent" / "script.json"
-    script.parent.mkdir()
     # The agent fixes one of the two and moves the other: only a check of the final tree knows where it is.
-    script.write_text(json.dumps({"pkg/mixed.py": {"content": "a = 1\n\n\nb = undefined_two\n"}}))
-    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    agent, _ = scripted_agent(tmp_path, {"pkg/mixed.py": "a = 1\n\n\nb = undefined_two\n"})
 
     done = stomper(repo, "fix", "--tools", "ruff", "--agent", agent, "--report", str(tmp_path / "report.json"), env=env)
 

@@ -131,13 +131,19 @@ async def test_a_fix_whose_branch_is_cancelled_while_it_waits_never_lands(repo: 
     assert (repo / "pkg/b.py").read_text() == ORIGINAL["pkg/b.py"]
 
 
-async def test_a_check_does_not_check_again_what_the_last_check_found_in_the_same_state(
-    repo: Path, tmp_path: Path
-) -> None:
+def logging_mypy(tmp_path: Path) -> tuple[Path, Path]:
+    """A `mypy` that writes its arguments, a line a run, to a log before running the real one: (log, mypy)."""
     log = tmp_path / "mypy.log"
     mypy = tmp_path / "mypy"
     mypy.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {BIN / "mypy"} "$@"\n')
     mypy.chmod(0o755)
+    return log, mypy
+
+
+async def test_a_check_does_not_check_again_what_the_last_check_found_in_the_same_state(
+    repo: Path, tmp_path: Path
+) -> None:
+    log, mypy = logging_mypy(tmp_path)
     queue, worktrees, verifier = await queue_of(repo, str(mypy))
     try:
         a, c = await land_together(queue, worktrees, verifier, ["pkg/a.py", "pkg/c.py"])
@@ -161,10 +167,7 @@ async def test_a_check_does_not_check_again_what_the_last_check_found_in_the_sam
 async def test_the_recheck_takes_what_was_found_in_the_very_tree_it_would_check_and_nothing_else(
     repo: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "mypy.log"
-    mypy = tmp_path / "mypy"
-    mypy.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {BIN / "mypy"} "$@"\n')
-    mypy.chmod(0o755)
+    log, mypy = logging_mypy(tmp_path)
     queue, worktrees, verifier = await queue_of(repo, str(mypy))
     try:
         (a,) = await land_together(queue, worktrees, verifier, ["pkg/a.py"])
