@@ -123,7 +123,7 @@ class Applier:
         self.lock = asyncio.Lock()
         self._trees = _Trees(root)
         self._abbrev = 0
-        self._plain = False
+        self._plain: bool | None = None
         self._who = commits.Signature(root, git_identity)
         """Commits need nothing of git's own commit machinery (no signing, UTF-8): `stomper.commits` makes them."""
         """How many hex digits git abbreviates a commit id to here; read at the first commit."""
@@ -203,8 +203,8 @@ class Applier:
 
         The files are checked, the commits made (one per fix, each on the
         last), the journal told, the files written, the index staged, and the
-        branch moved once, to the last commit: a dozen git processes a round
-        rather than a dozen a fix.
+        branch moved once, to the last commit: about eight git processes a
+        round, however many fixes it lands.
         """
         head, now = await self._where()
         if (moved := self._moved_to(now)) is not None:
@@ -293,6 +293,7 @@ class Applier:
             return {}, {}
         if self.signing is None:
             self.signing = await signing(self.root)
+        if self._plain is None:
             self._plain = not self.signing and await _utf8_commits(self.root)
         if self._plain:
             with contextlib.suppress(commits.Unsupported, GitError):
