@@ -123,10 +123,10 @@ class Applier:
         self.lock = asyncio.Lock()
         self._trees = _Trees(root)
         self._abbrev = 0
-        self._plain: bool | None = None
-        self._who = commits.Signature(root, git_identity)
-        """Commits need nothing of git's own commit machinery (no signing, UTF-8): `stomper.commits` makes them."""
         """How many hex digits git abbreviates a commit id to here; read at the first commit."""
+        self._plain: bool | None = None
+        """Commits need nothing of git's own commit machinery (no signing, UTF-8): `stomper.commits` makes them."""
+        self._who = commits.Signature(root, git_identity)
 
     async def apply(self, fix: Fix, locked: Callable[[], None] | None = None) -> Applied:
         """Apply `fix` and, in commit mode, commit it; `locked` is called once the lock is held.
