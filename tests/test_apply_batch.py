@@ -192,3 +192,36 @@ async def test_a_batch_writes_each_file_as_gits_checkout_would(repo: Path, fixes
     assert (repo / FILES[0]).read_bytes() == FIXED.replace("\n", "\r\n").encode()
     assert all((repo / p).read_bytes() == FIXED.encode() for p in FILES[1:])
     assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_a_batch_git_must_commit_itself_still_lands_one_commit_per_fix(
+    repo: Path, fixes: list[Fix], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A path with a line break cannot go through `cat-file --batch`: `commit-tree` makes every commit instead.
+    odd = "pkg/odd\nname.py"
+    write(repo, {odd: ORIGINAL})
+    git(repo, "add", "--", odd)
+    git(repo, "commit", "--quiet", "-m", "an odd name")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    worktrees = Worktrees(repo, repo / ".git" / "stomper", "odd", head)
+    async with worktrees.checkout() as wt:
+        write(wt.path, {odd: FIXED})
+        await wt.accept()
+        strange = Fix(odd, wt.tree, await wt.changes(), await wt.patch(), "fix(stomper): odd\n", ())
+    await worktrees.close()
+    ran: list[tuple[str, ...]] = []
+    real = proc.run
+
+    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
+        ran.append(tuple(argv))
+        return await real(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(proc, "run", logged)
+
+    done = await applier(repo).apply_all([fixes[0], strange, fixes[1]])
+
+    assert all(isinstance(d, Applied) for d in done), done
+    assert sum("commit-tree" in argv for argv in ran) == 3
+    assert len(git(repo, "rev-list", f"{head}..HEAD").split()) == 3
+    assert (repo / odd).read_text() == FIXED
+    assert git(repo, "status", "--porcelain") == ""
