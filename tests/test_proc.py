@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -163,3 +164,43 @@ async def test_children_left_behind_are_killed_when_the_program_exits(tmp_path: 
     child, grandchild = pids(pid_file)
     assert process_gone(child)
     assert process_gone(grandchild)
+
+
+WATCHED = """
+import asyncio, sys, threading
+from pathlib import Path
+from stomper import proc
+from stomper.errors import ProcTimeout
+
+if sys.argv[1] == "pidfd":
+    proc.watch_children_by_pidfd()
+
+async def main():
+    threads = set()
+    async def look():
+        while True:
+            threads.update(t.name for t in threading.enumerate())
+            await asyncio.sleep(0.01)
+    looking = asyncio.ensure_future(look())
+    done = await proc.run(["sh", "-c", "sleep 0.3; exit 3"], cwd=Path("."), timeout=10)
+    try:
+        await proc.run(["sleep", "30"], cwd=Path("."), timeout=0.3)
+        stopped = False
+    except ProcTimeout:
+        stopped = True
+    looking.cancel()
+    print(done.returncode, stopped, any("waitpid" in name for name in threads))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("watcher", "threads"), [("pidfd", False), ("default", True)])
+def test_children_are_watched_through_a_pidfd_not_a_thread_each(tmp_path: Path, watcher: str, threads: bool) -> None:
+    script = tmp_path / "watched.py"
+    script.write_text(WATCHED)
+
+    done = subprocess.run([sys.executable, str(script), watcher], capture_output=True, text=True, timeout=60)
+
+    # Exit statuses and timeouts as ever; a thread per child only without the pidfd watcher.
+    assert done.stdout.split() == ["3", "True", str(threads)], done.stderr

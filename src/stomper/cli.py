@@ -551,9 +551,12 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: run a command under the one error handler, its output scrubbed of credentials."""
     import warnings
 
+    from stomper import proc
+
     # A stopped run (Ctrl-C, a refused API key) cancels branches LangGraph had queued but not
     # started; their coroutines are dropped unawaited, and Python would warn about each on stderr.
     warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning, r"langgraph\.")
+    proc.watch_children_by_pidfd()
     try:
         with redact.scrubbed_output(), error_handler():
             args = _optional_values(argv if argv is not None else sys.argv[1:])
