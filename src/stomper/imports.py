@@ -138,23 +138,33 @@ def _module_names(root: Path, path: str) -> list[str]:
     return [name for name in dict.fromkeys(names) if name]
 
 
+def package_of(path: str, module: str) -> str:
+    """The package a relative import in `path` (the module `module`) is relative to."""
+    return module if path.endswith("__init__.py") else module.rpartition(".")[0]
+
+
+def imported_from(node: ast.ImportFrom, package: str) -> str:
+    """The absolute name of the module `from ... import` names, in a module of `package`."""
+    if not node.level:
+        return node.module or ""
+    anchor = package.split(".") if package else []
+    anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+    return ".".join([*anchor, *([node.module] if node.module else [])])
+
+
 def _imported(root: Path, path: str, own: str) -> set[str]:
     try:
         tree = ast.parse((root / path).read_bytes(), filename=path)
     except (OSError, SyntaxError, ValueError):
         return set()
-    package = own if path.endswith("__init__.py") else own.rpartition(".")[0]
+    package = package_of(path, own)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 names.update(_with_parents(alias.name))
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".") if package else []
-                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
-                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            base = imported_from(node, package)
             names.update(_with_parents(base))
             for alias in node.names:
                 # `from pkg import mod` may import a submodule.

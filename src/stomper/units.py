@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 import pathspec
 
 from stomper.diagnostics import Diagnostic
-from stomper.imports import ImportGraph, module_name
+from stomper.imports import ImportGraph, imported_from, module_name, package_of
 
 _OUTSIDE = frozenset({"site-packages", "dist-packages", ".git"})
 _DEFINED_IN = re.compile(r'"(?P<name>[\w.]+)" defined in "(?P<module>[\w.]+)"')
@@ -174,19 +174,14 @@ def _callee(diag: Diagnostic, project: Project) -> list[str]:
 
 def _bindings(tree: ast.Module, root: Path, path: str) -> dict[str, str]:
     """Each name a module's imports bind, to the module it comes from (in the order they are imported)."""
-    own = module_name(root, path)
-    package = own if path.endswith("__init__.py") else own.rpartition(".")[0]
+    package = package_of(path, module_name(root, path))
     bound: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 bound[alias.asname or alias.name.split(".")[0]] = alias.name
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".") if package else []
-                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
-                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            base = imported_from(node, package)
             for alias in node.names:
                 if alias.name != "*":
                     # `from pkg import mod` binds a submodule when there is one; `_files_of` tries both.
