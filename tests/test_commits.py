@@ -7,6 +7,7 @@ fix can make, in repositories of SHA-1 and of SHA-256 objects.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ SHAPES: dict[str, Shape] = {
     "a whole subtree emptied": lambda b, d: [d("pkg/sub/deep.py"), d("pkg/sub/other.py")],
     "a file made executable": lambda b, d: [changed("tools/run.sh", b("#!/bin/sh\n"), "100755")],
     "a symbolic link": lambda b, d: [changed("pkg/link", b("mod.py"), "120000")],
+    # git keeps names as bytes; stomper reads them as git wrote them (surrogate escapes for what is not UTF-8).
+    "names that are not UTF-8": lambda b, d: [changed(os.fsdecode(b"caf\xe9/m\xe9.py"), b("x\n"))],
 }
 
 

@@ -51,7 +51,8 @@ async def make(root: Path, head: str, fixes: Sequence[tuple[Sequence[Change], st
     if any("\n" in p or "\0" in p for p in paths):
         raise Unsupported("a path with a line break")
     names = sorted({d for p in paths for d in _parents(p)}, key=lambda d: (d.count("/"), d))
-    trees, (author, committer) = await asyncio.gather(_read_trees(root, head, names), who.lines())
+    trees = await _read_trees(root, head, names)
+    author, committer = await who.lines()
     objects: list[tuple[str, bytes, str]] = []
     made = []
     parent = head
@@ -61,9 +62,9 @@ async def make(root: Path, head: str, fixes: Sequence[tuple[Sequence[Change], st
             directory, name = posixpath.split(change.path)
             entries = trees[directory]
             if change.new_blob is None:
-                entries.pop(name.encode(), None)
+                entries.pop(os.fsencode(name), None)
             else:
-                entries[name.encode()] = (change.new_mode.encode(), bytes.fromhex(change.new_blob))
+                entries[os.fsencode(name)] = (change.new_mode.encode(), bytes.fromhex(change.new_blob))
             touched.update(_parents(change.path))
         tree = ""
         for directory in sorted(touched, key=lambda d: -d.count("/") if d else 1):
@@ -73,9 +74,9 @@ async def make(root: Path, head: str, fixes: Sequence[tuple[Sequence[Change], st
             if directory:
                 above, name = posixpath.split(directory)
                 if trees[directory]:
-                    trees[above][name.encode()] = (_TREE, bytes.fromhex(tree))
+                    trees[above][os.fsencode(name)] = (_TREE, bytes.fromhex(tree))
                 else:  # git keeps no empty directory
-                    trees[above].pop(name.encode(), None)
+                    trees[above].pop(os.fsencode(name), None)
         head_lines = f"tree {tree}\nparent {parent}\nauthor {author}\ncommitter {committer}\n\n"
         body = head_lines.encode() + message.encode()
         parent = digest(b"commit %d\0" % len(body) + body).hexdigest()
@@ -93,7 +94,8 @@ def _parents(path: str) -> list[str]:
 
 async def _read_trees(root: Path, head: str, names: Sequence[str]) -> dict[str, Directory]:
     """The entries of each of `names` (directories) in `head`; a directory `head` does not have is empty."""
-    asked = "".join(f"{head}^{{tree}}\n" if not n else f"{head}:{n}\n" for n in names).encode()
+    # Names as git wrote them: bytes, read back with surrogate escapes where they are not UTF-8.
+    asked = b"".join(os.fsencode(f"{head}^{{tree}}\n" if not n else f"{head}:{n}\n") for n in names)
     out = (await git("cat-file", "--batch", cwd=root, stdin=asked)).stdout
     trees: dict[str, Directory] = {}
     at = 0
@@ -148,11 +150,10 @@ class Signature:
         """The author and committer as git would write them now."""
         if self._who is not None:
             return self._who[0] + _now(), self._who[1] + _now()
-        author, committer = await asyncio.gather(
-            git(*self.identity, "var", "GIT_AUTHOR_IDENT", cwd=self.root),
-            git(*self.identity, "var", "GIT_COMMITTER_IDENT", cwd=self.root),
-        )
-        found = author.out.strip(), committer.out.strip()
+        # One after the other: a `git var` that fails leaves no other running behind it.
+        author = (await git(*self.identity, "var", "GIT_AUTHOR_IDENT", cwd=self.root)).out.strip()
+        committer = (await git(*self.identity, "var", "GIT_COMMITTER_IDENT", cwd=self.root)).out.strip()
+        found = author, committer
         if not {"GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"} & os.environ.keys():
             # "Name <email> 1795743984 +0000": the name and email, up to the time.
             self._who = (found[0].rsplit(" ", 2)[0] + " ", found[1].rsplit(" ", 2)[0] + " ")
