@@ -41,6 +41,20 @@ async def fixes(repo: Path) -> AsyncIterator[list[Fix]]:
     await worktrees.close()
 
 
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The argv of every process stomper starts from here on, in order."""
+    started: list[tuple[str, ...]] = []
+    real = proc.run
+
+    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
+        started.append(tuple(argv))
+        return await real(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(proc, "run", logged)
+    return started
+
+
 def applier(repo: Path) -> Applier:
     return Applier(
         repo, "", "commit", repo.parent / "patches", EventLog(repo.parent / "events.jsonl"), branch="refs/heads/main"
@@ -79,16 +93,8 @@ async def test_a_batch_lands_one_commit_per_fix_and_moves_the_branch_once(repo: 
 
 
 async def test_what_a_batch_costs_does_not_grow_with_its_fixes(
-    repo: Path, fixes: list[Fix], monkeypatch: pytest.MonkeyPatch
+    repo: Path, fixes: list[Fix], ran: list[tuple[str, ...]]
 ) -> None:
-    ran: list[tuple[str, ...]] = []
-    real = proc.run
-
-    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
-        ran.append(tuple(argv))
-        return await real(argv, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(proc, "run", logged)
     landing = applier(repo)
     await landing.apply_all(fixes[:1])  # reads the settings it reads once
     ran.clear()
@@ -195,7 +201,7 @@ async def test_a_batch_writes_each_file_as_gits_checkout_would(repo: Path, fixes
 
 
 async def test_a_batch_git_must_commit_itself_still_lands_one_commit_per_fix(
-    repo: Path, fixes: list[Fix], monkeypatch: pytest.MonkeyPatch
+    repo: Path, fixes: list[Fix], ran: list[tuple[str, ...]]
 ) -> None:
     # A path with a line break cannot go through `cat-file --batch`: `commit-tree` makes every commit instead.
     odd = "pkg/odd\nname.py"
@@ -209,14 +215,6 @@ async def test_a_batch_git_must_commit_itself_still_lands_one_commit_per_fix(
         await wt.accept()
         strange = Fix(odd, wt.tree, await wt.changes(), await wt.patch(), "fix(stomper): odd\n", ())
     await worktrees.close()
-    ran: list[tuple[str, ...]] = []
-    real = proc.run
-
-    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
-        ran.append(tuple(argv))
-        return await real(argv, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(proc, "run", logged)
 
     done = await applier(repo).apply_all([fixes[0], strange, fixes[1]])
 
