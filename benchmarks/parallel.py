@@ -2,6 +2,7 @@
 """How `stomper fix` scales with --parallel: 16 failing files, a fake agent of fixed latency.
 
     .venv/bin/python benchmarks/parallel.py [--files 16] [--latency 1.0] [--tools ruff] [--levels 1,2,4,8] [--repeat 3]
+                                            [--compare-src DIR]
 
 For each level it makes a fresh git repository of FILES modules, each with one
 problem ruff cannot fix (F821, an undefined name), and runs
@@ -10,6 +11,10 @@ seconds and writes the fix: a shell script, so that its own start-up (a few
 milliseconds) does not add to the latency it stands for. It prints the run's own time (from the JSON
 report: snapshot, check, every branch, apply; Python start-up excluded), the
 process's wall time, and the speedup of each over --parallel 1.
+`--compare-src DIR` also runs every level with `PYTHONPATH=DIR` (e.g. the
+`src` of an older checkout, from `git archive`), alternating with the
+installed stomper run by run, so that a change of load hits both alike; it
+then adds each one's CPU seconds (user + system of the process tree).
 Results are written down in benchmarks/README.md.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,11 +50,12 @@ def make_repo(where: Path, files: int) -> Path:
     return repo
 
 
-def run(files: int, latency: float, tools: str, parallel: int) -> tuple[float, float]:
+def run(files: int, latency: float, tools: str, parallel: int, env: dict[str, str]) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
         repo = make_repo(Path(scratch), files)
         agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         done = subprocess.run(
             [
@@ -66,16 +73,18 @@ def run(files: int, latency: float, tools: str, parallel: int) -> tuple[float, f
                 str(report),
             ],
             cwd=repo,
-            env=ENV,
+            env=env,
             capture_output=True,
             text=True,
         )
         wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         if done.returncode != 0:
             sys.exit(f"stomper failed at --parallel {parallel}:\n{done.stdout}\n{done.stderr}")
         data = json.loads(report.read_text())
         assert data["summary"]["files_fixed"] == files, data["summary"]
-        return data["run"]["seconds"], wall
+        return data["run"]["seconds"], wall, cpu
 
 
 def main() -> None:
@@ -85,19 +94,31 @@ def main() -> None:
     parser.add_argument("--tools", default="ruff")
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--repeat", type=int, default=3, help="runs per level; the median is shown")
+    parser.add_argument("--compare-src", type=Path, help="also run stomper with PYTHONPATH=DIR, alternating")
     args = parser.parse_args()
+    versions = {"": ENV}
+    if args.compare_src is not None:
+        versions[" [compare]"] = {**ENV, "PYTHONPATH": str(args.compare_src.resolve())}
     print(
         f"{args.files} files, agent latency {args.latency}s, tools {args.tools}, {os.cpu_count()} cores, "
-        f"median of {args.repeat} runs"
+        f"median of {args.repeat} runs, load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'parallel':>8} {'run s':>8} {'speedup':>8} {'wall s':>8} {'speedup':>8}")
-    base: tuple[float, float] | None = None
+    cpu_head = f" {'CPU s':>6}" if len(versions) > 1 else ""
+    print(f"{'parallel':>19} {'run s':>8} {'speedup':>8} {'wall s':>8} {'speedup':>8}{cpu_head}")
+    base: dict[str, tuple[float, float]] = {}
     for level in (int(n) for n in args.levels.split(",")):
-        runs = [run(args.files, args.latency, args.tools, level) for _ in range(args.repeat)]
-        run_s = statistics.median(r[0] for r in runs)
-        wall_s = statistics.median(r[1] for r in runs)
-        base = base or (run_s, wall_s)
-        print(f"{level:>8} {run_s:>8.2f} {base[0] / run_s:>7.2f}x {wall_s:>8.2f} {base[1] / wall_s:>7.2f}x", flush=True)
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in versions}
+        for _ in range(args.repeat):
+            for name, env in versions.items():
+                runs[name].append(run(args.files, args.latency, args.tools, level, env))
+        for name, done in runs.items():
+            run_s = statistics.median(r[0] for r in done)
+            wall_s = statistics.median(r[1] for r in done)
+            first = base.setdefault(name, (run_s, wall_s))
+            cpu = f" {statistics.median(r[2] for r in done):>6.2f}" if len(versions) > 1 else ""
+            speedups = f"{first[0] / run_s:>7.2f}x {wall_s:>8.2f} {first[1] / wall_s:>7.2f}x"
+            print(f"{level:>8}{name:>11} {run_s:>8.2f} {speedups}{cpu}", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

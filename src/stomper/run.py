@@ -39,6 +39,7 @@ from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph import checkpoints, jobs
+from stomper.graph.preload import GraphImport, warm_pool
 from stomper.graph.state import RunContext, RunState
 from stomper.integrate import Integration
 from stomper.project import Project
@@ -238,7 +239,14 @@ class Run:
         state = None if resuming else await self._collect()
         if state is not None and jobs.nothing_to_fix(state):
             return jobs.run_report(self.record.run_id, self.record.mode, state)
+        # The machinery of fixing only for a run that has files to fix.
+        from stomper.graph.batch import leaves_branches
+
         ctx = await self._context()
+        graph = GraphImport()
+        if state is None or leaves_branches(state["jobs"], ctx):
+            # LangGraph for a run that will fan out, imported while the batch and git work.
+            graph.start()
         try:
             if state is not None:
                 # What a run killed in its batch resumes from: it has no checkpoint yet.
@@ -249,7 +257,7 @@ class Run:
                     final = await jobs.final_report(state, ctx)
                     await asyncio.to_thread(self._collected.unlink, missing_ok=True)
                     return final
-            return await self._fan_out(state, ctx)
+            return await self._fan_out(state, ctx, graph)
         finally:
             await _always(ctx.worktrees.close())
 
@@ -331,7 +339,6 @@ class Run:
 
     async def _batch(self, state: RunState, ctx: RunContext) -> RunState:
         """The batch (`stomper.graph.batch`) outside the graph; `state` with its results and what it left."""
-        # The machinery of fixing only for a run that has files to fix.
         from stomper.graph.batch import batched
 
         def emit(step: Step) -> None:
@@ -343,8 +350,12 @@ class Run:
             self.on_event(Finished(result))
         return {**state, **update}
 
-    async def _fan_out(self, state: RunState | None, ctx: RunContext) -> RunReport:
+    async def _fan_out(self, state: RunState | None, ctx: RunContext, imported: GraphImport) -> RunReport:
         """Run the graph from `state` (the batch done), or resume it from its checkpoint when `state` is None."""
+        # The first wave's worktrees while LangGraph is imported: both before a branch can start.
+        files = len(state.get("pending", [])) if state is not None else len(self.record.files)
+        await warm_pool(ctx.worktrees, min(self.project.settings.parallel, files))
+        await imported.ready()
         # LangGraph (and LangChain under it) only for a run that has files to fix beyond the batch.
         from stomper.graph.build import build_graph, open_checkpointer
 
