@@ -204,3 +204,32 @@ def test_children_are_watched_through_a_pidfd_not_a_thread_each(tmp_path: Path, 
 
     # Exit statuses and timeouts as ever; a thread per child only without the pidfd watcher.
     assert done.stdout.split() == ["3", "True", str(threads)], done.stderr
+
+
+RESET = """
+import asyncio
+from pathlib import Path
+from stomper import proc
+
+proc.watch_children_by_pidfd()
+
+async def main():
+    running = asyncio.ensure_future(proc.run(["sh", "-c", "sleep 0.3; exit 5"], cwd=Path("."), timeout=10))
+    await asyncio.sleep(0.1)
+    # What LangGraph does at every step of a graph, while a branch's child may be running.
+    asyncio.set_event_loop(asyncio.get_running_loop())
+    done = await asyncio.wait_for(running, 10)
+    print(done.returncode)
+
+asyncio.run(main())
+"""
+
+
+def test_a_child_running_when_the_loop_is_set_again_is_still_seen_to_exit(tmp_path: Path) -> None:
+    script = tmp_path / "reset.py"
+    script.write_text(RESET)
+
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+
+    # Not a timeout: the watcher kept the child's pidfd.
+    assert (done.returncode, done.stdout.split()) == (0, ["5"]), done.stderr

@@ -198,21 +198,19 @@ def test_a_run_that_fans_out_imports_the_graph_on_a_thread_while_git_works(repo:
     assert "worktree add" in during, log
 
 
-def test_the_first_wave_of_worktrees_is_made_before_any_branch_starts(repo: Path, tmp_path: Path) -> None:
+def test_the_first_wave_of_branches_works_while_the_graph_is_imported(repo: Path, tmp_path: Path) -> None:
     failing_project(repo, 6)
 
-    done, log = watched(repo, tmp_path, "fix", "--tools", "ruff", "--parallel", "6", *quick_agent(tmp_path))
+    done, log = watched(repo, tmp_path, "fix", "--tools", "ruff", "--parallel", "3", *quick_agent(tmp_path))
 
     assert done.returncode == 0, done.stderr[-2000:]
-    execs = [line[2] for line in log if line[0] == "exec"]
-    adds = [n for n, argv in enumerate(execs) if git_verb(argv) == "worktree add"]
-    agents = [n for n, argv in enumerate(execs) if "agent.sh" in argv]
-    # A worktree for each branch of the wave (the batch took none: ruff fixes nothing here), all made before
-    # the first agent ran, not one by one while the first branches were at work; then the queue's own.
-    assert len(agents) == 6, execs
-    assert len([n for n in adds if n < min(agents)]) == 6, execs
-    assert len(adds) == 7, execs
+    agents = [line[1] for line in log if line[0] == "exec" and "agent.sh" in line[2]]
+    # The first three files' agents ran before LangGraph was ready (the graph adopted those branches),
+    # the other three in branches the graph started; one agent a file, each file fixed and committed once.
+    assert sorted(agents) == ["imported"] * 3 + ["importing"] * 3, log
     assert all((repo / "pkg" / f"m{n}.py").read_text() == "value = 0\n" for n in range(6))
+    assert len(git(repo, "rev-list", "HEAD").split()) == 7
+    assert "6 diagnostic(s) fixed, 0 remaining, in 6 failing file(s)" in done.stdout
 
 
 def test_a_run_whose_batch_leaves_nothing_to_an_agent_never_imports_langgraph(repo: Path, tmp_path: Path) -> None:
@@ -243,13 +241,17 @@ def test_a_file_ruff_fixes_in_part_goes_to_its_branch_with_the_graph_imported_ea
 
 def test_a_graph_that_cannot_be_imported_is_one_line_and_exit_3(repo: Path, tmp_path: Path) -> None:
     # A broken installation: the LangGraph the thread imports raises. The run says so as it would
-    # have on its own thread, and stops cleanly: its record, its worktrees, the checkout.
+    # have on its own thread, and stops cleanly: the branches it started early (their agent still
+    # at work) stopped, its record, its worktrees, the checkout.
     failing_project(repo, 2)
     broken = tmp_path / "broken"
     write(broken, {"langgraph/__init__.py": "raise ImportError('this langgraph is broken')\n"})
     head = git(repo, "rev-parse", "HEAD")
+    agent = tmp_path / "slow-agent.sh"
+    agent.write_text("#!/bin/sh\nsleep 30\nsed -i 's/undefined_name/0/' \"$1\"\n")
+    agent.chmod(0o755)
 
-    done = stomper(repo, "fix", "--tools", "ruff", *quick_agent(tmp_path), env={"PYTHONPATH": str(broken)})
+    done = stomper(repo, "fix", "--tools", "ruff", "--agent", f"{agent} {{file}}", env={"PYTHONPATH": str(broken)})
 
     assert done.returncode == 3, done.stderr[-2000:]
     said = [line for line in done.stderr.splitlines() if line.startswith("stomper:")]

@@ -222,4 +222,15 @@ class _PidfdPolicy(asyncio.DefaultEventLoopPolicy):
         watcher = asyncio.PidfdChildWatcher()
         watcher.attach_loop(loop)
         self.set_child_watcher(watcher)
+        self._attached: asyncio.AbstractEventLoop | None = loop
         return loop
+
+    def set_event_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        # LangGraph sets the running loop again at every step of a graph. Attaching the watcher to
+        # the loop it watches for already would close the pidfd of every child still running (3.11's
+        # `PidfdChildWatcher.attach_loop` forgets them): their exits would never be seen.
+        if loop is not None and loop is getattr(self, "_attached", None):
+            asyncio.events.BaseDefaultEventLoopPolicy.set_event_loop(self, loop)
+            return
+        super().set_event_loop(loop)
+        self._attached = None

@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stomper import baseline, gitops, imports, redact, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before, check_commits
@@ -39,7 +39,6 @@ from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
 from stomper.fixers.registry import build_fixers, check_agent, uses_agent
 from stomper.graph import checkpoints, jobs
-from stomper.graph.preload import GraphImport, warm_pool
 from stomper.graph.state import RunContext, RunState
 from stomper.integrate import Integration
 from stomper.project import Project
@@ -52,6 +51,9 @@ from stomper.shard import Shard, pick
 from stomper.tools import TOOLS
 from stomper.tools.config import pytest_testpaths
 from stomper.verify import Known, Verifier
+
+if TYPE_CHECKING:
+    from stomper.graph.preload import GraphImport
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -268,6 +270,7 @@ class Run:
             return jobs.run_report(self.record.run_id, self.record.mode, state)
         # The machinery of fixing only for a run that has files to fix.
         from stomper.graph.batch import leaves_branches
+        from stomper.graph.preload import GraphImport
 
         ctx = await self._context()
         graph = GraphImport()
@@ -368,10 +371,7 @@ class Run:
         """The batch (`stomper.graph.batch`) outside the graph; `state` with its results and what it left."""
         from stomper.graph.batch import batched
 
-        def emit(step: Step) -> None:
-            self.on_event(redact.scrub_data(step))
-
-        update = await batched(state, ctx, emit)
+        update = await batched(state, ctx, self._emit)
         for result in update.get("results", []):
             self.journal.append(Result(result).to_json())
             self.on_event(Finished(result))
@@ -379,9 +379,17 @@ class Run:
 
     async def _fan_out(self, state: RunState | None, ctx: RunContext, imported: GraphImport) -> RunReport:
         """Run the graph from `state` (the batch done), or resume it from its checkpoint when `state` is None."""
-        # The first wave's worktrees while LangGraph is imported: both before a branch can start.
-        files = len(state.get("pending", [])) if state is not None else len(self.record.files)
-        await warm_pool(ctx.worktrees, min(self.project.settings.parallel, files))
+        from stomper.graph.preload import start_early, stop_early
+
+        if state is not None:
+            # The first wave at work while LangGraph is imported; the graph adopts these branches.
+            start_early(state.get("pending", []), ctx, self.project.settings.parallel, self._emit)
+        try:
+            return await self._graph(state, ctx, imported)
+        finally:
+            await _always(stop_early(ctx))
+
+    async def _graph(self, state: RunState | None, ctx: RunContext, imported: GraphImport) -> RunReport:
         await imported.ready()
         # LangGraph (and LangChain under it) only for a run that has files to fix beyond the batch.
         from stomper.graph.build import build_graph, open_checkpointer
@@ -405,6 +413,10 @@ class Run:
             await saver.adelete_thread(run_id)
         await asyncio.to_thread(self._collected.unlink, missing_ok=True)
         return final
+
+    def _emit(self, step: Step) -> None:
+        """A step of the batch or of a branch outside the graph, to the display as the graph's go."""
+        self.on_event(redact.scrub_data(step))
 
     async def _stream(self, chunks: AsyncIterator[Any]) -> RunReport:
         """Pass the graph's stream on to the display and the journal; the report it ends with."""

@@ -1,29 +1,32 @@
-"""What a run that fans out needs before its first branch, made ready while it waits for git anyway.
+"""A run that fans out: its first branches at work while LangGraph is imported.
 
 Importing the graph (`stomper.graph.build`: LangGraph, LangChain's core, and
 LangSmith and `langgraph_sdk`, which those import whether or not anything is
-traced) costs about 0.6 CPU-s, and a branch cannot start before it. Between
-the run's first check and its graph, the run's own thread mostly waits for
-git processes (the verifier's file list, the committer identity, the batch,
-the pool's worktrees), so `GraphImport` imports the graph on a worker thread
-from the moment the run knows it will fan out (`stomper.graph.batch.leaves_branches`),
-and the run waits for it only when it builds the graph. A run that does not
-fan out never starts it: what it imports is what it imported before.
+traced) costs about 0.6 CPU-s, and used to stand between the run's first
+check and its first branch. Most of a branch's time is a wait for
+processes (git, the tools, above all the fixer), so the run starts the
+branches of its first wave (`start_early`) and the import (`GraphImport`, on a
+worker thread) at once, from the moment the batch has left them
+(`stomper.run`). The graph, once built, adopts those branches: its `fix_file`
+node for such a file waits for the branch already under way
+(`RunContext.early`) instead of starting another, so each file still gets
+one branch, one result and one checkpoint, and a branch runs in the graph
+as before.
 
-`warm_pool` makes the worktrees of the first wave of branches in the same
-wait: git registers worktrees one at a time, so a wave's last branch would
-otherwise start only after all the others' worktrees were made.
+A run that does not fan out starts neither; the import starts early, while
+the batch runs, when the first check shows the batch will leave files to
+branches (`stomper.graph.batch.leaves_branches`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
 
-from stomper.errors import StomperError
-from stomper.worktree import Worktrees
+from stomper.graph.branch import Emit, fix_file
+from stomper.graph.state import FileJob, RunContext
 
 GRAPH = "stomper.graph.build"
 
@@ -42,10 +45,6 @@ class GraphImport:
             # one waits for it (a run stopped before its graph); `ready` raises it all the same.
             self._task.add_done_callback(lambda task: task.cancelled() or task.exception())
 
-    @property
-    def started(self) -> bool:
-        return self._task is not None
-
     async def ready(self) -> None:
         """Wait until the graph's modules are imported (importing them now if not begun)."""
         self.start()
@@ -53,16 +52,20 @@ class GraphImport:
         await self._task
 
 
-async def warm_pool(worktrees: Worktrees, count: int) -> None:
-    """Make `count` of the pool's worktrees now (each then idle in the pool), taking idle ones first.
+def start_early(pending: Sequence[FileJob], ctx: RunContext, count: int, emit: Emit) -> None:
+    """Start the branches of the first `count` files of `pending` that wait for no other (`FileJob.after`).
 
-    A worktree that cannot be made is left for the branch that asks for it:
-    it fails there, on its own file, as it would have without this.
+    The graph sends its branches in the same order, so these are the ones it
+    runs first; `count` is the run's `--parallel`.
     """
-    async with contextlib.AsyncExitStack() as held:
-        for _ in range(count):
-            # Each held until all are made: one handed back would be taken again, not another made.
-            try:
-                await held.enter_async_context(worktrees.checkout())
-            except (StomperError, OSError):
-                return
+    for job in [job for job in pending if not job.after][:count]:
+        ctx.early[job.path] = asyncio.ensure_future(fix_file(job, ctx, emit))
+
+
+async def stop_early(ctx: RunContext) -> None:
+    """Cancel the early branches no graph adopted (the run stopped before it ran them), and wait for them."""
+    left = list(ctx.early.values())
+    ctx.early.clear()
+    for branch in left:
+        branch.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
