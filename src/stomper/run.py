@@ -56,8 +56,6 @@ if TYPE_CHECKING:
     from stomper.graph.preload import GraphImport
 
 T = TypeVar("T")
-A = TypeVar("A")
-B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -117,13 +115,13 @@ async def fix(
             # Before the record says running: a resumed run's fixers must be usable too.
             check_agent(settings, project.root)
             build_fixers(settings, ruff)
-            if record.mode == "commit":
-                await _check_commits(project.root)
         else:
-            # The check that commits can be made beside the snapshot's git: neither needs the other.
-            commits = _check_commits(project.root) if _mode(request) == "commit" else _nothing()
-            record, _ = await _both(_started(project, selection, request, cwd=cwd, on_event=on_event), commits)
+            record = await _started(project, selection, request, cwd=cwd, on_event=on_event)
             settings = project.settings
+            known = await _known(project, record.files, request)
+            record = dataclasses.replace(record, known=tuple(sorted(known)))
+        if record.mode == "commit":
+            await check_commits(project.root, await gitops.fallback_identity(project.root))
         settled = settings.model_dump(mode="json")
         record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
         # The record first: a ref without one is what a kill right here would otherwise leave.
@@ -170,56 +168,31 @@ async def _known(project: Project, files: tuple[str, ...], request: Request) -> 
 async def _started(
     project: Project, selection: Selection, request: Request, *, cwd: Path, on_event: Callable[[Event], None]
 ) -> RunRecord:
-    """The record of a new run: its files, mode, snapshot and the diagnostics it leaves alone."""
-    root = project.root
-    files, notes = await text_files(root, await select_files(selection, root, in_git=True, cwd=cwd))
+    """The record of a new run: its files, mode and snapshot."""
+    files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
     for note in notes:
         on_event(Note(note))
     if request.shard is not None:
-        sizes = await asyncio.to_thread(lambda: {f: (root / f).stat().st_size for f in files})
+        sizes = await asyncio.to_thread(lambda: {f: (project.root / f).stat().st_size for f in files})
         mine = pick(files, sizes, request.shard)
         on_event(Note(f"shard {request.shard}: {len(mine)} of {len(files)} file(s)"))
         files = mine
     mode = _mode(request)
-    # git's answers at once; a dirty checkout is refused all the same (its snapshot is an unused commit).
-    clean = _require_clean(root, except_paths=set()) if mode == "commit" else _nothing()
-    (_, base), branch = await _both(_both(clean, worktree.snapshot(root)), gitops.head_ref(root))
-    known = await _known(project, tuple(files), request)
+    if mode == "commit":
+        await _require_clean(project.root, except_paths=set())
     return RunRecord(
         run_id=new_run_id(),
         pid=0,
         started=time.time(),
         status="running",
         mode=mode,
-        base=base,
+        base=await worktree.snapshot(project.root),
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
-        branch=branch,
-        checkout=str(root),
+        branch=await gitops.head_ref(project.root),
+        checkout=str(project.root),
         whole=selection.whole,
-        known=tuple(sorted(known)),
     )
-
-
-async def _check_commits(root: Path) -> None:
-    await check_commits(root, await gitops.fallback_identity(root))
-
-
-async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
-    """`first` and `second` at once, each to its end; what fails is raised as if they ran one after the other.
-
-    Neither is cancelled when the other fails: a git stopped halfway could leave its temporary files behind.
-    """
-    a, b = await asyncio.gather(first, second, return_exceptions=True)
-    if isinstance(a, BaseException):
-        raise a
-    if isinstance(b, BaseException):
-        raise b
-    return a, b
-
-
-async def _nothing() -> None:
-    return None
 
 
 class Run:
