@@ -57,6 +57,7 @@ CASES = {"big": (1000, 1001), "small": (100, 101), "sparse": (100, 1001)}
 """name: (failing files, files in the repository)."""
 STEPS = ("worktree", "fixer", "verify", "integration", "apply")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_repo(where: Path, failing: int, files: int) -> Path:
@@ -116,6 +117,10 @@ class Run:
     steps: dict[str, float]
     file_seconds: float
     load: float
+    cpu_own: float
+    """CPU seconds of stomper's own process."""
+    cpu_children: float
+    """CPU seconds of every process it started (and they started), once waited for."""
 
 
 @dataclass
@@ -139,21 +144,46 @@ def run_once(case: Case, latency: float, parallel: int, profile: Path | None) ->
         argv += ["--parallel", str(parallel), "--report", str(report)]
         load = os.getloadavg()[0]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=repo, env=case.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        sampler = Sampler(proc.pid)
-        sampler.start()
-        out, err = proc.communicate()
-        wall = time.monotonic() - started
-        sampler.done.set()
-        sampler.join()
-        if proc.returncode != 0:
-            sys.exit(f"stomper failed on {case.name}:\n{out[-3000:]}\n{err[-3000:]}")
+        with open(Path(scratch) / "out", "w+") as out, open(Path(scratch) / "err", "w+") as err:
+            proc = subprocess.Popen(argv, cwd=repo, env=case.env, stdout=out, stderr=err)
+            sampler = Sampler(proc.pid)
+            sampler.start()
+            own, children = cpu_seconds(proc.pid)
+            proc.wait()
+            wall = time.monotonic() - started
+            sampler.done.set()
+            sampler.join()
+            if proc.returncode != 0:
+                out.seek(0)
+                err.seek(0)
+                sys.exit(f"stomper failed on {case.name}:\n{out.read()[-3000:]}\n{err.read()[-3000:]}")
         data = json.loads(report.read_text())
         assert data["summary"]["files_fixed"] == case.failing, data["summary"]
         file_seconds = sum(f["seconds"] for f in data["run"]["files"].values())
         return Run(
-            data["run"]["seconds"], wall, sampler.peak_tree, sampler.peak_root, data["run"]["steps"], file_seconds, load
+            data["run"]["seconds"],
+            wall,
+            sampler.peak_tree,
+            sampler.peak_root,
+            data["run"]["steps"],
+            file_seconds,
+            load,
+            own,
+            children,
         )
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of the process `pid` itself and of the children it waited for, once it exited.
+
+    Read from /proc while it is a zombie (waited for without reaping), so
+    that the figures are its final ones.
+    """
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Fields 14-17 of proc(5): utime, stime, cutime, cstime (the list starts at field 3).
+    utime, stime, cutime, cstime = (int(f) / TICKS for f in fields[11:15])
+    return utime + stime, cutime + cstime
 
 
 def spread(values: list[float], fmt: str = ".2f") -> str:
@@ -183,7 +213,12 @@ def main() -> None:
         for case in cases:
             run = run_once(case, args.latency, args.parallel, args.profile)
             case.runs.append(run)
-            print(f"# {case.name} run {n + 1}: {run.run_s:.2f} s, load {run.load:.1f}", file=sys.stderr, flush=True)
+            print(
+                f"# {case.name} run {n + 1}: {run.run_s:.2f} s, load {run.load:.1f}, "
+                f"CPU s {run.cpu_own:.2f} + {run.cpu_children:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     print(
         f"{os.cpu_count()} cores, agent {args.latency} s, --parallel {args.parallel}, --tools ruff, "
@@ -191,8 +226,11 @@ def main() -> None:
         f"{max(r.load for c in cases for r in c.runs):.1f} at the starts"
     )
     print()
-    print("| case | failing / files | ideal s | run s | x ideal | wall s | ms per file | overhead ms per file |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| case | failing / files | ideal s | run s | x ideal | wall s | ms per file | overhead ms per file "
+        "| CPU s stomper | CPU s children |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in cases:
         ideal = c.failing * args.latency / args.parallel
         runs = [r.run_s for r in c.runs]
@@ -200,7 +238,8 @@ def main() -> None:
             f"| {c.name} | {c.failing} / {c.files} | {ideal:.2f} | {spread(runs)} | "
             f"{spread([r / ideal for r in runs])} | {spread([r.wall_s for r in c.runs])} | "
             f"{spread([1000 * r / c.failing for r in runs], '.0f')} | "
-            f"{spread([1000 * (r - ideal) / c.failing for r in runs], '.0f')} |"
+            f"{spread([1000 * (r - ideal) / c.failing for r in runs], '.0f')} | "
+            f"{spread([r.cpu_own for r in c.runs])} | {spread([r.cpu_children for r in c.runs])} |"
         )
     print()
     print("| case | peak RSS of the tree MiB | stomper's own MiB |")
