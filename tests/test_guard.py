@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, write
 
+from stomper import guard
 from stomper.config import StomperSettings
 from stomper.guard import Seal, UnsafeChange, check_change
 from stomper.worktree import ChangedAfterVerification, Worktree, Worktrees, blobs, changes
@@ -160,6 +162,40 @@ async def test_the_seal_names_what_was_tampered_with(wt: Worktree, repo: Path, h
     tamper(wt.path, repo / ".git")
 
     with pytest.raises(UnsafeChange, match=rf"^the fixer changed git's own files \({re.escape(named)}\); not applied$"):
+        await seal.check()
+
+
+@pytest.mark.parametrize("how", TAMPERING)
+async def test_files_known_by_their_stats_still_name_the_tampering(
+    wt: Worktree, repo: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a repository not made a moment ago: no watched file changed recently, none is read for its bytes.
+    monkeypatch.setattr(guard, "RECENT", -3600.0)
+    tamper, named = TAMPERING[how]
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    seal = await Seal.take(wt)
+    assert not any(" sha256 " in print_ for prints in seal.prints for _, print_ in prints)
+
+    tamper(wt.path, repo / ".git")
+
+    with pytest.raises(UnsafeChange, match=rf"^the fixer changed git's own files \({re.escape(named)}\); not applied$"):
+        await seal.check()
+
+
+async def test_a_rewrite_of_the_same_size_with_its_mtime_put_back_breaks_the_seal(
+    wt: Worktree, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guard, "RECENT", -3600.0)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    seal = await Seal.take(wt)
+    before = hook.stat()
+
+    hook.write_text("#!/bin/sh\nrm -rf\n")  # as many bytes
+    os.utime(hook, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert hook.stat().st_size == before.st_size
+    with pytest.raises(UnsafeChange, match=r"^the fixer changed git's own files \(\.git/hooks\); not applied$"):
         await seal.check()
 
 

@@ -28,6 +28,8 @@ import asyncio
 import hashlib
 import os
 import posixpath
+import stat
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,8 @@ _CONTROL = ("config", "config.worktree", "hooks", "info/attributes")
 """Paths in the common git directory that make git run programs or change what it writes."""
 _ADMIN = ("commondir", "config.worktree")
 """Paths in the worktree's own git directory that say which repository it belongs to."""
+RECENT = 2.0
+"""Seconds: a watched file changed this recently when the seal is taken is compared by its bytes, not its stats."""
 
 
 class UnsafeChange(StomperError):
@@ -58,7 +62,8 @@ class Seal:
     worktree: Path
     watched: tuple[tuple[str, Path], ...]
     """(name shown to the user, path) of what must not change."""
-    prints: tuple[str, ...]
+    prints: tuple[Prints, ...]
+    """What each of `watched` held (`_prints`)."""
     refs: RefState | None = None
     """The shared refs as they were, put back by `check` when a fixer changed them."""
 
@@ -74,7 +79,7 @@ class Seal:
 
     async def check(self) -> None:
         """Raise `UnsafeChange` naming what changed, if anything did; changed refs are put back first."""
-        now = await asyncio.to_thread(_prints, self.watched)
+        now = await asyncio.to_thread(_prints, self.watched, self.prints)
         changed = [name for (name, _), old, new in zip(self.watched, self.prints, now, strict=True) if old != new]
         restored = await self.refs.restore() if self.refs is not None else []
         if changed:
@@ -93,8 +98,26 @@ def _git_dirs(worktree: Path) -> tuple[Path, Path]:
     return (own / (own / "commondir").read_text().strip()).resolve(), own
 
 
-def _prints(watched: Sequence[tuple[str, Path]]) -> tuple[str, ...]:
-    return tuple("\n".join(f"{p.relative_to(path)}: {_print(p)}" for p in _walk(name, path)) for name, path in watched)
+Prints = tuple[tuple[str, str], ...]
+"""(path, its print) of each file under one watched path."""
+
+
+def _prints(watched: Sequence[tuple[str, Path]], taken: Sequence[Prints] | None = None) -> tuple[Prints, ...]:
+    """What each watched path holds, file by file: read when the seal is taken, and compared when it is checked.
+
+    A file is known by its stats (inode, size, mtime, ctime), as git knows
+    the files of its index: whatever changes a file changes its ctime, which
+    no process can set back. Only a file whose stats had just changed when
+    the seal was taken (within `RECENT` seconds: another change within the
+    same tick of the file system's clock would leave them as they are) is
+    known by its bytes, then and at every check (`taken`).
+    """
+    since = time.time() - RECENT
+    by_bytes = set() if taken is None else {path for prints in taken for path, print_ in prints if " sha256 " in print_}
+    return tuple(
+        tuple((str(p), _print(p, since if taken is None else None, str(p) in by_bytes)) for p in _walk(name, path))
+        for name, path in watched
+    )
 
 
 def _walk(name: str, path: Path) -> list[Path]:
@@ -105,14 +128,17 @@ def _walk(name: str, path: Path) -> list[Path]:
     return [path] if os.path.lexists(path) else []
 
 
-def _print(path: Path) -> str:
+def _print(path: Path, since: float | None, by_bytes: bool) -> str:
+    """`path`'s print: by its bytes when `by_bytes` or it changed after `since` (a time), else by its stats."""
     try:
         info = path.lstat()
-        if path.is_symlink():
+        if stat.S_ISLNK(info.st_mode):
             return f"link {os.readlink(path)}"
-        if not path.is_file():
+        if not stat.S_ISREG(info.st_mode):
             return f"mode {info.st_mode:o}"
-        return f"{info.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        if by_bytes or (since is not None and max(info.st_ctime, info.st_mtime) >= since):
+            return f"{info.st_mode:o} sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        return f"{info.st_mode:o} stat {info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
 
