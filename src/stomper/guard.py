@@ -48,7 +48,7 @@ _CONTROL = ("config", "config.worktree", "hooks", "info/attributes")
 _ADMIN = ("commondir", "config.worktree")
 """Paths in the worktree's own git directory that say which repository it belongs to."""
 RECENT = 2.0
-"""Seconds: a watched file changed this recently when the seal is taken is compared by its bytes, not its stats."""
+"""Seconds: the stats of a watched file changed this recently do not stand for its bytes (`_DIGESTS`)."""
 
 
 class UnsafeChange(StomperError):
@@ -62,8 +62,7 @@ class Seal:
     worktree: Path
     watched: tuple[tuple[str, Path], ...]
     """(name shown to the user, path) of what must not change."""
-    prints: tuple[Prints, ...]
-    """What each of `watched` held (`_prints`)."""
+    prints: tuple[str, ...]
     refs: RefState | None = None
     """The shared refs as they were, put back by `check` when a fixer changed them."""
 
@@ -79,7 +78,7 @@ class Seal:
 
     async def check(self) -> None:
         """Raise `UnsafeChange` naming what changed, if anything did; changed refs are put back first."""
-        now = await asyncio.to_thread(_prints, self.watched, self.prints)
+        now = await asyncio.to_thread(_prints, self.watched)
         changed = [name for (name, _), old, new in zip(self.watched, self.prints, now, strict=True) if old != new]
         restored = await self.refs.restore() if self.refs is not None else []
         if changed:
@@ -98,26 +97,8 @@ def _git_dirs(worktree: Path) -> tuple[Path, Path]:
     return (own / (own / "commondir").read_text().strip()).resolve(), own
 
 
-Prints = tuple[tuple[str, str], ...]
-"""(path, its print) of each file under one watched path."""
-
-
-def _prints(watched: Sequence[tuple[str, Path]], taken: Sequence[Prints] | None = None) -> tuple[Prints, ...]:
-    """What each watched path holds, file by file: read when the seal is taken, and compared when it is checked.
-
-    A file is known by its stats (inode, size, mtime, ctime), as git knows
-    the files of its index: whatever changes a file changes its ctime, which
-    no process can set back. Only a file whose stats had just changed when
-    the seal was taken (within `RECENT` seconds: another change within the
-    same tick of the file system's clock would leave them as they are) is
-    known by its bytes, then and at every check (`taken`).
-    """
-    since = time.time() - RECENT
-    by_bytes = set() if taken is None else {path for prints in taken for path, print_ in prints if " sha256 " in print_}
-    return tuple(
-        tuple((str(p), _print(p, since if taken is None else None, str(p) in by_bytes)) for p in _walk(name, path))
-        for name, path in watched
-    )
+def _prints(watched: Sequence[tuple[str, Path]]) -> tuple[str, ...]:
+    return tuple("\n".join(f"{p.relative_to(path)}: {_print(p)}" for p in _walk(name, path)) for name, path in watched)
 
 
 def _walk(name: str, path: Path) -> list[Path]:
@@ -128,17 +109,36 @@ def _walk(name: str, path: Path) -> list[Path]:
     return [path] if os.path.lexists(path) else []
 
 
-def _print(path: Path, since: float | None, by_bytes: bool) -> str:
-    """`path`'s print: by its bytes when `by_bytes` or it changed after `since` (a time), else by its stats."""
+_DIGESTS: dict[tuple[int, ...], str] = {}
+"""The sha256 of a watched file by its stats (device, inode, size, mtime, ctime) when it was read.
+
+Every seal of a run watches the same control files, and nothing changes
+them in an ordinary run: each is read once, not at every look. Whatever
+changes a file changes its ctime, which no process can set back, so stats
+seen once are not seen again after a change, and the bytes they name are
+still the file's. Only stats older than `RECENT` seconds when the file was
+read are kept: another change within the same tick of the file system's
+clock could leave them as they are."""
+_DIGESTS_KEPT = 4096
+
+
+def _print(path: Path) -> str:
     try:
+        since = time.time() - RECENT
         info = path.lstat()
         if stat.S_ISLNK(info.st_mode):
             return f"link {os.readlink(path)}"
         if not stat.S_ISREG(info.st_mode):
             return f"mode {info.st_mode:o}"
-        if by_bytes or (since is not None and max(info.st_ctime, info.st_mtime) >= since):
-            return f"{info.st_mode:o} sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}"
-        return f"{info.st_mode:o} stat {info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        digest = _DIGESTS.get(key)
+        if digest is None:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if max(info.st_ctime, info.st_mtime) < since:
+                if len(_DIGESTS) >= _DIGESTS_KEPT:
+                    _DIGESTS.clear()
+                _DIGESTS[key] = digest
+        return f"{info.st_mode:o} {digest}"
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
 
