@@ -159,13 +159,14 @@ sed -i 's/undefined_name/0/' "$1"
 
 GIT_LOGGER = """\
 #!/bin/sh
-echo "$PWD" >> {log}
+printf '%s\\t%s\\n' "$PWD" "$*" >> {log}
 exec {git} "$@"
 """
 
 
-def _processes_per_file(tmp_path: Path, failing: int, files: int) -> float:
-    """The git processes per file of a `stomper fix` of `failing` files (one attempt each) among `files`."""
+def _fix_logged(tmp_path: Path, failing: int, files: int, parallel: int = 4) -> list[tuple[str, str]]:
+    """(directory, arguments) of each git process of a `stomper fix` of `failing` files (one attempt each)
+    among `files`, in the order they started."""
     where = tmp_path / f"{failing}-{files}"
     repo = where / "repo"
     for n in range(files):
@@ -185,13 +186,16 @@ def _processes_per_file(tmp_path: Path, failing: int, files: int) -> float:
     logger.write_text(GIT_LOGGER.format(log=log, git=real_git))
     logger.chmod(0o755)
     path = f"{logger.parent}{os.pathsep}{os.environ['PATH']}"
-    args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", "4")
+    args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", str(parallel))
     done = stomper(repo, *args, env={"PATH": path})
     assert done.returncode == 0, done.stdout + done.stderr
     assert git(repo, "rev-list", "--count", "HEAD") == f"{failing + 1}\n"
-    # Those run in the run's worktrees: the per-file work, not the run's own set-up.
-    in_worktrees = [line for line in log.read_text().splitlines() if "/.git/stomper/" in line]
-    return len(in_worktrees) / failing
+    return [(cwd, argv) for cwd, _, argv in (line.partition("\t") for line in log.read_text().splitlines())]
+
+
+def _processes_per_file(tmp_path: Path, failing: int, files: int) -> float:
+    """The git processes per file that run in the run's worktrees: the per-file work, not the run's set-up."""
+    return len([cwd for cwd, _ in _fix_logged(tmp_path, failing, files) if "/.git/stomper/" in cwd]) / failing
 
 
 def test_the_git_processes_per_file_do_not_grow_with_the_repository(tmp_path: Path) -> None:
@@ -202,3 +206,10 @@ def test_the_git_processes_per_file_do_not_grow_with_the_repository(tmp_path: Pa
     # Pool reset (clean, read-tree), record (add, write-tree), accept (status), patch and files (diff),
     # blobs (cat-file); the first use of a worktree adds its own set-up, shared by the files it serves.
     assert small < 8
+
+
+def test_the_runs_last_check_takes_an_idle_worktree_rather_than_checking_out_another(tmp_path: Path) -> None:
+    ran = _fix_logged(tmp_path, 6, 8, parallel=2)
+
+    made = [argv for _, argv in ran if " worktree add " in f" {argv} "]
+    assert len(made) == 2  # --parallel 2: every checkout of the repository is one of the pool's

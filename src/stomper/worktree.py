@@ -354,8 +354,13 @@ class Worktrees:
 
     async def spare(self) -> Worktree:
         """One more worktree of the base, outside the pool's turns, for the run itself (the integration
-        queue's); no fixer runs in it, and `close` removes it with the others."""
-        pooled = await self._add()
+        queue's); no fixer runs in it, and `close` removes it with the others.
+
+        An idle one of the pool is taken for good, reset as for a file,
+        rather than a new one checked out: the queue's first need is often
+        the run's last check, once every file is done and the pool idle.
+        """
+        pooled = await self._take()
         return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index")
 
     async def _take(self) -> _Pooled:
