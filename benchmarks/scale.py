@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/scale.py [--cases big,small,sparse] [--repeat 1] [--latency 0.5] [--parallel 16]
     .venv/bin/python benchmarks/scale.py --cases sparse --profile /tmp/stomper.prof   # cProfile of stomper itself
     .venv/bin/python benchmarks/scale.py --cases small --repeat 3 --compare-src /tmp/old/src   # and an older src
+    .venv/bin/python benchmarks/scale.py --cases sparse --scratch /var/tmp   # the repositories made under /var/tmp
 
 Three cases, each a fresh git repository of modules each with one problem
 ruff cannot fix (F821, an undefined name) or none, fixed by
@@ -132,8 +133,8 @@ class Case:
     runs: list[Run] = field(default_factory=list)
 
 
-def run_once(case: Case, latency: float, parallel: int, profile: Path | None) -> Run:
-    with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
+def run_once(case: Case, latency: float, parallel: int, profile: Path | None, where: Path | None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="stomper-bench-", dir=where) as scratch:
         repo = make_repo(Path(scratch), case.failing, case.files)
         agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
@@ -204,6 +205,9 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=16)
     parser.add_argument("--profile", type=Path, help="run stomper under cProfile, writing its stats here")
     parser.add_argument("--compare-src", type=Path, help="also run each case with PYTHONPATH=DIR (an older src)")
+    parser.add_argument(
+        "--scratch", type=Path, help="make the repositories under DIR rather than the system's temporary directory"
+    )
     args = parser.parse_args()
     cases = [Case(name, *CASES[name]) for name in args.cases.split(",")]
     if args.compare_src is not None:
@@ -211,7 +215,7 @@ def main() -> None:
         cases += [Case(f"{name} [compare]", *CASES[name], env=older) for name in args.cases.split(",")]
     for n in range(args.repeat):
         for case in cases:
-            run = run_once(case, args.latency, args.parallel, args.profile)
+            run = run_once(case, args.latency, args.parallel, args.profile, args.scratch)
             case.runs.append(run)
             print(
                 f"# {case.name} run {n + 1}: {run.run_s:.2f} s, load {run.load:.1f}, "
