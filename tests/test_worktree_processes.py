@@ -213,3 +213,49 @@ def test_the_runs_last_check_takes_an_idle_worktree_rather_than_checking_out_ano
 
     made = [argv for _, argv in ran if " worktree add " in f" {argv} "]
     assert len(made) == 2  # --parallel 2: every checkout of the repository is one of the pool's
+
+
+LOGGING_AGENT = """\
+#!/bin/sh
+echo "agent $1" >> {log}
+sed -i 's/undefined_name/0/' "$1"
+"""
+
+SIGNING_THAT_WAITS = """\
+#!/bin/sh
+cat >/dev/null
+echo "signing" >> {log}
+sleep 3
+echo "signed" >> {log}
+printf '\\n[GNUPG:] SIG_CREATED D 1 8 00 0 0\\n' >&2
+printf -- '-----BEGIN PGP SIGNATURE-----\\n\\nfake\\n-----END PGP SIGNATURE-----\\n'
+"""
+
+
+def test_the_next_file_has_the_worktree_while_the_last_ones_fix_lands(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, {"pkg/__init__.py": ""})
+    for n in range(2):
+        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_all(repo)
+    log = tmp_path / "events"
+    agent, gpg = tmp_path / "agent.sh", tmp_path / "gpg.sh"
+    agent.write_text(LOGGING_AGENT.format(log=log))
+    gpg.write_text(SIGNING_THAT_WAITS.format(log=log))
+    for script in (agent, gpg):
+        script.chmod(0o755)
+    git(repo, "config", "gpg.program", str(gpg))
+    git(repo, "config", "commit.gpgSign", "true")
+
+    args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", "1")
+    done = stomper(repo, *args)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(repo, "rev-list", "--count", "HEAD") == "3\n"
+    events = log.read_text().splitlines()
+    # The first signing is stomper's check, before the run, that it can make a commit.
+    assert events[:3] == ["signing", "signed", "agent pkg/mod0.py"]
+    # --parallel 1: one fixer at a time, and the second starts before the first fix has landed (its commit signed).
+    assert events.index("agent pkg/mod1.py") < events.index("signed", 3), events
+    assert events.count("signed") == 3

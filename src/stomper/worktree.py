@@ -336,8 +336,10 @@ class Worktrees:
         self.caches = caches
         """Tool caches (e.g. .mypy_cache) copied from the checkout beside each worktree when it is made and
         kept there across files: a warm mypy checks a file in a fraction of the time a cold one takes."""
+        self.size = max(1, size)
+        """At most this many in use at once: the run's `--parallel`."""
         self._registry = asyncio.Lock()
-        self._turns = asyncio.Semaphore(max(1, size))
+        self._turns = asyncio.Semaphore(self.size)
         self._idle: list[_Pooled] = []
         self._made = 0
         self.refs: RefState | None = None
