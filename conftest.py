@@ -28,6 +28,14 @@ BIN = Path(sys.executable).parent
 STOMPER = BIN / "stomper"
 """The console script, as users run it."""
 
+FAKE_AGENT = Path(__file__).parent / "e2e" / "fake_agent.py"
+"""An agent CLI that is a real program, playing a script of edits (see its docstring)."""
+
+
+def fake_agent(script: Path) -> str:
+    """The `--agent` command line that runs the fake agent on `script`."""
+    return f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+
 
 @pytest.fixture(autouse=True)
 def _pinned_environment(monkeypatch: pytest.MonkeyPatch) -> None:

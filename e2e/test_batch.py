@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import commit_all, git, stomper, write
+from conftest import commit_all, fake_agent, git, stomper, write
 from invariant import assert_gate_kept, check
 
-FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 REAL_RUFF = Path(sys.executable).with_name("ruff")
 UNUSED = "import json\nimport sys\n\nprint(sys.argv)\n"
 CLEAN = "import sys\n\nprint(sys.argv)\n"
@@ -40,7 +39,7 @@ def scripted_agent(tmp_path: Path, contents: dict[str, str]) -> tuple[str, Path]
     script = tmp_path / "agent" / "script.json"
     script.parent.mkdir()
     script.write_text(json.dumps({path: {"content": text} for path, text in contents.items()}))
-    return f"{sys.executable} {FAKE_AGENT} {script} {{file}}", script
+    return fake_agent(script), script
 
 
 def fix_runs(log: Path) -> list[list[str]]:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STOMPER, commit_all, git, process_gone, stomper, write
+from conftest import STOMPER, commit_all, fake_agent, git, process_gone, stomper, write
 from invariant import assert_gate_kept, check
 
 import stomper as stomper_package
-
-FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 
 BROKEN = 'def value() -> int:\n    return "{n}"\n'
 FIXED = "def value() -> int:\n    return {n}\n"
@@ -23,7 +20,7 @@ WORSE = 'def value() -> int:\n    return "{n}"\n\n\ndef more() -> str:\n    retu
 
 
 def agent_args(script: Path) -> list[str]:
-    return ["--fixer", "agent", "--agent", f"{sys.executable} {FAKE_AGENT} {script} {{file}}"]
+    return ["--fixer", "agent", "--agent", fake_agent(script)]
 
 
 def make_project(repo: Path, count: int) -> list[str]:

@@ -7,15 +7,13 @@ exactly what the report says remains, and nothing is worse than before.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all, git, stomper, write
+from conftest import commit_all, fake_agent, git, stomper, write
 from invariant import assert_gate_kept, check
 
-FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 pytestmark = pytest.mark.slow
 
 
@@ -23,7 +21,7 @@ def agent_args(tmp_path: Path, plan: dict[str, Any]) -> list[str]:
     script = tmp_path / "agent" / "script.json"
     script.parent.mkdir(exist_ok=True)
     script.write_text(json.dumps(plan))
-    return ["--fixer", "agent", "--agent", f"{sys.executable} {FAKE_AGENT} {script} {{file}}"]
+    return ["--fixer", "agent", "--agent", fake_agent(script)]
 
 
 def prompts(tmp_path: Path) -> list[str]:

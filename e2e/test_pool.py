@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, stomper, write
-
-FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+from conftest import commit_all, fake_agent, git, stomper, write
 
 
 @pytest.mark.parametrize(
@@ -41,7 +38,7 @@ def test_the_next_file_starts_as_in_a_new_worktree(repo: Path, tmp_path: Path, m
             }
         )
     )
-    agent = f"{sys.executable} {FAKE_AGENT} {plan} {{file}}"
+    agent = fake_agent(plan)
     done = stomper(repo, "fix", "--parallel", "1", "--tools", "ruff", "--fixer", "agent", "--agent", agent)
 
     calls = [json.loads(line)["file"] for line in (tmp_path / "calls.jsonl").read_text().splitlines()]

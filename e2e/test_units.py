@@ -12,11 +12,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import commit_all, git, stomper, write
+from conftest import FAKE_AGENT, commit_all, git, stomper, write
 from invariant import assert_gate_kept, check
 from tests.openai_server import OpenAIServer
 
-FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 pytestmark = pytest.mark.slow
 
 PYPROJECT = '[tool.pytest.ini_options]\npythonpath = ["src"]\ntestpaths = ["tests"]\n'

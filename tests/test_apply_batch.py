@@ -223,3 +223,20 @@ async def test_a_batch_git_must_commit_itself_still_lands_one_commit_per_fix(
     assert len(git(repo, "rev-list", f"{head}..HEAD").split()) == 3
     assert (repo / odd).read_text() == FIXED
     assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_a_user_whose_commits_are_not_utf8_gets_them_made_by_git_as_git_would(
+    repo: Path, fixes: list[Fix], ran: list[tuple[str, ...]]
+) -> None:
+    # git marks such commits with an `encoding` header; the commits stomper makes in memory never would.
+    git(repo, "config", "i18n.commitEncoding", "ISO-8859-1")
+    head = git(repo, "rev-parse", "HEAD").strip()
+
+    done = await applier(repo).apply_all(fixes[:3])
+
+    assert all(isinstance(d, Applied) for d in done), done
+    assert sum("commit-tree" in argv for argv in ran) == 3
+    listed = git(repo, "rev-list", f"{head}..HEAD").split()
+    assert len(listed) == 3
+    assert all("\nencoding ISO-8859-1\n" in git(repo, "cat-file", "commit", c) for c in listed)
+    assert git(repo, "status", "--porcelain") == ""

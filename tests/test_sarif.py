@@ -3,19 +3,16 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from conftest import BIN, commit_all, write
+from conftest import BIN, commit_all, fake_agent, write
 
 from stomper import __version__
 from stomper.diagnostics import Diagnostic
 from stomper.sarif import SARIF_SCHEMA, dumps, to_sarif
-
-FAKE_AGENT = Path(__file__).parents[1] / "e2e" / "fake_agent.py"
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
@@ -307,7 +304,7 @@ def test_fix_marks_what_an_allowed_suppression_silenced_and_attaches_what_it_fix
             "--fixer",
             "agent",
             "--agent",
-            f"{sys.executable} {FAKE_AGENT} {script} {{file}}",
+            fake_agent(script),
             "--sarif",
             str(out),
             "--report",

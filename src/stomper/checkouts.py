@@ -13,11 +13,11 @@ stored size, not its converted one.)
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from stomper import together
 from stomper.errors import GitError
 from stomper.gitops import git
 
@@ -25,11 +25,12 @@ from stomper.gitops import git
 async def checked_out(root: Path, blobs: Sequence[tuple[str, str]]) -> dict[str, bytes]:
     """For each (path, blob id) of `blobs`: the bytes git's checkout writes at `path` in the checkout at `root`."""
     if len(blobs) < 3:  # as many processes one at a time as asking which need converting
-        return dict(zip((p for p, _ in blobs), await asyncio.gather(*(one(root, p, b) for p, b in blobs)), strict=True))
+        done = await together.gather(*(one(root, p, b) for p, b in blobs))
+        return dict(zip((p for p, _ in blobs), done, strict=True))
     plain = await _unconverted(root, [path for path, _ in blobs])
     raw = await _stored(root, [blob for path, blob in blobs if path in plain])
     converted = [(path, blob) for path, blob in blobs if path not in plain]
-    done = await asyncio.gather(*(one(root, path, blob) for path, blob in converted))
+    done = await together.gather(*(one(root, path, blob) for path, blob in converted))
     return {
         **{path: raw[blob] for path, blob in blobs if path in plain},
         **dict(zip((path for path, _ in converted), done, strict=True)),

@@ -273,10 +273,8 @@ class Run:
     async def _checked_the_snapshot(self) -> bool:
         """Whether the checkout is still the run's snapshot, as it was when the tools looked at it."""
         root = self.project.root
-        now, then = await asyncio.gather(
-            worktree.working_tree(root), gitops.git("rev-parse", f"{self.record.base}^{{tree}}", cwd=root)
-        )
-        return now == then.out.strip()
+        then = await gitops.git("rev-parse", f"{self.record.base}^{{tree}}", cwd=root)
+        return await worktree.working_tree(root) == then.out.strip()
 
     async def _context(self) -> RunContext:
         """What the graph's nodes share: the fixers, the verifier, the worktree pool, the applier, the queue."""

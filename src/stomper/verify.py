@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper import explain
+from stomper import explain, together
 from stomper.diagnostics import Diagnostic, LineMap, match
 from stomper.errors import ToolError
 from stomper.imports import ImportGraph
@@ -213,7 +213,7 @@ class Verifier:
         await asyncio.to_thread(self._stamps.refresh, worktree, scope.files)
         env = _worktree_env(worktree)
         todo = {tool.name: [p for p in scope.for_tool(tool) if (tool.name, p) not in known] for tool in self.tools}
-        results = await asyncio.gather(
+        results = await together.gather(
             *(
                 run_tools(
                     [tool],

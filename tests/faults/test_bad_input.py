@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import STOMPER, commit_all, git, write
+from conftest import STOMPER, commit_all, fake_agent, git, write
 
 from tests.faults.checkout_state import CheckoutState, assert_only_fixed
 
@@ -239,7 +239,7 @@ def test_a_checker_that_crashes_while_verifying_an_agents_fix_fails_the_file(rep
     before = project(repo, {"b.py": "def f() -> int:\n    return 'x'\n"})
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"b.py": {"content": "def f() -> int:\n    return 1\n"}}))
-    agent = f"{sys.executable} {Path(__file__).parents[2] / 'e2e' / 'fake_agent.py'} {script} {{file}}"
+    agent = fake_agent(script)
     report = tmp_path / "report.json"
 
     done = stomper(

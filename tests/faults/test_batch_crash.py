@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import STOMPER, commit_all, git, write
+from conftest import STOMPER, commit_all, fake_agent, git, write
 
 from tests.faults.killing import git_that_pauses, kill_tree
-from tests.faults.test_crash import FAKE_AGENT, assert_nothing_left, stomper, wait_for
+from tests.faults.test_crash import assert_nothing_left, stomper, wait_for
 
 UNUSED = "import json\nimport sys\n\nprint(sys.argv)\n"
 CLEAN = "import sys\n\nprint(sys.argv)\n"
@@ -65,7 +64,7 @@ def test_a_kill_in_a_branch_after_the_batch_is_resumed_with_the_batchs_results_i
     marker, script = tmp_path / "agent-started", tmp_path / "agent" / "script.json"
     script.parent.mkdir()
     script.write_text(json.dumps({"pkg/c.py": {"mark": str(marker), "hang": True}}))
-    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    agent = fake_agent(script)
     argv = [str(STOMPER), "fix", "--tools", "ruff", "--agent", agent]
     run = subprocess.Popen(
         argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True

@@ -17,17 +17,15 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import STOMPER, commit_all, git, process_gone, write
+from conftest import STOMPER, commit_all, fake_agent, git, process_gone, write
 
 from tests.faults.killing import git_that_pauses, kill, kill_tree
 
-FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 BROKEN = "value = undefined_{n}\n"
 FIXED = "value = {n}\n"
 UNTRACKED = b"user's notes, not to be touched\r\n\x00binary\n"
@@ -53,13 +51,9 @@ def plan(script: Path, files: list[str], special: dict[str, dict[str, object]] |
     script.write_text(json.dumps(steps))
 
 
-def agent(script: Path) -> str:
-    return f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
-
-
 def start(repo: Path, script: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`stomper fix` in a session of its own, as a terminal would start it."""
-    argv = [str(STOMPER), "fix", "--tools", "ruff", "--fixer", "agent", "--agent", agent(script), *extra]
+    argv = [str(STOMPER), "fix", "--tools", "ruff", "--fixer", "agent", "--agent", fake_agent(script), *extra]
     return subprocess.Popen(
         argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )

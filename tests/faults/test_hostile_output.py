@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STOMPER, commit_all, git, process_gone, write
+from conftest import FAKE_AGENT, STOMPER, commit_all, fake_agent, git, process_gone, write
 
 from stomper import proc
 from stomper.fixers import agent
 from tests.faults.checkout_state import CheckoutState, assert_only_fixed
 
-FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 TARGET = "pkg/mod.py"
 BROKEN = "import os\n\n\ndef value() -> int:\n    return 1\n"
 FIXED = "def value() -> int:\n    return 1\n"
@@ -41,7 +40,7 @@ def fix(
     script.parent.mkdir(exist_ok=True)
     script.write_text(json.dumps(plan))
     report = tmp_path / "report.json"
-    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    agent = fake_agent(script)
     done = subprocess.run(
         [
             str(STOMPER),

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STOMPER, commit_all, git, write
+from conftest import STOMPER, commit_all, fake_agent, git, write
 
-FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 BROKEN = 'def value() -> int:\n    return "{n}"\n'
 FIXED = "def value() -> int:\n    return {n}\n"
 FILES = [f"pkg/mod{n}.py" for n in range(4)]
@@ -46,7 +45,7 @@ def plan(script: Path, special: dict[str, dict[str, Any]] | None = None) -> None
 
 
 def start(repo: Path, script: Path, *extra: str) -> subprocess.Popen[str]:
-    agent = f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    agent = fake_agent(script)
     return subprocess.Popen(
         [str(STOMPER), "fix", "-j", "2", "--tools", "mypy", "--fixer", "agent", "--agent", agent, *extra],
         cwd=repo,

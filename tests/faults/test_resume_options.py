@@ -9,14 +9,13 @@ more parallelism says so, and the new agent fixes the files not yet done.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from conftest import git
+from conftest import fake_agent, git
 
 from tests.faults.checkout_state import CheckoutState
 from tests.faults.killing import kill_tree
-from tests.faults.test_crash import FAKE_AGENT, FIXED, assert_complete, plan, project, start, stomper, wait_for
+from tests.faults.test_crash import FIXED, assert_complete, plan, project, start, stomper, wait_for
 
 SECOND = "value = {n}  # by the second agent\n"
 
@@ -61,7 +60,7 @@ def test_resume_refuses_what_cannot_change_and_honours_the_rest(repo: Path, tmp_
     second = tmp_path / "second" / "agent.json"
     second.parent.mkdir()
     second.write_text(json.dumps({p: {"content": SECOND.format(n=n)} for n, p in enumerate(files)}))
-    new_agent = f"{sys.executable} {FAKE_AGENT} {second} {{file}}"
+    new_agent = fake_agent(second)
     done = stomper(repo, "fix", "--resume", "--agent", new_agent, "-j", "2", "--tools", "ruff")
 
     assert done.returncode == 0, done.stdout + done.stderr

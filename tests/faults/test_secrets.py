@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STOMPER, commit_all, git, write
+from conftest import STOMPER, commit_all, fake_agent, git, write
 
 from tests.openai_server import OpenAIServer, Refusal
 
-FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 TARGET = "pkg/mod.py"
 BROKEN = "import os\n\n\ndef value() -> int:\n    return 1\n"
 FIXED = "def value() -> int:\n    return 1\n"
@@ -76,7 +74,7 @@ def agent(tmp_path: Path, plan: dict[str, Any]) -> str:
     script = tmp_path / "agent" / "script.json"
     script.parent.mkdir(exist_ok=True)
     script.write_text(json.dumps({TARGET: plan}))
-    return f"{sys.executable} {FAKE_AGENT} {script} {{file}}"
+    return fake_agent(script)
 
 
 def report(tmp_path: Path) -> dict[str, Any]:

@@ -6,12 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import commit_all, stomper, write
+from conftest import FAKE_AGENT, commit_all, fake_agent, stomper, write
 
 from stomper.fixers import transcript
 from stomper.proc import Completed
 
-FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 TARGET = "pkg/mod.py"
 BROKEN = "import os\n\n\ndef value() -> int:\n    return 1\n"
 FIXED = "def value() -> int:\n    return 1\n"
@@ -35,7 +34,7 @@ def test_every_attempt_keeps_its_output_under_the_run(repo: Path, tmp_path: Path
         "--fixer",
         "agent",
         "--agent",
-        f"{sys.executable} {FAKE_AGENT} {script} {{file}}",
+        fake_agent(script),
         "-v",
         "--report",
         str(report),
@@ -89,7 +88,7 @@ def test_an_agent_past_its_time_limit_leaves_a_transcript_saying_so(repo: Path, 
         "--fixer",
         "agent",
         "--agent",
-        f"{sys.executable} {FAKE_AGENT} {script} {{file}}",
+        fake_agent(script),
         "--max-attempts",
         "1",
         "--report",

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from conftest import commit_all, stomper, write
+from conftest import commit_all, fake_agent, stomper, write
 
 from stomper import merge
 from stomper.graph.steps import StepTimes, Stopwatch
 
-FAKE_AGENT = Path(__file__).parents[2] / "e2e" / "fake_agent.py"
 DOC = Path(__file__).parents[2] / "docs" / "json-schema.md"
 SCHEMA = json.loads(DOC.read_text().split("```json fix-report-schema\n", 1)[1].split("```", 1)[0])
 jsonschema.Draft202012Validator.check_schema(SCHEMA)
@@ -38,7 +36,7 @@ def run_fix(
         "--fixer",
         "agent",
         "--agent",
-        f"{sys.executable} {FAKE_AGENT} {script} {{file}}",
+        fake_agent(script),
         "--parallel",
         "2",
         "--report",

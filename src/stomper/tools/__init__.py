@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from stomper import proc
+from stomper import proc, together
 from stomper.diagnostics import CheckResult, Diagnostic, ToolRun
 from stomper.errors import ExecutableNotFound, ProcTimeout, ToolError
 from stomper.tools.mypy import Mypy
@@ -122,7 +122,7 @@ async def run_tools(
     whole: bool = False,
 ) -> CheckResult:
     """Run `tools` concurrently on `paths` (see `run_tool` for `whole`)."""
-    runs = await asyncio.gather(
+    runs = await together.gather(
         *(
             run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env, whole=whole)
             for t in tools
