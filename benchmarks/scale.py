@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/scale.py [--cases big,small,sparse] [--repeat 1] [--latency 0.5] [--parallel 16]
     .venv/bin/python benchmarks/scale.py --cases sparse --profile /tmp/stomper.prof   # cProfile of stomper itself
     .venv/bin/python benchmarks/scale.py --cases small --repeat 3 --compare-src /tmp/old/src   # and an older src
+    .venv/bin/python benchmarks/scale.py --cases sparse --scratch /var/tmp   # the repositories made under /var/tmp
 
 Three cases, each a fresh git repository of modules each with one problem
 ruff cannot fix (F821, an undefined name) or none, fixed by
@@ -57,6 +58,7 @@ CASES = {"big": (1000, 1001), "small": (100, 101), "sparse": (100, 1001)}
 """name: (failing files, files in the repository)."""
 STEPS = ("worktree", "fixer", "verify", "integration", "apply")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_repo(where: Path, failing: int, files: int) -> Path:
@@ -116,6 +118,10 @@ class Run:
     steps: dict[str, float]
     file_seconds: float
     load: float
+    cpu_own: float
+    """CPU seconds of stomper's own process."""
+    cpu_children: float
+    """CPU seconds of every process it started (and they started), once waited for."""
 
 
 @dataclass
@@ -127,8 +133,8 @@ class Case:
     runs: list[Run] = field(default_factory=list)
 
 
-def run_once(case: Case, latency: float, parallel: int, profile: Path | None) -> Run:
-    with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
+def run_once(case: Case, latency: float, parallel: int, profile: Path | None, where: Path | None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="stomper-bench-", dir=where) as scratch:
         repo = make_repo(Path(scratch), case.failing, case.files)
         agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
@@ -139,21 +145,46 @@ def run_once(case: Case, latency: float, parallel: int, profile: Path | None) ->
         argv += ["--parallel", str(parallel), "--report", str(report)]
         load = os.getloadavg()[0]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=repo, env=case.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        sampler = Sampler(proc.pid)
-        sampler.start()
-        out, err = proc.communicate()
-        wall = time.monotonic() - started
-        sampler.done.set()
-        sampler.join()
-        if proc.returncode != 0:
-            sys.exit(f"stomper failed on {case.name}:\n{out[-3000:]}\n{err[-3000:]}")
+        with open(Path(scratch) / "out", "w+") as out, open(Path(scratch) / "err", "w+") as err:
+            proc = subprocess.Popen(argv, cwd=repo, env=case.env, stdout=out, stderr=err)
+            sampler = Sampler(proc.pid)
+            sampler.start()
+            own, children = cpu_seconds(proc.pid)
+            proc.wait()
+            wall = time.monotonic() - started
+            sampler.done.set()
+            sampler.join()
+            if proc.returncode != 0:
+                out.seek(0)
+                err.seek(0)
+                sys.exit(f"stomper failed on {case.name}:\n{out.read()[-3000:]}\n{err.read()[-3000:]}")
         data = json.loads(report.read_text())
         assert data["summary"]["files_fixed"] == case.failing, data["summary"]
         file_seconds = sum(f["seconds"] for f in data["run"]["files"].values())
         return Run(
-            data["run"]["seconds"], wall, sampler.peak_tree, sampler.peak_root, data["run"]["steps"], file_seconds, load
+            data["run"]["seconds"],
+            wall,
+            sampler.peak_tree,
+            sampler.peak_root,
+            data["run"]["steps"],
+            file_seconds,
+            load,
+            own,
+            children,
         )
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of the process `pid` itself and of the children it waited for, once it exited.
+
+    Read from /proc while it is a zombie (waited for without reaping), so
+    that the figures are its final ones.
+    """
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Fields 14-17 of proc(5): utime, stime, cutime, cstime (the list starts at field 3).
+    utime, stime, cutime, cstime = (int(f) / TICKS for f in fields[11:15])
+    return utime + stime, cutime + cstime
 
 
 def spread(values: list[float], fmt: str = ".2f") -> str:
@@ -174,6 +205,9 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=16)
     parser.add_argument("--profile", type=Path, help="run stomper under cProfile, writing its stats here")
     parser.add_argument("--compare-src", type=Path, help="also run each case with PYTHONPATH=DIR (an older src)")
+    parser.add_argument(
+        "--scratch", type=Path, help="make the repositories under DIR rather than the system's temporary directory"
+    )
     args = parser.parse_args()
     cases = [Case(name, *CASES[name]) for name in args.cases.split(",")]
     if args.compare_src is not None:
@@ -181,9 +215,14 @@ def main() -> None:
         cases += [Case(f"{name} [compare]", *CASES[name], env=older) for name in args.cases.split(",")]
     for n in range(args.repeat):
         for case in cases:
-            run = run_once(case, args.latency, args.parallel, args.profile)
+            run = run_once(case, args.latency, args.parallel, args.profile, args.scratch)
             case.runs.append(run)
-            print(f"# {case.name} run {n + 1}: {run.run_s:.2f} s, load {run.load:.1f}", file=sys.stderr, flush=True)
+            print(
+                f"# {case.name} run {n + 1}: {run.run_s:.2f} s, load {run.load:.1f}, "
+                f"CPU s {run.cpu_own:.2f} + {run.cpu_children:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     print(
         f"{os.cpu_count()} cores, agent {args.latency} s, --parallel {args.parallel}, --tools ruff, "
@@ -191,8 +230,11 @@ def main() -> None:
         f"{max(r.load for c in cases for r in c.runs):.1f} at the starts"
     )
     print()
-    print("| case | failing / files | ideal s | run s | x ideal | wall s | ms per file | overhead ms per file |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| case | failing / files | ideal s | run s | x ideal | wall s | ms per file | overhead ms per file "
+        "| CPU s stomper | CPU s children |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in cases:
         ideal = c.failing * args.latency / args.parallel
         runs = [r.run_s for r in c.runs]
@@ -200,7 +242,8 @@ def main() -> None:
             f"| {c.name} | {c.failing} / {c.files} | {ideal:.2f} | {spread(runs)} | "
             f"{spread([r / ideal for r in runs])} | {spread([r.wall_s for r in c.runs])} | "
             f"{spread([1000 * r / c.failing for r in runs], '.0f')} | "
-            f"{spread([1000 * (r - ideal) / c.failing for r in runs], '.0f')} |"
+            f"{spread([1000 * (r - ideal) / c.failing for r in runs], '.0f')} | "
+            f"{spread([r.cpu_own for r in c.runs])} | {spread([r.cpu_children for r in c.runs])} |"
         )
     print()
     print("| case | peak RSS of the tree MiB | stomper's own MiB |")

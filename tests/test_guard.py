@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, write
 
+from stomper import guard
 from stomper.config import StomperSettings
 from stomper.guard import Seal, UnsafeChange, check_change
 from stomper.worktree import ChangedAfterVerification, Worktree, Worktrees, blobs, changes
@@ -161,6 +163,69 @@ async def test_the_seal_names_what_was_tampered_with(wt: Worktree, repo: Path, h
 
     with pytest.raises(UnsafeChange, match=rf"^the fixer changed git's own files \({re.escape(named)}\); not applied$"):
         await seal.check()
+
+
+@pytest.fixture
+def files_read(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Each watched file the seal reads from here on; every file counts as changed long ago (`guard.RECENT`),
+    as in a repository not made a moment ago."""
+    monkeypatch.setattr(guard, "RECENT", -3600.0)
+    monkeypatch.setattr(guard, "_DIGESTS", {})
+    read: list[Path] = []
+    real = Path.read_bytes
+
+    def logged(path: Path) -> bytes:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", logged)
+    return read
+
+
+@pytest.mark.parametrize("how", TAMPERING)
+async def test_a_file_read_once_still_names_the_tampering(
+    wt: Worktree, repo: Path, how: str, files_read: list[Path]
+) -> None:
+    tamper, named = TAMPERING[how]
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    await Seal.take(wt)  # reads every watched file
+    seal = await Seal.take(wt)
+    files_read.clear()
+    await seal.check()
+    assert [p for p in files_read if not {"refs", "logs"} & set(p.parts)] == []  # nothing changed, nothing read
+
+    tamper(wt.path, repo / ".git")
+
+    with pytest.raises(UnsafeChange, match=rf"^the fixer changed git's own files \({re.escape(named)}\); not applied$"):
+        await seal.check()
+
+
+async def test_a_rewrite_of_the_same_size_with_its_mtime_put_back_breaks_the_seal(
+    wt: Worktree, repo: Path, files_read: list[Path]
+) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    seal = await Seal.take(wt)
+    await seal.check()
+    before = hook.stat()
+
+    hook.write_text("#!/bin/sh\nrm -rf\n")  # as many bytes
+    os.utime(hook, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert hook.stat().st_size == before.st_size
+    with pytest.raises(UnsafeChange, match=r"^the fixer changed git's own files \(\.git/hooks\); not applied$"):
+        await seal.check()
+
+
+async def test_a_file_rewritten_as_it_was_does_not_break_the_seal(
+    wt: Worktree, repo: Path, files_read: list[Path]
+) -> None:
+    # As git does to its config when `git branch -D` removes a section the branch never had.
+    seal = await Seal.take(wt)
+    config = repo / ".git" / "config"
+    config.write_bytes(config.read_bytes())
+
+    await seal.check()
 
 
 async def test_refs_changed_through_a_worktree_are_put_back(repo: Path) -> None:

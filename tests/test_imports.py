@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
+import pytest
 from conftest import write
 
+from stomper import imports
 from stomper.imports import scan
 
 PROJECT = {
@@ -55,3 +58,39 @@ async def test_a_conftest_that_imports_a_module_brings_every_test_below_it(tmp_p
     graph = await scan(tmp_path, [*PROJECT])
 
     assert graph.tests("src/other.py") == ["tests/test_checkout.py", "tests/test_lazy.py", "tests/test_other.py"]
+
+
+async def test_only_the_files_that_say_import_are_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(
+        tmp_path,
+        {
+            **PROJECT,
+            # Imports however they are written: continued, after a semicolon, in another encoding.
+            "src/shop/odd.py": "x = 1; from shop.price \\\n    import price\n",
+            "src/shop/latin.py": "# -*- coding: latin-1 -*-\ns = 'caf\xe9'\nimport shop.price\n",
+        },
+    )
+    (tmp_path / "src/shop/latin.py").write_bytes((tmp_path / "src/shop/latin.py").read_text().encode("latin-1"))
+    parsed: list[str] = []
+    real = imports.ast.parse
+
+    def logged(source: bytes, filename: str) -> ast.Module:
+        parsed.append(filename)
+        return real(source, filename=filename)
+
+    monkeypatch.setattr(imports.ast, "parse", logged)
+    graph = await scan(tmp_path, [*PROJECT, "src/shop/odd.py", "src/shop/latin.py"])
+
+    assert "src/shop/price.py" not in parsed
+    assert "src/shop/__init__.py" not in parsed
+    assert "src/shop/odd.py" in parsed
+    assert graph.dependents("src/shop/price.py") == [
+        "src/shop/cart.py",
+        "src/shop/checkout.py",
+        "src/shop/latin.py",
+        "src/shop/odd.py",
+        "src/shop/sub/deep.py",
+        "tests/helpers.py",
+        "tests/test_checkout.py",
+        "tests/test_lazy.py",
+    ]

@@ -28,6 +28,8 @@ import asyncio
 import hashlib
 import os
 import posixpath
+import stat
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,8 @@ _CONTROL = ("config", "config.worktree", "hooks", "info/attributes")
 """Paths in the common git directory that make git run programs or change what it writes."""
 _ADMIN = ("commondir", "config.worktree")
 """Paths in the worktree's own git directory that say which repository it belongs to."""
+RECENT = 2.0
+"""Seconds: the stats of a watched file changed this recently do not stand for its bytes (`_DIGESTS`)."""
 
 
 class UnsafeChange(StomperError):
@@ -105,14 +109,36 @@ def _walk(name: str, path: Path) -> list[Path]:
     return [path] if os.path.lexists(path) else []
 
 
+_DIGESTS: dict[tuple[int, ...], str] = {}
+"""The sha256 of a watched file by its stats (device, inode, size, mtime, ctime) when it was read.
+
+Every seal of a run watches the same control files, and nothing changes
+them in an ordinary run: each is read once, not at every look. Whatever
+changes a file changes its ctime, which no process can set back, so stats
+seen once are not seen again after a change, and the bytes they name are
+still the file's. Only stats older than `RECENT` seconds when the file was
+read are kept: another change within the same tick of the file system's
+clock could leave them as they are."""
+_DIGESTS_KEPT = 4096
+
+
 def _print(path: Path) -> str:
     try:
+        since = time.time() - RECENT
         info = path.lstat()
-        if path.is_symlink():
+        if stat.S_ISLNK(info.st_mode):
             return f"link {os.readlink(path)}"
-        if not path.is_file():
+        if not stat.S_ISREG(info.st_mode):
             return f"mode {info.st_mode:o}"
-        return f"{info.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        digest = _DIGESTS.get(key)
+        if digest is None:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if max(info.st_ctime, info.st_mtime) < since:
+                if len(_DIGESTS) >= _DIGESTS_KEPT:
+                    _DIGESTS.clear()
+                _DIGESTS[key] = digest
+        return f"{info.st_mode:o} {digest}"
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
 

@@ -154,7 +154,11 @@ def imported_from(node: ast.ImportFrom, package: str) -> str:
 
 def _imported(root: Path, path: str, own: str) -> set[str]:
     try:
-        tree = ast.parse((root / path).read_bytes(), filename=path)
+        source = (root / path).read_bytes()
+        # Either kind of import statement has the keyword, in any encoding Python reads source in.
+        if b"import" not in source:
+            return set()
+        tree = ast.parse(source, filename=path)
     except (OSError, SyntaxError, ValueError):
         return set()
     package = package_of(path, own)

@@ -368,7 +368,8 @@ class Run:
         run_id = self.record.run_id
         async with open_checkpointer(self.rundir.checkpoints) as saver:
             graph = build_graph(saver)
-            config: Any = {"max_concurrency": self.project.settings.parallel, "configurable": {"thread_id": run_id}}
+            # Twice the pool: a branch whose fix waits to land holds no worktree, and the next file can have it.
+            config: Any = {"max_concurrency": 2 * ctx.worktrees.size, "configurable": {"thread_id": run_id}}
             if state is None and (await graph.aget_state(config)).created_at is None:
                 # Interrupted before its graph started: from what its tools found, kept for this (its batch
                 # runs again, in the graph), or, interrupted before they were kept, its tools run again.

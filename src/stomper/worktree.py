@@ -110,20 +110,28 @@ class Change:
 async def changes(cwd: Path, old: str, new: str, *, renames: bool = False) -> tuple[Change, ...]:
     """The files that differ between two trees (or commits), read from git's object store."""
     done = await git("diff-tree", "-r", "-z", "--no-abbrev", "-M" if renames else "--no-renames", old, new, cwd=cwd)
-    fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return _raw(done.stdout)[0]
+
+
+def _raw(output: bytes) -> tuple[tuple[Change, ...], int]:
+    """The entries of git's `--raw -z` output, and where what follows them begins (past its NUL)."""
     found = []
-    n = 0
-    while n < len(fields) and fields[n].startswith(":"):
-        old_mode, new_mode, old_sha, new_sha, status = fields[n][1:].split(" ")
+    at = 0
+    while output[at : at + 1] == b":":
+        header_end = output.index(b"\0", at)
+        old_mode, new_mode, old_sha, new_sha, status = output[at + 1 : header_end].decode().split(" ")
         old_blob = None if set(old_sha) == {"0"} else old_sha
         new_blob = None if set(new_sha) == {"0"} else new_sha
-        if status.startswith(("R", "C")):
-            found.append(Change(fields[n + 2], old_mode, old_blob, new_mode, new_blob, status[0], fields[n + 1]))
-            n += 3
-        else:
-            found.append(Change(fields[n + 1], old_mode, old_blob, new_mode, new_blob, status[0]))
-            n += 2
-    return tuple(found)
+        names = 2 if status.startswith(("R", "C")) else 1
+        paths = []
+        at = header_end + 1
+        for _ in range(names):
+            end = output.index(b"\0", at)
+            paths.append(output[at:end].decode("utf-8", "surrogateescape"))
+            at = end + 1
+        renamed_from = paths[0] if names == 2 else None
+        found.append(Change(paths[-1], old_mode, old_blob, new_mode, new_blob, status[0], renamed_from))
+    return tuple(found), at + 1
 
 
 @dataclass
@@ -136,8 +144,12 @@ class Worktree:
     """The tree of the last verified state; the base's until an attempt is accepted."""
     refs: RefState | None = None
     """The repository's refs as they were when the run's first worktree was made (see `stomper.refs`)."""
+    index: Path | None = None
+    """Its index file (in its own git directory), when known: `accept` then asks git once, not twice."""
     _diffs: dict[tuple[str, str], tuple[Change, ...]] = field(default_factory=dict, repr=False)
     """What one tree changes relative to another, renames found: both are immutable, git is asked once."""
+    _recorded: tuple[str, tuple[int, ...]] | None = field(default=None, repr=False)
+    """The last `record` and the fingerprint of the index it left behind."""
 
     @property
     def tree(self) -> str:
@@ -153,7 +165,10 @@ class Worktree:
     async def record(self) -> str:
         """The files as they are now, written to git's object store as a tree (modes included)."""
         await git("add", "--all", cwd=self.path)
-        return (await git("write-tree", cwd=self.path)).out.strip()
+        tree = (await git("write-tree", cwd=self.path)).out.strip()
+        if self.index is not None:
+            self._recorded = (tree, await asyncio.to_thread(_fingerprint, self.index))
+        return tree
 
     async def accept(self, record: str | None = None) -> None:
         """Make `record` (by default, the files as they are now) the last verified state.
@@ -161,6 +176,9 @@ class Worktree:
         Raises `ChangedAfterVerification` when the files no longer match
         `record`: something wrote them while the tools were looking.
         """
+        if record is not None and await self._still(record):
+            self.verified = record
+            return
         now = await self.record()
         if record is not None and now != record:
             moved = [c.path for c in await changes(self.path, record, now)]
@@ -168,6 +186,35 @@ class Worktree:
                 f"files changed in the worktree while the fix was verified ({', '.join(moved)}); not applied"
             )
         self.verified = now
+
+    async def _still(self, record: str) -> bool:
+        """Whether the files are still `record`, asked of git with one process where that can tell.
+
+        It can when `record` was this worktree's last record and its index
+        (whose tree `record` is) has not been written since: then the files
+        match `record` exactly when `git status` finds no file that differs
+        from the index and no untracked one, by the same comparison of each
+        file with its index entry (stats, the content where they cannot
+        tell) that `git add --all` makes. Anything else is asked the long way.
+        """
+        if self.index is None or self._recorded is None or self._recorded[0] != record:
+            return False
+        now = await asyncio.to_thread(_fingerprint, self.index)
+        if not now or now != self._recorded[1]:
+            return False
+        # GIT_OPTIONAL_LOCKS=0 (gitops.git_env): status does not write the index it compares with.
+        done = await git(
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--ignore-submodules=none",
+            cwd=self.path,
+        )
+        # "XY path": X is the index against HEAD (the fix itself), Y the files against the index.
+        entries = [entry for entry in done.stdout.split(b"\0") if entry]
+        return all(entry[1:2] == b" " and entry[:1] != b"?" for entry in entries)
 
     async def reject(self) -> None:
         """Throw away everything since the last verified state.
@@ -200,9 +247,31 @@ class Worktree:
         return old, new
 
     async def patch(self) -> bytes:
-        """The verified change as git writes it: binary-safe, new files included, from the record."""
-        done = await git("diff", "--binary", "--full-index", "--no-renames", self.base, self.tree, cwd=self.path)
-        return done.stdout
+        """The verified change as git writes it: binary-safe, new files included, from the record.
+
+        The same git process lists the files it changes (`--raw`); without a
+        deleted file among them there is no rename to find either, and they
+        are what `changes` would ask git for: it is not asked again.
+        """
+        done = await git(
+            "diff",
+            "--raw",
+            "-p",
+            "-z",
+            "--no-abbrev",
+            "--binary",
+            "--full-index",
+            "--no-renames",
+            self.base,
+            self.tree,
+            cwd=self.path,
+        )
+        found, patch_at = _raw(done.stdout)
+        if not any(change.status == "D" for change in found):
+            # git lists them in the order of its diff.orderFile, if the user has one; `diff-tree` in path order.
+            ordered = sorted(found, key=lambda change: change.path.encode("utf-8", "surrogateescape"))
+            self._diffs.setdefault((self.base, self.tree), tuple(ordered))
+        return done.stdout[patch_at:]
 
 
 def _unrenamed(found: tuple[Change, ...]) -> tuple[Change, ...]:
@@ -267,8 +336,10 @@ class Worktrees:
         self.caches = caches
         """Tool caches (e.g. .mypy_cache) copied from the checkout beside each worktree when it is made and
         kept there across files: a warm mypy checks a file in a fraction of the time a cold one takes."""
+        self.size = max(1, size)
+        """At most this many in use at once: the run's `--parallel`."""
         self._registry = asyncio.Lock()
-        self._turns = asyncio.Semaphore(max(1, size))
+        self._turns = asyncio.Semaphore(self.size)
         self._idle: list[_Pooled] = []
         self._made = 0
         self.refs: RefState | None = None
@@ -279,15 +350,20 @@ class Worktrees:
         async with self._turns:
             pooled = await self._take()
             try:
-                yield Worktree(path=pooled.path, base=self.base, refs=self.refs)
+                yield Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index")
             finally:
                 self._idle.append(pooled)  # reset when next taken, not here: a cancelled run just removes it
 
     async def spare(self) -> Worktree:
         """One more worktree of the base, outside the pool's turns, for the run itself (the integration
-        queue's); no fixer runs in it, and `close` removes it with the others."""
-        pooled = await self._add()
-        return Worktree(path=pooled.path, base=self.base, refs=self.refs)
+        queue's); no fixer runs in it, and `close` removes it with the others.
+
+        An idle one of the pool is taken for good, reset as for a file,
+        rather than a new one checked out: the queue's first need is often
+        the run's last check, once every file is done and the pool idle.
+        """
+        pooled = await self._take()
+        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index")
 
     async def _take(self) -> _Pooled:
         if self._idle:
@@ -438,6 +514,15 @@ _STAT = (
     *("-c", "core.splitIndex=false"),
 )
 """How a reset compares a file with its index entry: by every stat git keeps, ctime included."""
+
+
+def _fingerprint(index: Path) -> tuple[int, ...]:
+    """What changes when git writes `index`: it writes a new file (`index.lock`) and renames it over the old."""
+    try:
+        stat = index.stat()
+    except FileNotFoundError:
+        return ()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def _index_of(admin: Path) -> tuple[bytes, int]:

@@ -104,10 +104,11 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             emit(Step(job.path, "waiting"))
             scope = Scope.union([ctx.verifier.scope(c.path) for c in fix.changes])
             reads = await ctx.verifier.reads(wt.path, scope)
-            applied = await work.clock.landing(
-                lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
-                locked=lambda: emit(Step(job.path, "applying")),
-            )
+        # The fix is its record (in the object store all worktrees share): the worktree goes to the next file.
+        applied = await work.clock.landing(
+            lambda on_lock: ctx.queue.land(fix, scope, reads, locked=on_lock),
+            locked=lambda: emit(Step(job.path, "applying")),
+        )
         outcome = work.outcome()
         detail = _why_not(ctx, work) if work.remaining else ""
         if work.suppressions:
