@@ -13,7 +13,7 @@ import pytest
 from conftest import commit_all, git, stomper, write
 from tests.test_sarif import github_problems
 
-from stomper.ci import is_ci
+from stomper.config import is_ci
 
 SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "data" / "sarif-schema-2.1.0.json"
 

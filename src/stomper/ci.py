@@ -31,11 +31,6 @@ from stomper.graph.state import FileJob
 from stomper.report import FileResult, RunReport
 
 
-def is_ci(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether we run under CI: `CI=true`, as GitHub Actions, GitLab CI and most others set it."""
-    return environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
 def remaining(report: RunReport) -> list[Diagnostic]:
     """The diagnostics left once the run's fixes are in, sorted.
 

@@ -429,7 +429,7 @@ def _hook_selection(project: Any, named: tuple[Path, ...], index: str | None) ->
 def _ci_env() -> bool:
     import os
 
-    from stomper.ci import is_ci
+    from stomper.config import is_ci
 
     return is_ci(os.environ)
 

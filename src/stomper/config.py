@@ -9,6 +9,7 @@ its own first, so that a bad value is reported with the file it came from.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,12 @@ from pydantic_settings import (
 )
 
 from stomper.errors import ConfigError
+
+
+def is_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether we run under CI: `CI=true`, as GitHub Actions, GitLab CI and most others set it."""
+    return environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
 
 ToolName = Literal["ruff", "mypy", "pytest"]
 FixerName = Literal["auto", "ruff", "agent", "llm"]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.markup import escape
 
-from stomper import annotate, ci, hook, progress, redact, render
+from stomper import hook, progress, redact, render
 from stomper.apply import Mode
 from stomper.errors import ExitCode, StomperError
 from stomper.fixers.registry import build_fixers
@@ -94,11 +94,18 @@ def run(
             say("stomper: no commit yet to fix against; the hook lets the first commit through")
             return ExitCode.OK
         project = asyncio.run(hook.without_unreachable_model(project, say))
+    # `stomper.ci` (and `annotate`) only for the options that use them: a plain run does not import them.
     if options.branch is not None:
+        from stomper import ci
+
         asyncio.run(ci.check_new_branch(project.root, options.branch))
     if (options.branch is not None or options.patch is not None) and project.repo is not None:
+        from stomper import ci
+
         asyncio.run(ci.check_identity(project.root))
     if options.ci and not options.hook:
+        from stomper import ci
+
         project = dataclasses.replace(project, settings=ci.without_missing_key(project.settings, say))
     # With annotations on stdout, the people's summary goes to stderr.
     summary = console if options.output_format == "full" else log
@@ -120,11 +127,15 @@ def run(
     if options.report is not None:
         _write_report(options.report, report)
     if (options.sarif or options.patch or options.branch) and project.repo is not None:
+        from stomper import ci
+
         base = RunDir(project.repo.state_dir).load(report.run_id).base
         ruff = project.executables([TOOLS["ruff"]])["ruff"]
         outputs = ci.write_outputs(project.root, base, report, options.sarif, options.patch, options.branch, say, ruff)
         asyncio.run(outputs)
     if options.output_format != "full" and project.repo is not None:
+        from stomper import annotate, ci
+
         base = RunDir(project.repo.state_dir).load(report.run_id).base
         found = asyncio.run(ci.analysis(project.root, base, report))
         text = annotate.render(options.output_format, found.diagnostics, found.ids, found.fixes)
@@ -132,6 +143,8 @@ def run(
     if options.hook:
         return hook.exit_code(report, say)
     if options.ci:
+        from stomper import ci
+
         return ci.exit_status(report, project.settings.ci_exit)
     if report.tool_errors:
         return ExitCode.USAGE
