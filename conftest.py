@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from stomper import proc
+
 # Every git call in the tests, and every one stomper makes under them, sees
 # the same identity and no user or system configuration.
 GIT_ENV = {
@@ -112,3 +114,17 @@ def process_gone(pid: int, within: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The argv of every process stomper starts through `proc.run` from here on, in order."""
+    started: list[tuple[str, ...]] = []
+    real = proc.run
+
+    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
+        started.append(tuple(argv))
+        return await real(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(proc, "run", logged)
+    return started

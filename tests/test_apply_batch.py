@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, write
 
-from stomper import proc
 from stomper.apply import Applied, Applier, Fix, NotApplied
 from stomper.events import EventLog
 from stomper.worktree import Worktrees
@@ -39,20 +38,6 @@ async def fixes(repo: Path) -> AsyncIterator[list[Fix]]:
             await wt.reject()  # the next checkout starts from the base either way
     yield made
     await worktrees.close()
-
-
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """The argv of every process stomper starts from here on, in order."""
-    started: list[tuple[str, ...]] = []
-    real = proc.run
-
-    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
-        started.append(tuple(argv))
-        return await real(argv, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(proc, "run", logged)
-    return started
 
 
 def applier(repo: Path) -> Applier:

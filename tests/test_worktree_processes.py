@@ -15,26 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, stomper, write
 
-from stomper import proc
 from stomper.config import StomperSettings
 from stomper.guard import check_change
 from stomper.worktree import ChangedAfterVerification, Worktree, Worktrees
 
 TARGET = "pkg/mod.py"
-
-
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """The argv of every process stomper starts from here on, in order."""
-    started: list[tuple[str, ...]] = []
-    real = proc.run
-
-    async def logged(argv: tuple[str, ...], **kwargs: object) -> proc.Completed:
-        started.append(tuple(argv))
-        return await real(argv, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(proc, "run", logged)
-    return started
 
 
 def commands(ran: list[tuple[str, ...]]) -> list[str]:
