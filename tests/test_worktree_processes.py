@@ -67,6 +67,32 @@ async def test_a_rewrite_of_the_same_size_and_mtime_while_verifying_is_caught(wt
     assert wt.tree == wt.base
 
 
+@pytest.mark.parametrize("short_way", [True, False], ids=["git-status", "git-add"])
+async def test_a_user_config_that_trusts_size_and_mtime_alone_does_not_let_a_replaced_file_through(
+    repo: Path, wt: Worktree, short_way: bool
+) -> None:
+    # With ctime untrusted and stat checks minimal, git compares a file by its size and mtime seconds
+    # only, not its inode; a file whose mtime is well before the index's is not even re-read.
+    git(repo, "config", "core.trustctime", "false")
+    git(repo, "config", "core.checkStat", "minimal")
+    path = wt.path / TARGET
+    path.write_text("x = 1\n")
+    old = (path.stat().st_atime_ns, path.stat().st_mtime_ns - 10**10)
+    os.utime(path, ns=old)
+    record = await wt.record()
+    if not short_way:
+        assert wt.index is not None
+        os.utime(wt.index)  # its index no longer as the record left it: `git add --all` again
+    # A leftover process replaces the file, same size, its mtime put back.
+    planted = path.with_name("planted")
+    planted.write_text("x = 7\n")
+    os.utime(planted, ns=old)
+    planted.replace(path)
+
+    with pytest.raises(ChangedAfterVerification, match=TARGET):
+        await wt.accept(record)
+
+
 async def test_a_change_staged_into_the_index_while_verifying_is_caught(wt: Worktree) -> None:
     (wt.path / TARGET).write_text("x = 1\n")
     record = await wt.record()

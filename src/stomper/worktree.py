@@ -164,7 +164,8 @@ class Worktree:
 
     async def record(self) -> str:
         """The files as they are now, written to git's object store as a tree (modes included)."""
-        await git("add", "--all", cwd=self.path)
+        # Each file compared with its index entry by every stat, whatever the user's config trusts (`_STAT`).
+        await git(*_STAT, "add", "--all", cwd=self.path)
         tree = (await git("write-tree", cwd=self.path)).out.strip()
         if self.index is not None:
             self._recorded = (tree, await asyncio.to_thread(_fingerprint, self.index))
@@ -204,6 +205,7 @@ class Worktree:
             return False
         # GIT_OPTIONAL_LOCKS=0 (gitops.git_env): status does not write the index it compares with.
         done = await git(
+            *_STAT,
             "status",
             "--porcelain",
             "-z",
