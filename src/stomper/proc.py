@@ -217,19 +217,24 @@ def _pidfds_work() -> bool:
 class _PidfdPolicy(asyncio.DefaultEventLoopPolicy):
     """Python 3.11's policy, each new loop with a pidfd watcher of its own."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._attached: asyncio.AbstractEventLoop | None = None
+        """The loop the watcher was last attached to, by `new_event_loop`."""
+
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         loop = super().new_event_loop()
         watcher = asyncio.PidfdChildWatcher()
         watcher.attach_loop(loop)
         self.set_child_watcher(watcher)
-        self._attached: asyncio.AbstractEventLoop | None = loop
+        self._attached = loop
         return loop
 
     def set_event_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
         # LangGraph sets the running loop again at every step of a graph. Attaching the watcher to
         # the loop it watches for already would close the pidfd of every child still running (3.11's
         # `PidfdChildWatcher.attach_loop` forgets them): their exits would never be seen.
-        if loop is not None and loop is getattr(self, "_attached", None):
+        if loop is not None and loop is self._attached:
             asyncio.events.BaseDefaultEventLoopPolicy.set_event_loop(self, loop)
             return
         super().set_event_loop(loop)
