@@ -172,7 +172,9 @@ class Worktree:
         # Each file compared with its entry in stomper's own index by every stat, whatever the user's
         # config trusts (`_STAT`); git reads the bytes of every file whose stats moved since it wrote it.
         await git(*_STAT, "add", "--all", cwd=self.path, env=self._own)
-        tree = (await git("write-tree", cwd=self.path, env=self._own)).out.strip()
+        # Every entry of stomper's index is a blob `git add` just wrote or one of a tree in the store: git
+        # need not look each up again (a stat of each loose object, in a repository not yet packed).
+        tree = (await git("write-tree", "--missing-ok", cwd=self.path, env=self._own)).out.strip()
         self._recorded = (tree, await asyncio.to_thread(_fingerprint, self.index))
         return tree
 
