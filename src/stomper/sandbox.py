@@ -81,17 +81,31 @@ class Box:
 
 
 def argv_prefix(bwrap: str, box: Box) -> list[str]:
-    """The command line that runs a program inside `box`; the program's argv follows it.
+    """The command line that runs a program inside `box`; the program's argv follows it."""
+    return _confined(bwrap, box.worktree, (box.worktree, box.git_dir, box.objects, box.home, box.tmp), box.protected)
 
-    Order matters: bubblewrap mounts in the order given, so the writable places
-    are bound over the read-only root, and the protected files over them.
+
+def tool_argv_prefix(bwrap: str, worktree: Path, writable: Sequence[Path]) -> list[str]:
+    """The command line that runs a tool checking `worktree` as confined as the agent that wrote it.
+
+    pytest imports what the fix wrote (a `conftest.py`, the module itself),
+    and mypy loads the plugins its configuration names: verifying an attempt
+    runs the attempt's code. It may write the worktree and `writable` (the
+    tool's scratch directory, its caches), and nothing else; the worktree's
+    `.git` file stays as it is; what it leaves running dies with it.
     """
+    return _confined(bwrap, worktree, (worktree, *writable), (worktree / ".git",))
+
+
+def _confined(bwrap: str, cwd: Path, writable: Sequence[Path], protected: Sequence[Path]) -> list[str]:
+    # Order matters: bubblewrap mounts in the order given, so the writable places
+    # are bound over the read-only root, and the protected files over them.
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for place in (box.worktree, box.git_dir, box.objects, box.home, box.tmp):
+    for place in writable:
         argv += ["--bind", str(place), str(place)]
-    for path in box.protected:
+    for path in protected:
         argv += ["--ro-bind-try", str(path), str(path)]
-    argv += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(box.worktree), "--"]
+    argv += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(cwd), "--"]
     return argv
 
 
