@@ -125,11 +125,15 @@ async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> 
     the private home: agents rewrite their own configuration (`~/.claude.json`
     at every start), which must neither fail nor reach the user's.
     """
-    git_dir, repo_objects = await _git_paths(worktree)
     home, tmp, objects = scratch / "home", scratch / "tmp", scratch / "objects"
-    await asyncio.to_thread(tmp.mkdir)
-    await asyncio.to_thread(objects.mkdir)
-    await asyncio.to_thread(_copy_home, Path.home(), home, home_paths)
+
+    def make() -> tuple[Path, bytes, bytes] | None:
+        tmp.mkdir()
+        objects.mkdir()
+        _copy_home(Path.home(), home, home_paths)
+        return _ties(worktree)
+
+    git_dir, repo_objects = await _git_paths(worktree, await asyncio.to_thread(make))
     return Box(
         worktree=worktree,
         git_dir=git_dir,
@@ -146,9 +150,9 @@ _GIT_PATHS: dict[tuple[Path, bytes, bytes], tuple[Path, Path]] = {}
 """git's answer for a worktree, by what it is asked from: a pool's worktree is boxed file after file."""
 
 
-async def _git_paths(worktree: Path) -> tuple[Path, Path]:
-    """The worktree's own git directory and the repository's object store, as git finds them."""
-    key = await asyncio.to_thread(_ties, worktree)
+async def _git_paths(worktree: Path, key: tuple[Path, bytes, bytes] | None) -> tuple[Path, Path]:
+    """The worktree's own git directory and the repository's object store, as git finds them
+    from what ties them to it now (`key`, from `_ties`)."""
     if key is not None and key in _GIT_PATHS:
         return _GIT_PATHS[key]
     done = await git("rev-parse", "--path-format=absolute", "--git-dir", "--git-path", "objects", cwd=worktree)

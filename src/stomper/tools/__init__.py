@@ -99,17 +99,26 @@ async def run_tool(
     run of it would. Either way only diagnostics in `paths` are kept: what mypy
     says about a module it followed an import into is not this run's work.
     """
-    # Both read the project's configuration files.
-    own = await asyncio.to_thread(tool.own_selection, cwd) if whole else None
-    selected = own if own is not None else await asyncio.to_thread(tool.select, paths, cwd)
-    if own is None and not selected:
+
+    def prepare() -> tuple[list[str], Path | None]:
+        """What to give the tool (none: nothing to run), and its scratch directory."""
+        # Both read the project's configuration files.
+        own = tool.own_selection(cwd) if whole else None
+        selected = own if own is not None else tool.select(paths, cwd)
+        if own is None and not selected:
+            return selected, None
+        scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
+        if confine is not None:
+            (scratch / "tmp").mkdir()
+        return selected, scratch
+
+    selected, scratch = await asyncio.to_thread(prepare)
+    if scratch is None:
         return ToolRun(tool=tool.name, executable=executable)
-    scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
     try:
         argv = [executable, *tool.command(selected, scratch)]
         if confine is not None:
             tmp = scratch / "tmp"
-            await asyncio.to_thread(tmp.mkdir)
             argv = [*confine(scratch), *argv]
             env = {**(env if env is not None else derived(dict)), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
         done = await proc.run(argv, cwd=cwd, timeout=timeout, env=env)
