@@ -205,19 +205,25 @@ class Verifier:
         new, gone = match(before.diagnostics, diagnostics, maps)
         return Verdict(after=after, new=tuple(new), gone=tuple(gone), error=errors or None, suppressions=allowed)
 
-    async def _confinement(self, worktree: Path) -> Confine | None:
-        """How the tools run in `worktree`: writing it, their scratch and their caches (`caches_of`), no more."""
+    def _confinement(self, worktree: Path) -> Confine | None:
+        """How the tools run in `worktree`: writing it, their scratch and their caches (`caches_of`), no more.
+
+        The caches' directory must exist (`_prepare`): inside, the one it would be made in is read-only.
+        """
         bwrap = self.bwrap
         if bwrap is None:
             return None
-        caches = caches_of(worktree)
-        # Made out here: inside, the directory it would be made in is read-only.
-        await asyncio.to_thread(caches.mkdir, exist_ok=True)
 
         def confine(scratch: Path) -> list[str]:
-            return sandbox.tool_argv_prefix(bwrap, worktree, (scratch, caches))
+            return sandbox.tool_argv_prefix(bwrap, worktree, (scratch, caches_of(worktree)))
 
         return confine
+
+    def _prepare(self, worktree: Path, files: Sequence[str]) -> None:
+        """Before the tools look: new mtimes for new contents (`_Stamps`), and the directory of their caches."""
+        self._stamps.refresh(worktree, files)
+        if self.bwrap is not None:
+            caches_of(worktree).mkdir(exist_ok=True)
 
     def covered(self, scope: Scope) -> frozenset[tuple[str, str]]:
         """Each (tool, file) the tools check for `scope`."""
@@ -227,9 +233,9 @@ class Verifier:
         self, worktree: Path, scope: Scope, known: Known | None = None
     ) -> tuple[tuple[Diagnostic, ...], str]:
         known = known or {}
-        await asyncio.to_thread(self._stamps.refresh, worktree, scope.files)
+        await asyncio.to_thread(self._prepare, worktree, scope.files)
         env = _worktree_env(worktree)
-        confine = await self._confinement(worktree)
+        confine = self._confinement(worktree)
         todo = {tool.name: [p for p in scope.for_tool(tool) if (tool.name, p) not in known] for tool in self.tools}
         results = await together.gather(
             *(
