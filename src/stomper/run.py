@@ -37,7 +37,7 @@ from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers, check_agent, uses_agent
+from stomper.fixers.registry import build_fixers, check_agent, runs_ai_code
 from stomper.graph import checkpoints, jobs
 from stomper.graph.state import RunContext, RunState
 from stomper.integrate import Integration
@@ -93,7 +93,7 @@ async def fix(
     if request.resume is None:
         build_fixers(project.settings, ruff)
     confine = sandbox.UNCONFINED
-    if uses_agent(project.settings) or request.resume is not None:
+    if runs_ai_code(project.settings) or request.resume is not None:
         confine = await sandbox.choose(project.settings.sandbox)
         if confine.note is not None:
             on_event(Note(confine.note))
