@@ -23,6 +23,7 @@ from pathlib import Path
 
 from stomper import explain, together
 from stomper.diagnostics import Diagnostic, LineMap, match
+from stomper.environ import derived
 from stomper.errors import ToolError
 from stomper.imports import ImportGraph
 from stomper.suppressions import TEST_SPEC, Suppression, added
@@ -286,7 +287,7 @@ def _worktree_env(worktree: Path) -> dict[str, str]:
     if existing := os.environ.get("PYTHONPATH"):
         paths.append(existing)
     return {
-        **os.environ,
+        **derived(dict),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": os.pathsep.join(paths),
         "RUFF_NO_CACHE": "true",
