@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -144,6 +145,26 @@ def test_a_run_killed_before_its_record_has_begun_nothing(repo: Path, tmp_path: 
     assert done.returncode == 0, done.stdout + done.stderr
     assert_only_fixed(repo, before, FIXED)
     assert list(records(repo).values()) == ["completed"]
+
+
+def test_ctrl_c_during_the_first_check_stops_a_run_that_has_begun_nothing(repo: Path, tmp_path: Path) -> None:
+    project(repo)
+    marker = pausing_ruff(repo, tmp_path)
+    before = CheckoutState.capture(repo)
+    run = start(repo)
+    wait_for(marker, run)
+
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+
+    assert run.returncode == 130, out + err
+    assert err.splitlines()[-1:] == ["stomper: interrupted"], err
+    assert "--resume" not in out + err  # there is nothing to resume
+    assert_nothing_begun(repo, before)
+    assert not (repo / ".git" / "stomper" / "lock").exists()
+    done = stomper(repo, "fix", "--tools", "ruff")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_only_fixed(repo, before, FIXED)
 
 
 def test_a_run_killed_between_its_record_and_its_ref_is_resumed(repo: Path, tmp_path: Path) -> None:
