@@ -28,7 +28,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -189,7 +189,8 @@ class Worktree:
         # Every entry of stomper's index is a blob `git add` just wrote or one of a tree in the store: git
         # need not look each up again (a stat of each loose object, in a repository not yet packed).
         tree = (await git("write-tree", "--missing-ok", cwd=self.path, env=self._own)).out.strip()
-        self._recorded = (tree, await asyncio.to_thread(_fingerprint, self.index))
+        # One stat of a file stomper keeps: not worth a thread.
+        self._recorded = (tree, _fingerprint(self.index))
         return tree
 
     @property
@@ -225,7 +226,7 @@ class Worktree:
         """
         if self._recorded is None or self._recorded[0] != record:
             return False
-        now = await asyncio.to_thread(_fingerprint, self.index)
+        now = _fingerprint(self.index)
         if not now or now != self._recorded[1]:
             return False
         # GIT_OPTIONAL_LOCKS=0 (gitops.git_env): status does not write the index it compares with.
@@ -254,9 +255,19 @@ class Worktree:
         await git("checkout", "--quiet", "--", ".", cwd=self.path)
         await git("clean", "-d", "--force", "--quiet", cwd=self.path)
 
-    async def read(self, path: str) -> bytes:
-        """The bytes of `path` in the worktree."""
-        return await asyncio.to_thread((self.path / path).read_bytes)
+    async def contents(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """The bytes of each of `paths` in the worktree (None for one that is not a file there)."""
+
+        def read() -> dict[str, bytes | None]:
+            found: dict[str, bytes | None] = {}
+            for path in paths:
+                try:
+                    found[path] = (self.path / path).read_bytes()
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    found[path] = None
+            return found
+
+        return await asyncio.to_thread(read)
 
     async def verified_blob(self, path: str) -> bytes | None:
         """The bytes of `path` as verified (git's stored form), or None when the record has no such file."""
@@ -394,9 +405,7 @@ class Worktrees:
         return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.own_index)
 
     async def _take(self) -> _Pooled:
-        pooled = await self._reset_idle() or await self._add()
-        await asyncio.to_thread(pooled.write_own_index)
-        return pooled
+        return await self._reset_idle() or await self._add()
 
     async def _reset_idle(self) -> _Pooled | None:
         if not self._idle:
@@ -434,7 +443,7 @@ class Worktrees:
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
             await asyncio.to_thread(self._seed, path)
-            return await asyncio.to_thread(_Pooled.of, path)
+            return await asyncio.to_thread(_Pooled.of, path, own=True)
         except BaseException:
             await asyncio.shield(self._remove(path))
             raise
@@ -495,12 +504,16 @@ class _Pooled:
         os.utime(self.own_index, ns=(self.index_mtime_ns, self.index_mtime_ns))
 
     @classmethod
-    def of(cls, path: Path) -> _Pooled:
+    def of(cls, path: Path, *, own: bool = False) -> _Pooled:
+        """The worktree at `path`, as its first checkout left it; with stomper's own index written, `own`."""
         dot_git = (path / ".git").read_bytes()
         admin = (path / dot_git.decode().removeprefix("gitdir:").strip()).resolve()
         files = sorted(p for p in admin.rglob("*") if p.is_file() and p.name != "index")
         kept = tuple((p.relative_to(admin).as_posix(), p.read_bytes()) for p in files)
-        return cls(path, admin, dot_git, kept, *_index_of(admin))
+        pooled = cls(path, admin, dot_git, kept, *_index_of(admin))
+        if own:
+            pooled.write_own_index()
+        return pooled
 
     async def reset(self, base: str, caches: tuple[str, ...]) -> _Pooled:
         """Make the worktree as a new one of `base` would be, its caches kept; the worktree as reset.
@@ -522,10 +535,16 @@ class _Pooled:
         await git(*_STAT, "clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
         stale = await self._stamps() if caches else {}
         await git(*_STAT, "read-tree", "--reset", "-u", base, cwd=self.path)
-        await asyncio.to_thread(_later, self.path, stale)
-        # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
-        index, mtime = await asyncio.to_thread(_index_of, self.admin)
-        return replace(self, index=index, index_mtime_ns=mtime)
+
+        def settle() -> _Pooled:
+            _later(self.path, stale)
+            # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
+            index, mtime = _index_of(self.admin)
+            pooled = replace(self, index=index, index_mtime_ns=mtime)
+            pooled.write_own_index()
+            return pooled
+
+        return await asyncio.to_thread(settle)
 
     async def _stamps(self) -> dict[str, int]:
         """The whole-second mtimes of the files the reset is about to write back."""
