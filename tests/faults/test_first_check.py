@@ -32,11 +32,11 @@ NOTHING_TO_RESUME = "stomper: error: there is no interrupted run to resume (see 
 
 _RUFF_THAT_PAUSES = """#!/bin/sh
 # The project's own ruff (stomper prefers it): its first run, in the checkout, says so and waits.
-if [ "$PWD" = {checkout} ] && [ ! -e {marker} ]; then
-    echo $$ > {marker}.new && mv {marker}.new {marker}
+if [ "$PWD" = '{checkout}' ] && [ ! -e '{marker}' ]; then
+    echo $$ > '{marker}.new' && mv '{marker}.new' '{marker}'
     exec sleep 600
 fi
-exec {real} "$@"
+exec '{real}' "$@"
 """
 
 
