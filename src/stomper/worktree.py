@@ -248,12 +248,18 @@ class Worktree:
     async def reject(self) -> None:
         """Throw away everything since the last verified state.
 
-        The index is restored from the verified tree, not trusted: an agent
-        that ran `git add` would otherwise have its rejected edit kept.
+        The files are put back through stomper's own index, never through the
+        worktree's, which the agent may have written: an entry it marked
+        `--skip-worktree` or `--assume-unchanged` would keep its rejected
+        edit in place (or fail the reset). The worktree's index is then made
+        the verified tree as well, so that the next attempt finds no edit of
+        the last one staged.
         """
-        await git("read-tree", "--reset", "-u", self.verified or self.base, cwd=self.path)
-        await git("checkout", "--quiet", "--", ".", cwd=self.path)
-        await git("clean", "-d", "--force", "--quiet", cwd=self.path)
+        tree = self.verified or self.base
+        await git("read-tree", "--reset", "-u", tree, cwd=self.path, env=self._own)
+        await git("checkout", "--quiet", "--", ".", cwd=self.path, env=self._own)
+        await git("clean", "-d", "--force", "--quiet", cwd=self.path, env=self._own)
+        await git("read-tree", tree, cwd=self.path)
 
     async def contents(self, paths: Iterable[str]) -> dict[str, bytes | None]:
         """The bytes of each of `paths` in the worktree (None for one that is not a file there)."""

@@ -223,6 +223,22 @@ def test_an_edit_the_agent_staged_and_hid_from_git_is_not_what_lands(repo: Path,
     assert_only_fixed(repo, before, {TARGET: FIXED})
 
 
+def test_an_attempt_hidden_from_git_is_still_thrown_away_before_the_next(repo: Path, tmp_path: Path) -> None:
+    # The first attempt stages an edit, marks it --skip-worktree (git then takes the file
+    # for what the index says) and leaves a file the tools refuse: rejected. The second
+    # attempt must start from what was verified, not from what the first one left.
+    project(repo)
+    bad = "import sys\n\n\ndef value() -> int:\n    return 2\n"
+    hide = {"content": bad, "flag": "--skip-worktree"}
+
+    results = fix(repo, tmp_path, {TARGET: {"hide": hide, "content": [bad, FIXED]}}, "--max-attempts", "2")
+
+    calls = [json.loads(line) for line in (tmp_path / "agent" / "calls.jsonl").read_text().splitlines()]
+    assert [call["seen"] for call in calls] == [BROKEN, BROKEN]
+    assert results[TARGET]["outcome"] == "fixed", results[TARGET]
+    assert (repo / TARGET).read_text() == FIXED
+
+
 def test_an_agent_flooding_its_output_is_drained_and_its_last_words_reported(repo: Path, tmp_path: Path) -> None:
     project(repo, {"pkg/other.py": BROKEN})
     before = CheckoutState.capture(repo)
