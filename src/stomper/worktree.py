@@ -350,34 +350,37 @@ class Worktrees:
     async def checkout(self) -> AsyncIterator[Worktree]:
         """A worktree of the base for one file: an idle one of the pool, reset, or a new one."""
         async with self._turns:
-            pooled = await self._take()
+            pooled, _ = await self._take()
             try:
                 yield Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index")
             finally:
                 self._idle.append(pooled)  # reset when next taken, not here: a cancelled run just removes it
 
-    async def spare(self) -> Worktree:
-        """One more worktree of the base, outside the pool's turns, for the run itself (the integration
-        queue's); no fixer runs in it, and `close` removes it with the others.
+    async def spare(self, tree: str | None = None) -> tuple[Worktree, str | None]:
+        """One more worktree, outside the pool's turns, for the run itself (the integration queue's);
+        no fixer runs in it, and `close` removes it with the others. With it, the tree it holds: `tree`,
+        or None for the base's.
 
-        An idle one of the pool is taken for good, reset as for a file,
-        rather than a new one checked out: the queue's first need is often
-        the run's last check, once every file is done and the pool idle.
+        An idle one of the pool is taken for good, reset as for a file but to
+        `tree` (the state the queue wants in it), rather than a new one of the
+        base checked out: the queue's first need is often the run's last
+        check, once every file is done and the pool idle.
         """
-        pooled = await self._take()
-        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index")
+        pooled, held = await self._take(tree)
+        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index"), held
 
-    async def _take(self) -> _Pooled:
+    async def _take(self, tree: str | None = None) -> tuple[_Pooled, str | None]:
+        """An idle worktree reset to `tree` (the base's when None), and `tree`; or a new one of the base, and None."""
         if self._idle:
             pooled = self._idle.pop()
             try:
                 # Not shielded: a reset cancelled halfway leaves a worktree
                 # nobody takes again, which `close` removes with the rest.
-                return await pooled.reset(self.base, self.caches)
+                return await pooled.reset(tree or self.base, self.caches), tree
             except (StomperError, OSError):
                 # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
                 await asyncio.shield(self._remove(pooled.path))
-        return await self._add()
+        return await self._add(), None
 
     async def _add(self) -> _Pooled:
         path = self.home / str(self._made)
@@ -460,7 +463,8 @@ class _Pooled:
         return cls(path, admin, dot_git, kept, *_index_of(admin))
 
     async def reset(self, base: str, caches: tuple[str, ...]) -> _Pooled:
-        """Make the worktree as a new one of `base` would be, its caches kept; the worktree as reset.
+        """Make the worktree as a new one of `base` (a commit, or a tree) would be, its caches kept; the
+        worktree as reset.
 
         The git directory is rewritten first, before any git runs here, the
         index with it: the one stomper's last checkout wrote, not the one the
