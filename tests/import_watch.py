@@ -22,10 +22,16 @@ WATCHER = textwrap.dedent(
     r"""
     import os, sys, threading, time
 
-    _log = open(os.environ["STOMPER_TEST_WATCH"], "a", buffering=1)
+    _file = open(os.environ["STOMPER_TEST_WATCH"], "a", buffering=1)
     _hold = os.environ.get("STOMPER_TEST_HOLD_DIR")
     _count = int(os.environ.get("STOMPER_TEST_HOLD_COUNT", "0"))
     _held = []
+
+    class _log:
+        # Every Python process stomper starts (mypy, pytest, a fake agent) loads this too: each line says whose it is.
+        @staticmethod
+        def write(line):
+            _file.write(f"{os.getpid()}\t{line}")
 
     def _graph():
         module = sys.modules.get("stomper.graph.build")
@@ -72,7 +78,10 @@ class Watch:
     env: dict[str, str]
 
     def lines(self) -> list[list[str]]:
-        return [line.split("\t") for line in self.log.read_text().splitlines()]
+        """What stomper's own process wrote down (not the Python processes it started), line by line."""
+        rows = [line.split("\t") for line in self.log.read_text().splitlines()]
+        (pid,) = {row[0] for row in rows if row[1:] == ["import", "main", "stomper.cli"]}
+        return [row[1:] for row in rows if row[0] == pid]
 
 
 def watch(tmp_path: Path, *, hold: Path | None = None, count: int = 0) -> Watch:

@@ -178,6 +178,27 @@ def test_a_run_whose_batch_leaves_nothing_to_an_agent_never_imports_langgraph(re
     assert (repo / "pkg" / "b.py").read_text() == (repo / "pkg" / "c.py").read_text() == ""
 
 
+def test_early_branches_verified_by_mypy_and_pytest_import_nothing_beside_the_import_thread(
+    repo: Path, tmp_path: Path
+) -> None:
+    # The verifier's mypy and pytest paths (their runs, their output read) inside the held import, too.
+    failing_project(repo, 2)
+    write(repo, {"tests/test_ok.py": "def test_ok() -> None:\n    assert True\n"})
+    commit_all(repo)
+    fixed = tmp_path / "fixed"
+    watcher = watch(tmp_path, hold=fixed, count=2)
+
+    done = stomper(
+        repo, "fix", "--tools", "ruff,mypy,pytest", "--parallel", "2", *quick_agent(tmp_path, fixed), env=watcher.env
+    )
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    log = watcher.lines()
+    assert ["released", "done"] in log, log
+    assert imports_beside_the_import_thread(log) == []
+    assert all((repo / "pkg" / f"m{n}.py").read_text() == "value = 0\n" for n in range(2))
+
+
 def test_a_file_ruff_fixes_in_part_goes_to_its_branch_with_the_graph_imported_early(repo: Path, tmp_path: Path) -> None:
     # ruff's fix of the import lands in the batch; the undefined name is the agent's, in a branch.
     write(repo, {"pkg/__init__.py": "", "pkg/m.py": "import os\n\nvalue = undefined_name\n"})
