@@ -431,8 +431,7 @@ class Worktrees:
         self._idle.clear()
         await asyncio.to_thread(shutil.rmtree, self.home, True)
         async with self._registry:
-            await asyncio.to_thread(_unlock, self.state_dir, self.run_id)
-            await git("worktree", "prune", cwd=self.root, check=False)
+            await asyncio.to_thread(_forget, self.state_dir, self.run_id)
 
 
 @dataclass(frozen=True)
@@ -596,6 +595,27 @@ def _unlock(state_dir: Path, run_id: str | None) -> list[str]:
             if owner:
                 runs.append(owner)
     return runs
+
+
+def _forget(state_dir: Path, run_id: str) -> None:
+    """Remove git's records of the worktrees of `run_id` whose directories are gone: what `git worktree
+    prune` does with them, without a git process at the end of every run (and without touching any
+    other record). One whose directory is still there (its removal failed) is left to the next run's repair.
+    """
+    records = state_dir.parent / "worktrees"
+    for record in sorted(records.iterdir()) if records.is_dir() else []:
+        reason = _read_text(record / "locked")
+        if reason is None or not reason.startswith(LOCK_REASON) or reason.removeprefix(LOCK_REASON).strip() != run_id:
+            continue
+        gitdir = _read_text(record / "gitdir")
+        # git writes it absolute, or (`worktree.useRelativePaths`) relative to the record.
+        if gitdir is None or not (record / gitdir.strip()).exists():
+            if record.is_symlink():  # one a fixer replaced: the link goes, never what it points to
+                record.unlink()
+            else:
+                shutil.rmtree(record, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        records.rmdir()  # as git leaves it: gone once empty
 
 
 def _read_text(path: Path) -> str | None:
