@@ -13,6 +13,8 @@ in this order:
                   "hang": true,              # never exit
                   "delay": 1.0,              # sleep
                   "read": ["b.py"],          # record what these files hold when it starts
+                  "hide": {"content": "...", "flag": "--assume-unchanged"},  # stage this content, mark
+                                             # the entry so that git no longer looks at the file, then go on
                   "content": "...",          # write this as the new file content
                   "binary": true,            # then append a comment holding a NUL byte
                   "also": {"b.py": "..."},   # write other files too (any path, "../" and absolute ones too)
@@ -63,6 +65,10 @@ if plan.get("spawn_sleeper"):
 if plan.get("hang"):
     time.sleep(1000)
 time.sleep(plan.get("delay", 0))
+if "hide" in plan:
+    Path(target).write_text(plan["hide"]["content"])
+    subprocess.run(["git", "add", "--", target], check=True)
+    subprocess.run(["git", "update-index", plan["hide"]["flag"], "--", target], check=True)
 content = plan.get("content")
 if isinstance(content, list):
     content = content[min(attempt, len(content) - 1)]

@@ -148,3 +148,16 @@ def test_a_commit_message_quoting_a_tool_that_saw_a_key_is_scrubbed(monkeypatch:
         "fix(stomper): resolve mypy assignment in pkg/a.py\n\n"
         '- line 3: mypy assignment: Incompatible types (expression has type "[redacted]")\n'
     )
+
+
+def test_a_key_set_or_changed_while_stomper_runs_is_scrubbed_from_then_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the environment holds is worked out once and kept (stomper.environ), until it changes.
+    monkeypatch.delenv("LATE_API_KEY", raising=False)
+    text = f"said {KEY} and sk-other-0123456789"
+    assert redact.scrub(text) == text
+    monkeypatch.setenv("LATE_API_KEY", KEY)
+    assert redact.scrub(text) == "said [redacted] and sk-other-0123456789"
+    monkeypatch.setenv("LATE_API_KEY", "sk-other-0123456789")
+    assert redact.scrub(text) == f"said {KEY} and [redacted]"
+    monkeypatch.delenv("LATE_API_KEY")
+    assert redact.scrub(text) == text

@@ -68,6 +68,19 @@ def test_the_root_is_read_only_and_only_the_attempts_places_are_bound_writable_o
     assert argv[-3:] == ["--chdir", str(BOX.worktree), "--"]
 
 
+def test_a_tool_verifying_a_worktree_may_write_it_its_scratch_and_its_caches_and_not_its_git_file() -> None:
+    scratch, caches = Path("/tmp/stomper-pytest-x"), Path("/repo/.git/stomper/worktrees/run/0.caches")
+    argv = sandbox.tool_argv_prefix("bwrap", BOX.worktree, (scratch, caches))
+
+    assert argv[:4] == ["bwrap", "--ro-bind", "/", "/"]
+    writable = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--bind"]
+    assert writable == [str(BOX.worktree), str(scratch), str(caches)]
+    assert argv[argv.index(str(BOX.worktree / ".git")) - 1] == "--ro-bind-try"
+    for flag in ("--unshare-pid", "--die-with-parent", "--new-session"):
+        assert flag in argv
+    assert argv[-3:] == ["--chdir", str(BOX.worktree), "--"]
+
+
 def test_the_environment_has_the_private_home_tmpdir_and_objects_and_no_xdg_directories() -> None:
     env = sandbox.environment(
         {"HOME": "/home/u", "TMPDIR": "/tmp", "XDG_CONFIG_HOME": "/home/u/.config", "OPENAI_API_KEY": "k"}, BOX

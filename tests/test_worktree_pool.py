@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, write
 
-from stomper.worktree import Worktree, Worktrees, caches_of
+from stomper.worktree import Worktree, Worktrees, caches_of, working_tree
 
 FILES = {
     "pkg/__init__.py": "",
@@ -322,3 +322,44 @@ async def test_a_split_index_of_the_users_is_no_trap_for_reuse(repo: Path) -> No
             git(wt.path, "add", "--all")
     assert len(paths) == 1, "a worktree was replaced rather than reset"
     await worktrees.close()
+
+
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+async def test_a_record_is_of_the_files_whatever_the_worktrees_index_says(repo: Path, flag: str) -> None:
+    # The worktree's index is the agent's to write: an entry it marks so that git no longer
+    # looks at the file must not make the record (what lands) differ from the file (what is verified).
+    write(repo, FILES)
+    base = commit_all(repo)
+    worktrees = pool(repo, base)
+    async with worktrees.checkout() as wt:
+        (wt.path / "pkg" / "a.py").write_text("a = 'unverified'\n")
+        git(wt.path, "add", "pkg/a.py")
+        git(wt.path, "update-index", flag, "pkg/a.py")
+        (wt.path / "pkg" / "a.py").write_text("a = 'verified'\n")
+        record = await wt.record()
+        assert git(wt.path, "cat-file", "blob", f"{record}:pkg/a.py") == "a = 'verified'\n"
+        await wt.accept(record)
+        assert wt.tree == record
+    await worktrees.close()
+
+
+async def test_a_snapshot_sees_an_edit_made_in_the_second_of_the_users_git_add(repo: Path) -> None:
+    # An edit in the same second as the index was written, to the same size, has the stats
+    # of its entry; git compares such an entry's content only while the index is as old as it.
+    write(repo, FILES)
+    commit_all(repo)
+    target = repo / "pkg" / "a.py"
+    for _ in range(5):
+        second = int(time.time())
+        target.write_text("a = 5\n")
+        git(repo, "add", "pkg/a.py")
+        target.write_text("a = 6\n")
+        if int(time.time()) == second and int(target.stat().st_mtime) == second:
+            break
+    else:
+        pytest.fail("could not edit within the second of git add")
+    time.sleep(1.1)  # the snapshot's copy of the index made in a later second
+
+    tree = await working_tree(repo)
+
+    assert git(repo, "cat-file", "blob", f"{tree}:pkg/a.py") == "a = 6\n"

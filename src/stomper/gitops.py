@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stomper import proc
+from stomper.environ import derived
 from stomper.errors import GitError, NotAGitRepository
 
 # Set by git for hooks; inherited, they would point our worktree commands at
@@ -76,7 +77,13 @@ _DIFF_ARGS = ("--no-ext-diff", "--no-textconv", "--no-color")
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for git children: hook variables removed, no prompts."""
-    env = {k: v for k, v in os.environ.items() if k not in _HOOK_VARIABLES}
+    env = dict(derived(_git_env_from))
+    env.update(extra or {})
+    return env
+
+
+def _git_env_from(environ: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in environ.items() if k not in _HOOK_VARIABLES}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_PAGER"] = "cat"
     env["GIT_EDITOR"] = "true"
@@ -85,7 +92,6 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     # No `git status` or `git diff` of ours refreshes the user's index on the side: a kill
     # would leave its index.lock behind, and only the locks of an apply are ours to repair.
     env["GIT_OPTIONAL_LOCKS"] = "0"
-    env.update(extra or {})
     return env
 
 

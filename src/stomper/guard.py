@@ -68,13 +68,17 @@ class Seal:
 
     @classmethod
     async def take(cls, wt: Worktree, refs: RefState | None = None) -> Seal:
-        common, admin = await asyncio.to_thread(_git_dirs, wt.path)
-        watched = [(".git (the worktree's own)", wt.path / ".git")]
-        watched += [(f".git/{name}", common / name) for name in _CONTROL]
-        watched += [(f".git/{admin.relative_to(common).as_posix()}/{name}", admin / name) for name in _ADMIN]
-        # The per-worktree config of the user's other linked worktrees, and any a fixer adds.
-        watched += [(".git/worktrees/*/config.worktree", common / "worktrees")]
-        return cls(wt.path, tuple(watched), await asyncio.to_thread(_prints, watched), refs or wt.refs)
+        def look() -> tuple[list[tuple[str, Path]], tuple[str, ...]]:
+            common, admin = _git_dirs(wt.path)
+            watched = [(".git (the worktree's own)", wt.path / ".git")]
+            watched += [(f".git/{name}", common / name) for name in _CONTROL]
+            watched += [(f".git/{admin.relative_to(common).as_posix()}/{name}", admin / name) for name in _ADMIN]
+            # The per-worktree config of the user's other linked worktrees, and any a fixer adds.
+            watched += [(".git/worktrees/*/config.worktree", common / "worktrees")]
+            return watched, _prints(watched)
+
+        watched, prints = await asyncio.to_thread(look)
+        return cls(wt.path, tuple(watched), prints, refs or wt.refs)
 
     async def check(self) -> None:
         """Raise `UnsafeChange` naming what changed, if anything did; changed refs are put back first."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ class _Waiting:
     def changed(self) -> frozenset[str]:
         return frozenset(c.path for c in self.fix.changes)
 
-    def meets(self, changed: frozenset[str], reads: frozenset[str]) -> bool:
+    def meets(self, changed: AbstractSet[str], reads: AbstractSet[str]) -> bool:
         """Whether this fix and one that changed `changed` after reading `reads` could change each other's verdict."""
         return bool(self.changed & reads or changed & self.reads)
 
@@ -89,7 +90,12 @@ class Integration:
         """Combined checks run: one per batch that needed one, and one per half tried when a batch fails."""
         self._lock = asyncio.Lock()
         self._waiting: list[_Waiting] = []
-        self._landed = [_landed_before(verifier, c.path) for c in landed_before]
+        self._landed: list[_Landed] = []
+        self._landed_changed: set[str] = set()
+        self._landed_reads: set[str] = set()
+        """What every landed fix changed and read: whether a fix meets any of them, without a look at each."""
+        for change in landed_before:
+            self._add_landed(_landed_before(verifier, change.path))
         self._since: list[Change] = list(landed_before)
         """Changes landed and not yet in `_tree` (at first, all of them since the snapshot)."""
         self._tree: str | None = None
@@ -141,7 +147,7 @@ class Integration:
 
     def _apart(self, waiting: _Waiting, batch: Iterable[_Waiting]) -> bool:
         """Whether no landed fix, and no other fix of `batch`, touches what `waiting`'s verification read."""
-        if any(waiting.meets(landed.changed, landed.reads) for landed in self._landed):
+        if waiting.meets(self._landed_changed, self._landed_reads):
             return False
         return not any(waiting.meets(other.changed, other.reads) for other in batch if other is not waiting)
 
@@ -212,9 +218,14 @@ class Integration:
                 waiting.error = result
             elif result is not None:
                 waiting.applied = result
-                self._landed.append(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
+                self._add_landed(_Landed(waiting.fix.path, waiting.changed, waiting.reads, waiting.scope))
                 if not checked:
                     self._since.extend(waiting.fix.changes)
+
+    def _add_landed(self, landed: _Landed) -> None:
+        self._landed.append(landed)
+        self._landed_changed |= landed.changed
+        self._landed_reads |= landed.reads
 
     async def _integrated(self, state: str | None = None) -> Worktree:
         """The queue's worktree, holding the integrated state (`_tree`, brought up to date).

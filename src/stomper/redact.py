@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO, TypeVar
+
+from stomper.environ import derived
 
 REDACTED = "[redacted]"
 
@@ -40,10 +41,14 @@ _PREFIX = re.compile(r"^[A-Za-z0-9]{2,6}[-_]")
 T = TypeVar("T")
 
 
-def credentials(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Each credential value of `environ` (default: this process's), and the variable holding it."""
+def credentials(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """Each credential value of `environ` (default: this process's, as it is now), and the variable holding it."""
+    return _credentials_in(environ) if environ is not None else derived(_credentials_in)
+
+
+def _credentials_in(environ: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for name, value in sorted((environ if environ is not None else os.environ).items()):
+    for name, value in sorted(environ.items()):
         if name.upper().endswith(SUFFIXES) and len(value.strip()) >= MIN_LENGTH:
             for piece in _pieces(value.strip()):
                 found.setdefault(piece, name)

@@ -304,6 +304,7 @@ class Run:
             test_roots=tuple(await asyncio.to_thread(pytest_testpaths, project.root)),
             allow_suppressions=tuple(settings.allow_suppressions),
             all_tests=settings.verify_tests == "all",
+            bwrap=self.confine.bwrap,
         )
         worktrees = worktree.Worktrees(
             project.root,

@@ -81,17 +81,31 @@ class Box:
 
 
 def argv_prefix(bwrap: str, box: Box) -> list[str]:
-    """The command line that runs a program inside `box`; the program's argv follows it.
+    """The command line that runs a program inside `box`; the program's argv follows it."""
+    return _confined(bwrap, box.worktree, (box.worktree, box.git_dir, box.objects, box.home, box.tmp), box.protected)
 
-    Order matters: bubblewrap mounts in the order given, so the writable places
-    are bound over the read-only root, and the protected files over them.
+
+def tool_argv_prefix(bwrap: str, worktree: Path, writable: Sequence[Path]) -> list[str]:
+    """The command line that runs a tool checking `worktree` as confined as the agent that wrote it.
+
+    pytest imports what the fix wrote (a `conftest.py`, the module itself),
+    and mypy loads the plugins its configuration names: verifying an attempt
+    runs the attempt's code. It may write the worktree and `writable` (the
+    tool's scratch directory, its caches), and nothing else; the worktree's
+    `.git` file stays as it is; what it leaves running dies with it.
     """
+    return _confined(bwrap, worktree, (worktree, *writable), (worktree / ".git",))
+
+
+def _confined(bwrap: str, cwd: Path, writable: Sequence[Path], protected: Sequence[Path]) -> list[str]:
+    # Order matters: bubblewrap mounts in the order given, so the writable places
+    # are bound over the read-only root, and the protected files over them.
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for place in (box.worktree, box.git_dir, box.objects, box.home, box.tmp):
+    for place in writable:
         argv += ["--bind", str(place), str(place)]
-    for path in box.protected:
+    for path in protected:
         argv += ["--ro-bind-try", str(path), str(path)]
-    argv += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(box.worktree), "--"]
+    argv += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(cwd), "--"]
     return argv
 
 
@@ -111,11 +125,15 @@ async def make_box(worktree: Path, scratch: Path, home_paths: Sequence[str]) -> 
     the private home: agents rewrite their own configuration (`~/.claude.json`
     at every start), which must neither fail nor reach the user's.
     """
-    git_dir, repo_objects = await _git_paths(worktree)
     home, tmp, objects = scratch / "home", scratch / "tmp", scratch / "objects"
-    await asyncio.to_thread(tmp.mkdir)
-    await asyncio.to_thread(objects.mkdir)
-    await asyncio.to_thread(_copy_home, Path.home(), home, home_paths)
+
+    def make() -> tuple[Path, bytes, bytes] | None:
+        tmp.mkdir()
+        objects.mkdir()
+        _copy_home(Path.home(), home, home_paths)
+        return _ties(worktree)
+
+    git_dir, repo_objects = await _git_paths(worktree, await asyncio.to_thread(make))
     return Box(
         worktree=worktree,
         git_dir=git_dir,
@@ -132,9 +150,9 @@ _GIT_PATHS: dict[tuple[Path, bytes, bytes], tuple[Path, Path]] = {}
 """git's answer for a worktree, by what it is asked from: a pool's worktree is boxed file after file."""
 
 
-async def _git_paths(worktree: Path) -> tuple[Path, Path]:
-    """The worktree's own git directory and the repository's object store, as git finds them."""
-    key = await asyncio.to_thread(_ties, worktree)
+async def _git_paths(worktree: Path, key: tuple[Path, bytes, bytes] | None) -> tuple[Path, Path]:
+    """The worktree's own git directory and the repository's object store, as git finds them
+    from what ties them to it now (`key`, from `_ties`)."""
     if key is not None and key in _GIT_PATHS:
         return _GIT_PATHS[key]
     done = await git("rev-parse", "--path-format=absolute", "--git-dir", "--git-path", "objects", cwd=worktree)

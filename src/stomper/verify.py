@@ -21,12 +21,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper import explain, together
+from stomper import explain, sandbox, together
 from stomper.diagnostics import Diagnostic, LineMap, match
+from stomper.environ import derived
 from stomper.errors import ToolError
 from stomper.imports import ImportGraph
 from stomper.suppressions import TEST_SPEC, Suppression, added
-from stomper.tools import Tool, run_tools
+from stomper.tools import Confine, Tool, run_tools
 from stomper.worktree import caches_of
 
 
@@ -145,6 +146,8 @@ class Verifier:
     allow_suppressions: Collection[str] = ()
     all_tests: bool = False
     """Verify with every test of the project (`verify_tests = "all"`), not only those importing the change."""
+    bwrap: str | None = None
+    """bubblewrap, when the run's agents are confined: the tools then run confined too (they run the fix's code)."""
     _stamps: _Stamps = field(default_factory=lambda: _Stamps(), compare=False, repr=False)
 
     def scope(self, path: str) -> Scope:
@@ -202,6 +205,26 @@ class Verifier:
         new, gone = match(before.diagnostics, diagnostics, maps)
         return Verdict(after=after, new=tuple(new), gone=tuple(gone), error=errors or None, suppressions=allowed)
 
+    def _confinement(self, worktree: Path) -> Confine | None:
+        """How the tools run in `worktree`: writing it, their scratch and their caches (`caches_of`), no more.
+
+        The caches' directory must exist (`_prepare`): inside, the one it would be made in is read-only.
+        """
+        bwrap = self.bwrap
+        if bwrap is None:
+            return None
+
+        def confine(scratch: Path) -> list[str]:
+            return sandbox.tool_argv_prefix(bwrap, worktree, (scratch, caches_of(worktree)))
+
+        return confine
+
+    def _prepare(self, worktree: Path, files: Sequence[str]) -> None:
+        """Before the tools look: new mtimes for new contents (`_Stamps`), and the directory of their caches."""
+        self._stamps.refresh(worktree, files)
+        if self.bwrap is not None:
+            caches_of(worktree).mkdir(exist_ok=True)
+
     def covered(self, scope: Scope) -> frozenset[tuple[str, str]]:
         """Each (tool, file) the tools check for `scope`."""
         return frozenset((tool.name, path) for tool in self.tools for path in scope.for_tool(tool))
@@ -210,8 +233,9 @@ class Verifier:
         self, worktree: Path, scope: Scope, known: Known | None = None
     ) -> tuple[tuple[Diagnostic, ...], str]:
         known = known or {}
-        await asyncio.to_thread(self._stamps.refresh, worktree, scope.files)
+        await asyncio.to_thread(self._prepare, worktree, scope.files)
         env = _worktree_env(worktree)
+        confine = self._confinement(worktree)
         todo = {tool.name: [p for p in scope.for_tool(tool) if (tool.name, p) not in known] for tool in self.tools}
         results = await together.gather(
             *(
@@ -222,6 +246,7 @@ class Verifier:
                     executables=self.executables,
                     timeout=self.timeout,
                     env=env,
+                    confine=confine,
                 )
                 for tool in self.tools
                 if todo[tool.name]
@@ -286,7 +311,7 @@ def _worktree_env(worktree: Path) -> dict[str, str]:
     if existing := os.environ.get("PYTHONPATH"):
         paths.append(existing)
     return {
-        **os.environ,
+        **derived(dict),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": os.pathsep.join(paths),
         "RUFF_NO_CACHE": "true",

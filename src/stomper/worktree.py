@@ -5,17 +5,20 @@ tree as it was (tracked and untracked files, ignored ones left out), made
 through a temporary index so the user's own index is never touched. Each file
 is fixed in a detached worktree of that snapshot under the git directory, so
 nothing stomper does shows up in `git status`; a run keeps a pool of them,
-reset between files (`Worktrees`). Inside a worktree, git's index
-holds the last *verified* state of the fix, whose tree is also remembered: an
-attempt that verification rejects is thrown away by restoring the index and
-the files from that tree.
+reset between files (`Worktrees`). An attempt that verification rejects is
+thrown away by restoring the worktree's index and files from the tree of the
+last *verified* state.
 
 That tree is the *record* of what was verified: written to git's object
 store before the tools look at the files (`Worktree.record`), compared with
 the files again once they have (`Worktree.accept`), and from then on the
 only source of what the fix is: its patch, the guard's checks and the bytes
 the applier writes all come from the record, never from the live worktree,
-where a process an agent left behind could still be writing.
+where a process an agent left behind could still be writing. The record is
+made through an index of stomper's own beside the worktree, which no fixer
+can write: the worktree's index is the agent's to use, and an entry there
+marked `--assume-unchanged` or `--skip-worktree`, or given a file's stats
+with other bytes, would have git record something other than the file.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -59,7 +62,8 @@ async def working_tree(root: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         if index.exists():
-            await asyncio.to_thread(shutil.copyfile, index, env["GIT_INDEX_FILE"])
+            # With its mtime: git compares the bytes of a file changed in the same tick as the index was written.
+            await asyncio.to_thread(shutil.copy2, index, env["GIT_INDEX_FILE"])
         await git("add", "--all", cwd=root, env=env)
         return (await git("write-tree", cwd=root, env=env)).out.strip()
 
@@ -140,12 +144,13 @@ class Worktree:
 
     path: Path
     base: str
+    index: Path
+    """stomper's own index for the worktree's files (`_Pooled.own_index`): its records are made through it,
+    never through the worktree's, which a fixer may write."""
     verified: str = ""
     """The tree of the last verified state; the base's until an attempt is accepted."""
     refs: RefState | None = None
     """The repository's refs as they were when the run's first worktree was made (see `stomper.refs`)."""
-    index: Path | None = None
-    """Its index file (in its own git directory), when known: `accept` then asks git once, not twice."""
     _diffs: dict[tuple[str, str], tuple[Change, ...]] = field(default_factory=dict, repr=False)
     """What one tree changes relative to another, renames found: both are immutable, git is asked once."""
     _recorded: tuple[str, tuple[int, ...]] | None = field(default=None, repr=False)
@@ -164,12 +169,19 @@ class Worktree:
 
     async def record(self) -> str:
         """The files as they are now, written to git's object store as a tree (modes included)."""
-        # Each file compared with its index entry by every stat, whatever the user's config trusts (`_STAT`).
-        await git(*_STAT, "add", "--all", cwd=self.path)
-        tree = (await git("write-tree", cwd=self.path)).out.strip()
-        if self.index is not None:
-            self._recorded = (tree, await asyncio.to_thread(_fingerprint, self.index))
+        # Each file compared with its entry in stomper's own index by every stat, whatever the user's
+        # config trusts (`_STAT`); git reads the bytes of every file whose stats moved since it wrote it.
+        await git(*_STAT, "add", "--all", cwd=self.path, env=self._own)
+        # Every entry of stomper's index is a blob `git add` just wrote or one of a tree in the store: git
+        # need not look each up again (a stat of each loose object, in a repository not yet packed).
+        tree = (await git("write-tree", "--missing-ok", cwd=self.path, env=self._own)).out.strip()
+        # One stat of a file stomper keeps: not worth a thread.
+        self._recorded = (tree, _fingerprint(self.index))
         return tree
+
+    @property
+    def _own(self) -> dict[str, str]:
+        return {"GIT_INDEX_FILE": str(self.index)}
 
     async def accept(self, record: str | None = None) -> None:
         """Make `record` (by default, the files as they are now) the last verified state.
@@ -191,16 +203,16 @@ class Worktree:
     async def _still(self, record: str) -> bool:
         """Whether the files are still `record`, asked of git with one process where that can tell.
 
-        It can when `record` was this worktree's last record and its index
-        (whose tree `record` is) has not been written since: then the files
+        It can when `record` was this worktree's last record and stomper's
+        index (whose tree `record` is) has not been written since: then the files
         match `record` exactly when `git status` finds no file that differs
         from the index and no untracked one, by the same comparison of each
         file with its index entry (stats, the content where they cannot
         tell) that `git add --all` makes. Anything else is asked the long way.
         """
-        if self.index is None or self._recorded is None or self._recorded[0] != record:
+        if self._recorded is None or self._recorded[0] != record:
             return False
-        now = await asyncio.to_thread(_fingerprint, self.index)
+        now = _fingerprint(self.index)
         if not now or now != self._recorded[1]:
             return False
         # GIT_OPTIONAL_LOCKS=0 (gitops.git_env): status does not write the index it compares with.
@@ -213,6 +225,7 @@ class Worktree:
             "--no-renames",
             "--ignore-submodules=none",
             cwd=self.path,
+            env=self._own,
         )
         # "XY path": X is the index against HEAD (the fix itself), Y the files against the index.
         entries = [entry for entry in done.stdout.split(b"\0") if entry]
@@ -228,9 +241,19 @@ class Worktree:
         await git("checkout", "--quiet", "--", ".", cwd=self.path)
         await git("clean", "-d", "--force", "--quiet", cwd=self.path)
 
-    async def read(self, path: str) -> bytes:
-        """The bytes of `path` in the worktree."""
-        return await asyncio.to_thread((self.path / path).read_bytes)
+    async def contents(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """The bytes of each of `paths` in the worktree (None for one that is not a file there)."""
+
+        def read() -> dict[str, bytes | None]:
+            found: dict[str, bytes | None] = {}
+            for path in paths:
+                try:
+                    found[path] = (self.path / path).read_bytes()
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    found[path] = None
+            return found
+
+        return await asyncio.to_thread(read)
 
     async def verified_blob(self, path: str) -> bytes | None:
         """The bytes of `path` as verified (git's stored form), or None when the record has no such file."""
@@ -350,9 +373,9 @@ class Worktrees:
     async def checkout(self) -> AsyncIterator[Worktree]:
         """A worktree of the base for one file: an idle one of the pool, reset, or a new one."""
         async with self._turns:
-            pooled, _ = await self._take()
+            pooled = await self._take()
             try:
-                yield Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index")
+                yield Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.own_index)
             finally:
                 self._idle.append(pooled)  # reset when next taken, not here: a cancelled run just removes it
 
@@ -366,21 +389,27 @@ class Worktrees:
         base checked out: the queue's first need is often the run's last
         check, once every file is done and the pool idle.
         """
-        pooled, held = await self._take(tree)
-        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.admin / "index"), held
+        pooled = await self._reset_idle(tree)
+        held = tree if pooled is not None else None
+        pooled = pooled or await self._add()
+        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.own_index), held
 
-    async def _take(self, tree: str | None = None) -> tuple[_Pooled, str | None]:
-        """An idle worktree reset to `tree` (the base's when None), and `tree`; or a new one of the base, and None."""
-        if self._idle:
-            pooled = self._idle.pop()
-            try:
-                # Not shielded: a reset cancelled halfway leaves a worktree
-                # nobody takes again, which `close` removes with the rest.
-                return await pooled.reset(tree or self.base, self.caches), tree
-            except (StomperError, OSError):
-                # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
-                await asyncio.shield(self._remove(pooled.path))
-        return await self._add(), None
+    async def _take(self) -> _Pooled:
+        return await self._reset_idle() or await self._add()
+
+    async def _reset_idle(self, tree: str | None = None) -> _Pooled | None:
+        """An idle worktree reset to `tree` (the base when None); None when none is idle, or it would not reset."""
+        if not self._idle:
+            return None
+        pooled = self._idle.pop()
+        try:
+            # Not shielded: a reset cancelled halfway leaves a worktree
+            # nobody takes again, which `close` removes with the rest.
+            return await pooled.reset(tree or self.base, self.caches)
+        except (StomperError, OSError):
+            # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
+            await asyncio.shield(self._remove(pooled.path))
+            return None
 
     async def _add(self) -> _Pooled:
         path = self.home / str(self._made)
@@ -405,7 +434,7 @@ class Worktrees:
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
             await asyncio.to_thread(self._seed, path)
-            return await asyncio.to_thread(_Pooled.of, path)
+            return await asyncio.to_thread(_Pooled.of, path, own=True)
         except BaseException:
             await asyncio.shield(self._remove(path))
             raise
@@ -425,6 +454,7 @@ class Worktrees:
         # git's entry for the worktree goes stale with its directory and is
         # unlocked and pruned once, in `close`; pruning here would make every branch wait.
         await asyncio.to_thread(shutil.rmtree, path, True)
+        await asyncio.to_thread(_own_index_of(path).unlink, missing_ok=True)
 
     async def close(self) -> None:
         """Remove the run's directory and every worktree in it, and git's records of them."""
@@ -453,13 +483,27 @@ class _Pooled:
     """When that index was written. git compares the content of a file whose entry is as recent as its
     index (it may have changed again within the same tick), so the copy is put back with this mtime."""
 
+    @property
+    def own_index(self) -> Path:
+        return _own_index_of(self.path)
+
+    def write_own_index(self) -> None:
+        """stomper's own index for the next file: the base's entries as the last checkout wrote them."""
+        self.own_index.write_bytes(self.index)
+        # With its time: git compares the bytes of a file changed in the same tick as the index was written.
+        os.utime(self.own_index, ns=(self.index_mtime_ns, self.index_mtime_ns))
+
     @classmethod
-    def of(cls, path: Path) -> _Pooled:
+    def of(cls, path: Path, *, own: bool = False) -> _Pooled:
+        """The worktree at `path`, as its first checkout left it; with stomper's own index written, `own`."""
         dot_git = (path / ".git").read_bytes()
         admin = (path / dot_git.decode().removeprefix("gitdir:").strip()).resolve()
         files = sorted(p for p in admin.rglob("*") if p.is_file() and p.name != "index")
         kept = tuple((p.relative_to(admin).as_posix(), p.read_bytes()) for p in files)
-        return cls(path, admin, dot_git, kept, *_index_of(admin))
+        pooled = cls(path, admin, dot_git, kept, *_index_of(admin))
+        if own:
+            pooled.write_own_index()
+        return pooled
 
     async def reset(self, base: str, caches: tuple[str, ...]) -> _Pooled:
         """Make the worktree as a new one of `base` (a commit, or a tree) would be, its caches kept; the
@@ -482,10 +526,16 @@ class _Pooled:
         await git(*_STAT, "clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
         stale = await self._stamps() if caches else {}
         await git(*_STAT, "read-tree", "--reset", "-u", base, cwd=self.path)
-        await asyncio.to_thread(_later, self.path, stale)
-        # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
-        index, mtime = await asyncio.to_thread(_index_of, self.admin)
-        return replace(self, index=index, index_mtime_ns=mtime)
+
+        def settle() -> _Pooled:
+            _later(self.path, stale)
+            # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
+            index, mtime = _index_of(self.admin)
+            pooled = replace(self, index=index, index_mtime_ns=mtime)
+            pooled.write_own_index()
+            return pooled
+
+        return await asyncio.to_thread(settle)
 
     async def _stamps(self) -> dict[str, int]:
         """The whole-second mtimes of the files the reset is about to write back."""
@@ -519,6 +569,11 @@ _STAT = (
     *("-c", "core.splitIndex=false"),
 )
 """How a reset compares a file with its index entry: by every stat git keeps, ctime included."""
+
+
+def _own_index_of(worktree: Path) -> Path:
+    """Where stomper keeps its own index of `worktree`: beside it, where no fixer can write."""
+    return worktree.parent / f"{worktree.name}.index"
 
 
 def _fingerprint(index: Path) -> tuple[int, ...]:

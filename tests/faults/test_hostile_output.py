@@ -208,6 +208,21 @@ def test_an_edit_the_agent_staged_itself_is_still_thrown_away_when_rejected(repo
     assert_only_fixed(repo, before, {TARGET: "\nvalue = undefined_name\n"})
 
 
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+def test_an_edit_the_agent_staged_and_hid_from_git_is_not_what_lands(repo: Path, tmp_path: Path, flag: str) -> None:
+    # The agent stages an edit the tools would refuse, marks its index entry so
+    # that git takes the file for unchanged, then writes a fix the tools accept.
+    # What is verified is the file; what lands must be the same bytes.
+    project(repo)
+    before = CheckoutState.capture(repo)
+    hidden = "import sys\n\n\ndef value() -> int:\n    return 2\n"
+
+    results = fix(repo, tmp_path, {TARGET: {"hide": {"content": hidden, "flag": flag}, "content": FIXED}})
+
+    assert results[TARGET]["outcome"] == "fixed", results[TARGET]
+    assert_only_fixed(repo, before, {TARGET: FIXED})
+
+
 def test_an_agent_flooding_its_output_is_drained_and_its_last_words_reported(repo: Path, tmp_path: Path) -> None:
     project(repo, {"pkg/other.py": BROKEN})
     before = CheckoutState.capture(repo)

@@ -357,3 +357,66 @@ def test_a_confined_agent_can_use_git_in_its_worktree(repo: Path, tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert committed(repo) == FIXED
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
+
+
+def test_code_an_agent_wrote_runs_confined_when_the_tools_verify_it(
+    repo: Path, tmp_path: Path, bwrap: None, token: str
+) -> None:
+    # pytest imports what the agent wrote (here a conftest.py) while it verifies the attempt,
+    # before the guard refuses a fix that changed another file: that code must be as confined as
+    # the agent was. The project's own test still gets a tmp_path it can write, mypy its cache.
+    write(
+        repo,
+        {
+            "pkg/__init__.py": "",
+            TARGET: "import os\n\n\ndef value() -> int:\n    return 1\n",
+            "tests/test_mod.py": "from pkg.mod import value\n\n\ndef test_value(tmp_path):\n"
+            "    (tmp_path / 'scratch').write_text('tests may write their tmp_path')\n    assert value() == 1\n",
+            "notes.txt": "the user's\n",
+            "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n',
+        },
+    )
+    commit_all(repo, "broken")
+    planted = tmp_path / "planted"
+    payload = textwrap.dedent(
+        f"""
+        import os, subprocess
+        from pathlib import Path
+        for path in ({str(repo / "notes.txt")!r}, {str(planted)!r}):
+            try:
+                Path(path).write_text("written by code the agent wrote\\n")
+            except OSError:
+                pass
+        subprocess.Popen(["setsid", "sleep", "300", {token!r}])
+        """
+    )
+    program = agent(
+        tmp_path,
+        f"""
+        Path(target).write_text({FIXED!r})
+        Path("conftest.py").write_text({payload!r})
+        """,
+    )
+
+    done = stomper(
+        repo,
+        "fix",
+        "--tools",
+        "ruff,mypy,pytest",
+        "--fixer",
+        "agent",
+        "--agent",
+        f"{sys.executable} {program} {{file}} {token}",
+        "--max-attempts",
+        "1",
+        env={"STOMPER_SANDBOX": "required"},
+    )
+
+    assert "Traceback" not in done.stderr, done.stderr
+    assert (repo / "notes.txt").read_text() == "the user's\n"
+    assert not planted.exists()
+    assert not (repo / "conftest.py").exists()
+    assert all_gone(token), f"a daemon started by code the agent wrote outlived the run: {processes(token)}"
+    # The fix also changed conftest.py: verified, then refused by the guard.
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "also changed conftest.py" in done.stdout, done.stdout

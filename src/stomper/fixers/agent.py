@@ -52,10 +52,9 @@ class AgentFixer:
         prompt = agent_prompt(request)
         # The prompt file (and, confined, the agent's HOME, TMPDIR and object
         # store) live outside the worktree, so they are never part of the fix.
-        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="stomper-agent-"))
+        scratch = await asyncio.to_thread(_scratch_with, prompt)
         try:
             prompt_file = scratch / "prompt.md"
-            await asyncio.to_thread(prompt_file.write_text, prompt, "utf-8")
             argv = command_line(self.command, request, prompt, prompt_file)
             env = git_env(
                 {
@@ -101,6 +100,13 @@ class AgentFixer:
             return str(await asyncio.to_thread(transcript.keep, *args))
         except OSError:  # what the agent said is worth keeping, not worth failing its fix over
             return None
+
+
+def _scratch_with(prompt: str) -> Path:
+    """A private directory for one attempt, holding its prompt (`prompt.md`)."""
+    scratch = Path(tempfile.mkdtemp(prefix="stomper-agent-"))
+    (scratch / "prompt.md").write_text(prompt, "utf-8")
+    return scratch
 
 
 def command_line(command: Sequence[str], request: FixRequest, prompt: str, prompt_file: Path) -> list[str]:

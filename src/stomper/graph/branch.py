@@ -163,7 +163,7 @@ async def _attempt(
     work.attempts += 1
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
-    before = {path: await _read(wt, path) for path in request.unit}
+    before = await wt.contents(request.unit)
     with work.clock.step("fixer"):
         outcome = await fixer.fix(request)
     if outcome.log is not None:
@@ -206,16 +206,9 @@ async def _attempt(
     return verdict.after
 
 
-async def _read(wt: Worktree, path: str) -> bytes | None:
-    try:
-        return await wt.read(path)
-    except FileNotFoundError:
-        return None
-
-
 async def _unchanged(wt: Worktree, before: dict[str, bytes | None]) -> bool:
     """Whether every file of the unit holds what it held before the attempt."""
-    return all([await _read(wt, path) == old for path, old in before.items()])
+    return await wt.contents(before) == before
 
 
 @dataclass

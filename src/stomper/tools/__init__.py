@@ -14,12 +14,13 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 from stomper import proc, together
 from stomper.diagnostics import CheckResult, Diagnostic, ToolRun
+from stomper.environ import derived
 from stomper.errors import ExecutableNotFound, ProcTimeout, ToolError
 from stomper.tools.mypy import Mypy
 from stomper.tools.paths import Reach
@@ -54,6 +55,9 @@ class Tool(Protocol):
         """
 
 
+Confine = Callable[[Path], list[str]]
+"""The command line that runs a tool confined, given the tool's scratch directory."""
+
 TOOLS: dict[str, Tool] = {tool.name: tool for tool in (Ruff(), Mypy(), Pytest())}
 
 
@@ -83,22 +87,41 @@ async def run_tool(
     timeout: float,
     env: Mapping[str, str] | None = None,
     whole: bool = False,
+    confine: Confine | None = None,
 ) -> ToolRun:
     """Run one tool on `paths` (relative to `cwd`); a crash becomes `ToolRun.error`.
+
+    `confine`: the command line that runs it confined, given its scratch
+    directory (`stomper.sandbox.tool_argv_prefix`); its TMPDIR is then there.
 
     `whole`: `paths` are the whole project, so a tool with a selection of its
     own (mypy's `files`, pytest's `testpaths`) checks that, as the user's own
     run of it would. Either way only diagnostics in `paths` are kept: what mypy
     says about a module it followed an import into is not this run's work.
     """
-    # Both read the project's configuration files.
-    own = await asyncio.to_thread(tool.own_selection, cwd) if whole else None
-    selected = own if own is not None else await asyncio.to_thread(tool.select, paths, cwd)
-    if own is None and not selected:
+
+    def prepare() -> tuple[list[str], Path | None]:
+        """What to give the tool (none: nothing to run), and its scratch directory."""
+        # Both read the project's configuration files.
+        own = tool.own_selection(cwd) if whole else None
+        selected = own if own is not None else tool.select(paths, cwd)
+        if own is None and not selected:
+            return selected, None
+        scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
+        if confine is not None:
+            (scratch / "tmp").mkdir()
+        return selected, scratch
+
+    selected, scratch = await asyncio.to_thread(prepare)
+    if scratch is None:
         return ToolRun(tool=tool.name, executable=executable)
-    scratch = Path(tempfile.mkdtemp(prefix=f"stomper-{tool.name}-"))
     try:
-        done = await proc.run([executable, *tool.command(selected, scratch)], cwd=cwd, timeout=timeout, env=env)
+        argv = [executable, *tool.command(selected, scratch)]
+        if confine is not None:
+            tmp = scratch / "tmp"
+            argv = [*confine(scratch), *argv]
+            env = {**(env if env is not None else derived(dict)), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+        done = await proc.run(argv, cwd=cwd, timeout=timeout, env=env)
         if done.returncode not in tool.ok_returncodes:
             raise ToolError(_crash_message(tool.name, done))
         diagnostics = tool.parse(done, scratch, cwd, selected or paths)
@@ -120,11 +143,21 @@ async def run_tools(
     timeout: float,
     env: Mapping[str, str] | None = None,
     whole: bool = False,
+    confine: Confine | None = None,
 ) -> CheckResult:
-    """Run `tools` concurrently on `paths` (see `run_tool` for `whole`)."""
+    """Run `tools` concurrently on `paths` (see `run_tool` for `whole` and `confine`)."""
     runs = await together.gather(
         *(
-            run_tool(t, paths, cwd=cwd, executable=executables[t.name], timeout=timeout, env=env, whole=whole)
+            run_tool(
+                t,
+                paths,
+                cwd=cwd,
+                executable=executables[t.name],
+                timeout=timeout,
+                env=env,
+                whole=whole,
+                confine=confine,
+            )
             for t in tools
         )
     )
