@@ -114,7 +114,9 @@ def main() -> None:
     for _, _, text in sorted(row for row in rows if row[1] >= since):
         print(text)
     exiting = next(t for t, kind, _ in events if kind == "exit")
-    print(f"\nlast agent ended {max(agents):.3f}; last child ended {max(e for _, e, _ in spans):.3f};")
+    after = sum(1 for start, _, _ in spans if start >= max(agents))
+    last = max(end for _, end, _ in spans)
+    print(f"\nlast agent ended {max(agents):.3f}; {after} processes started after it; last ended {last:.3f};")
     print(f"interpreter exit began {exiting:.3f}; process gone {gone - started:.3f}")
 
 
