@@ -6,10 +6,12 @@ same as `python -X importtime`) of the real console script, not from a timing.
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 from pathlib import Path
 
-from conftest import commit_all, git, stomper, write
+from conftest import STOMPER, commit_all, git, stomper, write
 
 from tests.import_watch import imports_beside_the_import_thread, watch
 
@@ -176,6 +178,41 @@ def test_a_run_whose_batch_leaves_nothing_to_an_agent_never_imports_langgraph(re
     assert done.returncode == 0, done.stderr[-2000:]
     assert heavy(imported(done)) == set()
     assert (repo / "pkg" / "b.py").read_text() == (repo / "pkg" / "c.py").read_text() == ""
+
+
+def test_the_live_display_on_a_terminal_imports_nothing_beside_the_import_thread(repo: Path, tmp_path: Path) -> None:
+    # On a terminal, rich's display redraws from a thread of its own, four times a second, while the branches work.
+    failing_project(repo, 4)
+    fixed = tmp_path / "fixed"
+    watcher = watch(tmp_path, hold=fixed, count=2)
+    argv = [str(STOMPER), "fix", "--tools", "ruff", "--parallel", "2", *quick_agent(tmp_path, fixed)]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | watcher.env | {"TERM": "xterm"}
+
+    code, said = on_a_terminal(argv, repo, env)
+
+    assert code == 0, said[-2000:]
+    assert "\x1b[?25l" in said  # the live display hid the cursor: it ran
+    log = watcher.lines()
+    assert ["released", "done"] in log, log
+    assert imports_beside_the_import_thread(log) == []
+
+
+def on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run `argv` with a pseudo-terminal as its stdin, stdout and stderr; its exit status and all it wrote."""
+    main, child = pty.openpty()
+    run = subprocess.Popen(argv, cwd=cwd, env=env, stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    said = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the terminal's other end is closed, the run is over
+            break
+        if not chunk:
+            break
+        said += chunk
+    os.close(main)
+    return run.wait(timeout=300), said.decode("utf-8", "replace")
 
 
 def test_early_branches_verified_by_mypy_and_pytest_import_nothing_beside_the_import_thread(
