@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -138,3 +139,44 @@ def test_the_llm_fixers_first_calls_while_langgraph_is_imported_import_nothing_b
     assert (len(server.received), len(server.answered)) == (5, 4)
     assert all((repo / name).read_text() == "value = 0\n" for name in names)
     assert sorted(commits_since(repo, base)) == [[name] for name in names]
+
+
+def test_ctrl_c_while_the_first_wave_works_before_the_graph_stops_cleanly_and_resumes(
+    repo: Path, tmp_path: Path
+) -> None:
+    write(repo, {"pkg/__init__.py": "", "pkg/a.py": UNUSED, "pkg/c.py": "value = undefined\n"})
+    base = commit_all(repo, "an unused import and an undefined name")
+    marker, script = tmp_path / "agent-started", tmp_path / "agent" / "script.json"
+    script.parent.mkdir()
+    script.write_text(json.dumps({"pkg/c.py": {"mark": str(marker), "hang": True}}))
+    release = tmp_path / "release"
+    watcher = watch(tmp_path, hold=release, count=1)
+    argv = [str(STOMPER), "fix", "--tools", "ruff", "--agent", fake_agent(script)]
+    run = subprocess.Popen(
+        argv, cwd=repo, env={**os.environ, **watcher.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(marker, run)
+
+    run.send_signal(signal.SIGINT)  # c.py's early branch in its agent, LangGraph not yet imported
+    (release / "go").touch()  # the import thread may finish: the interpreter waits for it at exit
+    out, err = run.communicate(timeout=120)
+
+    assert run.returncode == 130, out + err
+    assert "interrupted; resume with: stomper fix --resume " in err
+    assert "never retrieved" not in err and "Warning" not in err and "Traceback" not in err
+    assert ["held"] in watcher.lines()
+    assert commits_since(repo, base) == [["pkg/a.py"]]  # the batch landed before the signal
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert not (repo / ".git" / "stomper" / "lock").exists()
+    script.write_text(json.dumps({"pkg/c.py": {"content": "value = 1\n"}}))
+    done = stomper(repo, "fix", "--resume", "--report", str(tmp_path / "report.json"))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = {f["path"]: f for f in json.loads((tmp_path / "report.json").read_text())["files"]}
+    assert {p: (f["outcome"], f["fixers"]) for p, f in report.items()} == {
+        "pkg/a.py": ("fixed", ["ruff"]),
+        "pkg/c.py": ("fixed", ["agent"]),
+    }
+    assert sorted(commits_since(repo, base)) == [["pkg/a.py"], ["pkg/c.py"]]
+    assert git(repo, "status", "--porcelain") == ""
+    assert_nothing_left(repo)
