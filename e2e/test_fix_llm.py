@@ -70,3 +70,51 @@ def test_llm_fixer_fixes_every_file_with_at_most_parallel_requests_at_once(repo:
     assert data["summary"]["model"]["calls"] == len(paths)
     assert data["summary"]["model"]["input_tokens"] > 0
     assert SECRET not in done.stdout + done.stderr + report.read_text()
+
+
+def test_a_models_edit_runs_confined_while_pytest_verifies_it(repo: Path, tmp_path: Path) -> None:
+    # pytest imports the module the model rewrote: what its code does then is the model's doing,
+    # and is confined as an agent is (sandbox = "required": a run that could not confine it is refused).
+    planted = tmp_path / "planted"
+    write(
+        repo,
+        {
+            "pkg/__init__.py": "",
+            "pkg/mod.py": BROKEN.format(n=1),
+            "tests/test_mod.py": "from pkg.mod import value\n\n\ndef test_value() -> None:\n    assert value()\n",
+            "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n',
+            "notes.txt": "the user's\n",
+        },
+    )
+    commit_all(repo, "broken project")
+    payload = (
+        "from pathlib import Path\n\n"
+        f"for place in ({str(repo / 'notes.txt')!r}, {str(planted)!r}):\n"
+        "    try:\n"
+        '        Path(place).write_text("written by the model\'s code\\n")\n'
+        "    except OSError:\n"
+        "        pass\n\n\n"
+    )
+    server = OpenAIServer(lambda body: f"```python\n{payload}{FIXED.format(n=1)}```\n")
+
+    with server.running():
+        done = subprocess.run(
+            [str(STOMPER), "fix", "--model", "openai:gpt-4o-mini", "--tools", "ruff,mypy,pytest"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **os.environ,
+                "OPENAI_API_KEY": SECRET,
+                "STOMPER_LLM__BASE_URL": server.url,
+                "STOMPER_SANDBOX": "required",
+            },
+        )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(server.answered) == 1
+    # Verified and landed as written; while pytest ran it, it could not write outside its worktree.
+    assert (repo / "pkg" / "mod.py").read_text() == payload + FIXED.format(n=1)
+    assert (repo / "notes.txt").read_text() == "the user's\n"
+    assert not planted.exists()

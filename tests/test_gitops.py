@@ -40,6 +40,36 @@ def test_open_repo_in_a_linked_worktree_shares_the_common_git_dir(repo: Path, tm
     )
 
 
+def test_open_repo_answers_for_the_snapshot_too(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(repo, {"a.py": "", "HEAD": "a file named HEAD is no revision\n"})
+    head = commit_all(repo)
+    git(repo, "worktree", "add", "--quiet", "-b", "other", str(tmp_path / "wt"))
+    # Under a git hook: the index git handed the hook is not the checkout's.
+    monkeypatch.setenv("GIT_INDEX_FILE", str(repo / ".git" / "next-index.lock"))
+
+    info = gitops.open_repo(repo)
+    linked = gitops.open_repo(tmp_path / "wt")
+
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert (info.head, info.head_tree, info.index, info.head_ref) == (
+        head,
+        tree,
+        repo / ".git" / "index",
+        "refs/heads/main",
+    )
+    assert (linked.head, linked.head_tree, linked.head_ref) == (head, tree, "refs/heads/other")
+    assert linked.index == repo / ".git" / "worktrees" / "wt" / "index"
+
+
+def test_open_repo_without_commits_has_no_head(repo: Path) -> None:
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "on main")
+    git(repo, "checkout", "--quiet", "--orphan", "fresh")
+
+    info = gitops.open_repo(repo)
+
+    assert (info.has_commits, info.head, info.head_tree, info.head_ref) == (False, None, None, "refs/heads/fresh")
+
+
 def test_open_repo_outside_git(tmp_path: Path) -> None:
     with pytest.raises(NotAGitRepository, match=r"is not inside a git repository$"):
         gitops.open_repo(tmp_path)

@@ -1,16 +1,20 @@
-"""What a command with nothing to do imports: LangGraph and LangChain only for a run that fans out.
+"""What a command with nothing to do imports and runs: LangGraph and LangChain only for a run that fans out,
+and only the git processes that finding nothing to fix needs.
 
 Read from the interpreter's own import log (`PYTHONPROFILEIMPORTTIME`, the
-same as `python -X importtime`) of the real console script, not from a timing.
+same as `python -X importtime`) and from git's own log of every git process
+(`GIT_TRACE`) of the real console script, not from a timing.
 """
 
 from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import STOMPER, commit_all, git, stomper, write
 
 from tests.import_watch import imports_beside_the_import_thread, watch
@@ -73,6 +77,68 @@ def test_fix_with_nothing_to_fix_never_imports_langgraph(repo: Path) -> None:
     (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
     assert '"status": "completed"' in record.read_text()
     assert git(repo, "for-each-ref", "refs/stomper/") == ""
+
+
+def gits(trace: Path) -> list[str]:
+    """Each git process from git's trace, as its command line past stomper's `-c` settings."""
+    found = []
+    for line in trace.read_text().splitlines():
+        started = re.search(r"trace: built-in: git (.*)$", line)
+        if started is not None:
+            found.append(re.sub(r"^(-c \S+ )*", "", started[1]))
+    return found
+
+
+@pytest.mark.parametrize("untracked", [False, True])
+def test_fix_with_nothing_to_fix_starts_only_the_git_processes_it_needs(
+    repo: Path, tmp_path: Path, untracked: bool
+) -> None:
+    clean_project(repo)
+    if untracked:
+        write(repo, {"notes.txt": "untracked: the snapshot is a commit of its own\n"})
+    trace = tmp_path / "trace"
+
+    done = stomper(repo, "fix", "--tools", "ruff", env={"GIT_TRACE": str(trace)})
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0 failing file(s)" in done.stdout
+    ran = gits(trace)
+    # The repository (with HEAD, its tree, the index), the run refs to repair, the files, the clean
+    # check, the snapshot's `add` and `write-tree`; and its commit when it is not HEAD.
+    assert len(ran) <= 6 + untracked, ran
+    assert ("commit-tree" in " ".join(ran)) == untracked, ran
+    # No commit check, run ref, worktree prune or branch lookup for a run with nothing to commit.
+    said = " ".join(ran)
+    for absent in ("var ", "config ", "can a commit be made", "update-ref", "worktree", "symbolic-ref"):
+        assert absent not in said, ran
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    assert '"status": "completed"' in record.read_text()
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
+
+
+def test_a_run_with_something_to_fix_checks_its_commit_then_records_then_works(repo: Path, tmp_path: Path) -> None:
+    # The other side of the test above: what a run with nothing to fix leaves out, one with a fix makes,
+    # in the order that a kill between any two of them loses nothing.
+    clean_project(repo)
+    write(repo, {"pkg/b.py": "import os\n"})
+    commit_all(repo)
+    trace = tmp_path / "trace"
+
+    done = stomper(repo, "fix", "--tools", "ruff", env={"GIT_TRACE": str(trace)})
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (repo / "pkg" / "b.py").read_text() == ""
+    ran = gits(trace)
+
+    def first(prefix: str) -> int:
+        found = [n for n, command in enumerate(ran) if command.startswith(prefix)]
+        assert found, (prefix, ran)
+        return found[0]
+
+    check = first("commit-tree -p HEAD -m 'stomper: can a commit be made here?'")
+    assert first("var GIT_COMMITTER_IDENT") < check < first("update-ref refs/stomper/runs/") < first("worktree add")
+    # The identity asked once, for the check and the applier alike (the commits ask git for their dates later).
+    assert [c for c in ran[: first("worktree add")] if c.startswith("var ")] == ["var GIT_COMMITTER_IDENT"]
 
 
 def test_a_run_whose_batch_fixes_every_file_never_imports_langgraph(repo: Path) -> None:

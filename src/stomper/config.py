@@ -230,8 +230,8 @@ class StomperSettings(BaseSettings):
     """The external coding agent (see [agent])."""
 
     sandbox: SandboxMode = "auto"
-    """How agents are confined (see docs/safety.md): auto (with bubblewrap where it works, else
-    unconfined, said once), required (refuse to run agents without it), off (never)."""
+    """How agents, and the tools that run what an AI wrote, are confined (see docs/safety.md): auto (with
+    bubblewrap where it works, else unconfined, said once), required (refuse to run them without it), off (never)."""
 
     model: str | None = None
     """LangChain chat model as provider:model, e.g. openai:gpt-4o-mini, or a name LangChain infers

@@ -148,41 +148,69 @@ class RepoInfo:
     has_commits: bool
     detached: bool
     branch: str | None
+    head: str | None
+    """HEAD's commit when the repository was opened (None without commits)."""
+    head_tree: str | None
+    """That commit's tree (None when git could not read it)."""
+    index: Path
+    """The working tree's index file (which may not exist yet)."""
+    head_ref: str | None
+    """The ref HEAD pointed at (`refs/heads/main`), None when detached or when the HEAD file cannot tell."""
 
     @property
     def state_dir(self) -> Path:
         return self.git_dir / "stomper"
 
 
+_REFTABLE_HEAD = "ref: refs/heads/.invalid"
+"""What the HEAD file holds in a repository whose refs are in a reftable: HEAD itself is there, not in the file."""
+
+
 def open_repo(path: Path) -> RepoInfo:
     """The repository containing `path`; raises `NotAGitRepository` when there is none.
 
     Called before any event loop runs (it has its own). One `git rev-parse`
-    answers it; HEAD's branch is read from the file git keeps it in.
+    answers it, for the run's snapshot too (HEAD, its tree, the index); HEAD's
+    branch is read from the file git keeps it in.
     """
     for name in _HOOK_VARIABLES:
         os.environ.pop(name, None)
     if not path.is_dir():
         raise NotAGitRepository(f"{path} is not inside a git repository")
-    asked = ("--is-bare-repository", "--absolute-git-dir", "--git-common-dir", "--show-toplevel")
-    done = asyncio.run(git("rev-parse", *asked, "--verify", "--quiet", "HEAD", cwd=path, check=False))
+    asked = (
+        "--is-bare-repository",
+        "--absolute-git-dir",
+        "--git-common-dir",
+        "--show-toplevel",
+        "--path-format=absolute",
+        "--git-path",
+        "index",
+    )
+    printed = len(asked) - 2  # `--path-format` prints nothing, `--git-path index` one line
+    # `--revs-only`: without a commit, HEAD is no revision and is left out instead of failing the call.
+    done = asyncio.run(git("rev-parse", *asked, "--revs-only", "HEAD", "HEAD^{tree}", cwd=path, check=False))
     lines = done.out.splitlines()
     if lines[:1] == ["true"]:
         raise NotAGitRepository(f"{path} is in a bare git repository, which has no files to fix")
-    # 0: HEAD is a commit; 1 (with every line but the commit's): no commit yet.
-    if done.returncode not in (0, 1) or len(lines) < len(asked):
+    if done.returncode != 0 or not printed <= len(lines) <= printed + 2:
         said = _said(done)
         why = "" if "not a git repository" in said else f" ({said})"
         raise NotAGitRepository(f"{path} is not inside a git repository{why}")
-    _, git_dir, common_dir, top = lines[: len(asked)]
-    head = (Path(git_dir) / "HEAD").read_text(encoding="utf-8", errors="surrogateescape").strip()
-    branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else None
+    _, git_dir, common_dir, top, index = lines[:printed]
+    revs = lines[printed:]
+    head, tree = (revs[0] if revs else None), (revs[1] if len(revs) > 1 else None)
+    text = (Path(git_dir) / "HEAD").read_text(encoding="utf-8", errors="surrogateescape").strip()
+    target = text.removeprefix("ref: ") if text.startswith("ref: ") and text != _REFTABLE_HEAD else None
     return RepoInfo(
         root=Path(top).resolve(),
         git_dir=(path / common_dir).resolve(),
-        has_commits=done.returncode == 0,
-        detached=not head.startswith("ref: "),
-        branch=branch,
+        has_commits=head is not None,
+        detached=not text.startswith("ref: "),
+        branch=target.removeprefix("refs/heads/") if target and target.startswith("refs/heads/") else None,
+        head=head,
+        head_tree=tree,
+        index=Path(index),
+        head_ref=target,
     )
 
 
@@ -228,7 +256,12 @@ async def fallback_identity(cwd: Path) -> tuple[str, ...]:
         return ()
     if await _config_true(cwd, "user.useConfigOnly"):
         return ()
-    return ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
+    return STOMPER
+
+
+STOMPER = ("-c", "user.name=stomper", "-c", "user.email=stomper@localhost")
+"""git's `-c` options for stomper as the author: of the user's commits when they have no identity (and
+allow a made-up one), and of stomper's own objects that no branch holds (a run's snapshot)."""
 
 
 async def signing(cwd: Path) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ of ours is alive, this is what such a kill can leave and what repairs it:
 - worktrees under `.git/stomper/worktrees/`, and git's records of them in
   `.git/worktrees/`, half made if the kill came during `git worktree add`
   (which makes `git gc` and `git fsck` fail): removed, unlocked and pruned
-  (`worktree.remove_leftovers`);
+  (`worktree.remove_leftovers`; `git worktree prune` runs only when a record
+  is left for it to prune);
 - `.git/index.lock` of a git that was applying or committing a fix:
   removed, but only when the run's journal shows an apply that never ended
   (its process is dead: we hold the run lock) and no live process holds the

@@ -4,16 +4,20 @@
 shown and written, an exit code out. Everything between is here:
 
     start    the repository's run lock, repairs of what dead runs left, the
-             snapshot, the run's record (`runs.RunRecord`) and the ref that
-             keeps its snapshot from `git gc`
+             snapshot, the first check (the tools); then, only when they
+             found something to fix, the check that a commit can be made,
+             the run's record (`runs.RunRecord`) and the ref that keeps its
+             snapshot from `git gc`: a run with nothing to fix records only
+             how it ended
     resume   the same from the record of an interrupted run: its files,
              mode, settings and how its tools were run (`RunRecord.whole`,
              `RunRecord.known`);
              the fixes its journal says it began to apply; its checkpoint,
              which holds what its tools found and its finished branches
-    land     the tools, then, when files fail, the graph (`graph/build.py`):
-             its stream goes to the display and the journal, its fixes into
-             the checkout through the `Applier`
+    land     from what the first check found, the batch, then the graph
+             (`graph/build.py`) for what it left: its stream goes to the
+             display and the journal, its fixes into the checkout through
+             the `Applier`
     stop     the record says how the run ended; a finished run's ref goes;
              the worktrees always go, through a second Ctrl-C too
 
@@ -37,7 +41,7 @@ from stomper.apply import Applier, Mode, applied_before, check_commits
 from stomper.config import StomperSettings
 from stomper.errors import FixerError, GitError, NotAGitRepository, StomperError
 from stomper.events import EventLog, read_events
-from stomper.fixers.registry import build_fixers, check_agent, uses_agent
+from stomper.fixers.registry import build_fixers, check_agent, runs_ai_code
 from stomper.graph import checkpoints, jobs
 from stomper.graph.state import RunContext, RunState
 from stomper.integrate import Integration
@@ -96,7 +100,7 @@ async def fix(
     if request.resume is None:
         build_fixers(project.settings, ruff)
     confine = sandbox.UNCONFINED
-    if uses_agent(project.settings) or request.resume is not None:
+    if runs_ai_code(project.settings) or request.resume is not None:
         confine = await sandbox.choose(project.settings.sandbox)
         if confine.note is not None:
             on_event(Note(confine.note))
@@ -110,18 +114,31 @@ async def fix(
         for note in repaired:
             on_event(Note(note))
         await asyncio.to_thread(checkpoints.check, rundir.checkpoints)
+        started = time.monotonic()
+        first: RunState | None = None
+        vouched: Known = {}
         if request.resume is not None:
             record, settings = await _resumed(project, selection, request, rundir, on_event)
             # Before the record says running: a resumed run's fixers must be usable too.
             check_agent(settings, project.root)
             build_fixers(settings, ruff)
         else:
-            record = await _started(project, selection, request, cwd=cwd, on_event=on_event)
+            record = await _started(project, repo, selection, request, cwd=cwd, on_event=on_event)
             settings = project.settings
             known = await _known(project, record.files, request)
             record = dataclasses.replace(record, known=tuple(sorted(known)))
-        if record.mode == "commit":
-            await check_commits(project.root, await gitops.fallback_identity(project.root))
+            # The tools before anything is written down: a run they find nothing to fix for has nothing
+            # to commit, resume or keep from `git gc`, and records only how it ended. Killed before its
+            # record, a run has changed nothing (its snapshot is objects nothing points at).
+            first, vouched = await _check(project, record, on_event, vouch=True)
+            if jobs.nothing_to_fix(first):
+                final = jobs.run_report(record.run_id, record.mode, first)
+                rundir.save(_ended(dataclasses.replace(record, pid=os.getpid()), "completed", final))
+                return dataclasses.replace(final, seconds=time.monotonic() - started)
+        # Before anything changes: a commit git cannot make stops the run here, with nothing to undo.
+        identity = await gitops.fallback_identity(project.root) if record.mode == "commit" else None
+        if identity is not None:
+            await check_commits(project.root, identity)
         settled = settings.model_dump(mode="json")
         record = dataclasses.replace(record, status="running", pid=os.getpid(), settings=settled)
         # The record first: a ref without one is what a kill right here would otherwise leave.
@@ -129,8 +146,8 @@ async def fix(
         await gitops.git("update-ref", _ref(record.run_id), record.base, cwd=project.root)
         with EventLog(rundir.events(record.run_id)) as journal:
             project = dataclasses.replace(project, settings=settings)
-            run = Run(project, record, rundir, journal, on_event, confine)
-            return await run.go(resuming=request.resume is not None)
+            run = Run(project, record, rundir, journal, on_event, confine, vouched=vouched, identity=identity)
+            return await run.go(first, started=started)
 
 
 async def _resumed(
@@ -166,9 +183,15 @@ async def _known(project: Project, files: tuple[str, ...], request: Request) -> 
 
 
 async def _started(
-    project: Project, selection: Selection, request: Request, *, cwd: Path, on_event: Callable[[Event], None]
+    project: Project,
+    repo: gitops.RepoInfo,
+    selection: Selection,
+    request: Request,
+    *,
+    cwd: Path,
+    on_event: Callable[[Event], None],
 ) -> RunRecord:
-    """The record of a new run: its files, mode and snapshot."""
+    """The record of a new run: its files, mode, snapshot and branch."""
     files, notes = await text_files(project.root, await select_files(selection, project.root, in_git=True, cwd=cwd))
     for note in notes:
         on_event(Note(note))
@@ -186,10 +209,11 @@ async def _started(
         started=time.time(),
         status="running",
         mode=mode,
-        base=await worktree.snapshot(project.root),
+        base=await worktree.snapshot(repo),
         files=tuple(files),
         settings=project.settings.model_dump(mode="json"),
-        branch=await gitops.head_ref(project.root),
+        # As the HEAD file said when the repository was opened; git is asked when the file cannot say.
+        branch=repo.head_ref if repo.head_ref or repo.detached else await gitops.head_ref(project.root),
         checkout=str(project.root),
         whole=selection.whole,
     )
@@ -206,6 +230,9 @@ class Run:
         journal: EventLog,
         on_event: Callable[[Event], None],
         confine: sandbox.Sandbox,
+        *,
+        vouched: Known,
+        identity: tuple[str, ...] | None,
     ) -> None:
         self.project = project
         self.record = record
@@ -213,16 +240,17 @@ class Run:
         self.journal = journal
         self.on_event = on_event
         self.confine = confine
-        self.vouched: Known = {}
+        self.vouched = vouched
         """What the first check found that holds in the snapshot (`jobs.vouched`); nothing for a resumed run."""
+        self.identity = identity
+        """git's `-c` options for the author (`gitops.fallback_identity`), when the commit check asked already."""
 
-    async def go(self, *, resuming: bool) -> RunReport:
-        """Land, then stop; the record says how the run ended."""
-        started = time.monotonic()
+    async def go(self, first: RunState | None, *, started: float) -> RunReport:
+        """Land, then stop; the record says how the run ended. `started`: when the run began (monotonic)."""
         status: Status = "failed"
         final: RunReport | None = None
         try:
-            final = await self.land(resuming=resuming)
+            final = await self.land(first)
             status = "completed"
         except asyncio.CancelledError:
             status = "interrupted"
@@ -235,12 +263,12 @@ class Run:
             await self.stop(status, final)
         return dataclasses.replace(final, seconds=time.monotonic() - started)
 
-    async def land(self, *, resuming: bool) -> RunReport:
-        """Collect, then, when there is something to fix, the batch, then fan out what it left."""
-        # A resumed run goes on from its checkpoint, which holds what its tools found.
-        state = None if resuming else await self._collect()
-        if state is not None and jobs.nothing_to_fix(state):
-            return jobs.run_report(self.record.run_id, self.record.mode, state)
+    async def land(self, first: RunState | None) -> RunReport:
+        """From what the first check found (`first`), the batch, then fan out what it left.
+
+        A resumed run (`first` None) goes on from its checkpoint, which holds what its tools found.
+        """
+        state = first
         # The machinery of fixing only for a run that has files to fix: imported here, on the run's thread,
         # before the import thread starts (`stomper.graph.preload`).
         from stomper.graph.batch import leaves_branches
@@ -273,23 +301,7 @@ class Run:
         run_id = self.record.run_id
         if status in ("completed", "misconfigured"):
             await _always(gitops.git("update-ref", "-d", _ref(run_id), cwd=self.project.root))
-        summary = final.to_json()["summary"] if final is not None else {}
-        self.rundir.save(dataclasses.replace(self.record, status=status, finished=time.time(), summary=summary))
-
-    async def _collect(self) -> RunState:
-        project, record = self.project, self.record
-        known = frozenset(record.known)
-        state = await jobs.collect(project, list(record.files), project.executables(), known, whole=record.whole)
-        self.on_event(Collected(len(state.get("jobs", []))))
-        if not known and not jobs.nothing_to_fix(state) and await self._checked_the_snapshot():
-            self.vouched = jobs.vouched(state, project.tools)
-        return state
-
-    async def _checked_the_snapshot(self) -> bool:
-        """Whether the checkout is still the run's snapshot, as it was when the tools looked at it."""
-        root = self.project.root
-        then = await gitops.git("rev-parse", f"{self.record.base}^{{tree}}", cwd=root)
-        return await worktree.working_tree(root) == then.out.strip()
+        self.rundir.save(_ended(self.record, status, final))
 
     async def _context(self) -> RunContext:
         """What the graph's nodes share: the fixers, the verifier, the worktree pool, the applier, the queue."""
@@ -320,7 +332,7 @@ class Run:
             record.mode,  # type: ignore[arg-type]
             rundir.patches(run_id),
             self.journal,
-            await gitops.fallback_identity(project.root),
+            self.identity if self.identity is not None else await gitops.fallback_identity(project.root),
             applied_before(read_events(self.journal.path)),
             branch=record.branch or await gitops.head_ref(project.root),
         )
@@ -380,7 +392,7 @@ class Run:
             if state is None and (await graph.aget_state(config)).created_at is None:
                 # Interrupted before its graph started: from what its tools found, kept for this (its batch
                 # runs again, in the graph), or, interrupted before they were kept, its tools run again.
-                state = await jobs.load(self._collected) or await self._collect()
+                state = await jobs.load(self._collected) or (await _check(self.project, self.record, self.on_event))[0]
             try:
                 final = await self._stream(
                     graph.astream(state, config=config, context=ctx, stream_mode=["custom", "updates"])
@@ -419,6 +431,32 @@ class Run:
                     self.on_event(Finished(result))
         assert final is not None
         return final
+
+
+async def _check(
+    project: Project, record: RunRecord, on_event: Callable[[Event], None], *, vouch: bool = False
+) -> tuple[RunState, Known]:
+    """The run's tools on its files in the checkout (`jobs.collect`): what they found, and, with `vouch`,
+    what of it holds in the snapshot (`jobs.vouched`; nothing when it cannot be told)."""
+    known = frozenset(record.known)
+    state = await jobs.collect(project, list(record.files), project.executables(), known, whole=record.whole)
+    on_event(Collected(len(state.get("jobs", []))))
+    if vouch and not known and not jobs.nothing_to_fix(state) and await _still_the_snapshot(project, record.base):
+        return state, jobs.vouched(state, project.tools)
+    return state, {}
+
+
+async def _still_the_snapshot(project: Project, base: str) -> bool:
+    """Whether the checkout is still the run's snapshot, as it was when the tools looked at it."""
+    root = project.root
+    then = await gitops.git("rev-parse", f"{base}^{{tree}}", cwd=root)
+    return await worktree.working_tree(root, project.repo.index if project.repo else None) == then.out.strip()
+
+
+def _ended(record: RunRecord, status: Status, final: RunReport | None) -> RunRecord:
+    """`record` as the run ended: how, when, and its report's summary."""
+    summary = final.to_json()["summary"] if final is not None else {}
+    return dataclasses.replace(record, status=status, finished=time.time(), summary=summary)
 
 
 async def _always(work: Awaitable[T]) -> T:

@@ -262,7 +262,8 @@ async def choose(mode: SandboxMode) -> Sandbox:
     return Sandbox(
         bwrap=None,
         note=(
-            f"agents run unconfined: {why}; an agent can write anywhere you can and leave processes "
-            'running after its attempt (install bubblewrap, or set sandbox = "off" to silence this)'
+            f"agents run unconfined: {why}; an agent, and the code of an AI's edit while the tools verify it, "
+            "can write anywhere you can and leave processes running "
+            '(install bubblewrap, or set sandbox = "off" to silence this)'
         ),
     )

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stomper.errors import StomperError
-from stomper.gitops import git, head_ref
+from stomper.gitops import STOMPER, RepoInfo, git, head_ref
 from stomper.refs import RefState
 
 
@@ -41,24 +41,38 @@ class ChangedAfterVerification(StomperError):
     """The worktree's files changed while, or after, they were verified; the attempt is not kept."""
 
 
-async def snapshot(root: Path) -> str:
-    """A commit of the working tree at `root` as it is now.
+async def snapshot(repo: RepoInfo) -> str:
+    """A commit of the repository's working tree as it is now.
 
     HEAD itself when nothing differs from it. The user's index is copied,
-    never written, which also lets git reuse its cached file stats.
+    never written, which also lets git reuse its cached file stats. HEAD,
+    its tree and the index's path are those `open_repo` found: the snapshot's
+    parent is the HEAD the run opened. A commit of its own is stomper's, not
+    the user's (no branch holds it): made as stomper, it needs no identity of
+    theirs, which a repository may not have (`user.useConfigOnly`).
     """
-    head = (await git("rev-parse", "--verify", "--quiet", "HEAD", cwd=root, check=False)).out.strip()
-    tree = await working_tree(root)
-    if head and (await git("rev-parse", "HEAD^{tree}", cwd=root)).out.strip() == tree:
+    root, head = repo.root, repo.head
+    tree = await working_tree(root, repo.index)
+    if head is not None and tree == (repo.head_tree or await _tree_of(root, head)):
         return head
     parents = ["-p", head] if head else []
-    done = await git("commit-tree", tree, *parents, "-m", "stomper: snapshot of the working tree", cwd=root)
+    message = "stomper: snapshot of the working tree"
+    done = await git(*STOMPER, "commit-tree", tree, *parents, "-m", message, cwd=root)
     return done.out.strip()
 
 
-async def working_tree(root: Path) -> str:
-    """The working tree at `root` as it is now, as a tree in git's object store (ignored files left out)."""
-    index = Path((await git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=root)).out.strip())
+async def _tree_of(root: Path, commit: str) -> str:
+    return (await git("rev-parse", f"{commit}^{{tree}}", cwd=root)).out.strip()
+
+
+async def working_tree(root: Path, index: Path | None = None) -> str:
+    """The working tree at `root` as it is now, as a tree in git's object store (ignored files left out).
+
+    `index`: the path of the working tree's index, when the caller knows it.
+    """
+    if index is None:
+        asked = await git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=root)
+        index = Path(asked.out.strip())
     with tempfile.TemporaryDirectory(prefix="stomper-index-") as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         if index.exists():
@@ -616,8 +630,28 @@ async def remove_leftovers(root: Path, state_dir: Path) -> list[str]:
     """
     removed = await asyncio.to_thread(_remove_directories, state_dir / "worktrees")
     unlocked = await asyncio.to_thread(_unlock, state_dir, None)
-    await git("worktree", "prune", cwd=root)
+    # Only when there is something to prune: most runs start with nothing left behind.
+    if await asyncio.to_thread(_prunable, state_dir.parent / "worktrees"):
+        await git("worktree", "prune", cwd=root)
     return sorted(set(removed) | set(unlocked))
+
+
+def _prunable(records: Path) -> bool:
+    """Whether `git worktree prune` has anything to remove in `records` (`.git/worktrees`).
+
+    As git sees it: an entry that is not a directory, or a record that is not
+    locked whose `gitdir` is missing, empty or names a file that is gone.
+    """
+    for record in sorted(records.iterdir()) if records.is_dir() else []:
+        if not record.is_dir():
+            return True
+        if (record / "locked").exists():
+            continue
+        gitdir = (_read_text(record / "gitdir") or "").strip()
+        # A relative gitdir (git's worktree.useRelativePaths) is relative to the record.
+        if not gitdir or not (record / gitdir).exists():
+            return True
+    return False
 
 
 def _remove_directories(home: Path) -> list[str]:

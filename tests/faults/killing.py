@@ -24,6 +24,10 @@ every time and however loaded the machine, at one of two moments:
 
 Either way the marker file is written, with the paused process's pid, once
 that process is paused; it stays paused until it is killed.
+
+`git_that_waits` puts a `git` in front of the real one that waits, before it
+runs, the first time its arguments hold some given words (`update-ref` and
+`refs/stomper/runs/`: a run recorded, its ref not yet made).
 """
 
 from __future__ import annotations
@@ -108,6 +112,30 @@ def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path, ski
         skip=skip,
     )
     _executable(bin_dir / "git", wrapper)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+_WAITING = """#!{python}
+import os, sys, time
+from pathlib import Path
+
+marker = Path({marker!r})
+args = sys.argv[1:]
+if not marker.exists() and all(any(word in arg for arg in args) for word in {words!r}):
+    marker.with_suffix(".new").write_text(str(os.getpid()))
+    marker.with_suffix(".new").replace(marker)
+    time.sleep(600)
+os.execv({real!r}, [{real!r}, *args])
+"""
+
+
+def git_that_waits(bin_dir: Path, marker: Path, *words: str) -> dict[str, str]:
+    """The environment for a stomper whose `git` waits, the first time its arguments hold all `words`, until killed.
+
+    `marker` is written, with the waiting process's pid, once it waits.
+    """
+    bin_dir.mkdir(parents=True)
+    _executable(bin_dir / "git", _WAITING.format(python=sys.executable, marker=str(marker), words=words, real=REAL_GIT))
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from conftest import STOMPER, commit_all, fake_agent, git, write
 
+from tests.faults.killing import git_that_waits
+
 BROKEN = 'def value() -> int:\n    return "{n}"\n'
 FIXED = "def value() -> int:\n    return {n}\n"
 FILES = [f"pkg/mod{n}.py" for n in range(4)]
@@ -225,7 +227,22 @@ def _kill_orphaned_agent(marker: Path) -> None:
             os.killpg(int(marker.read_text()), signal.SIGKILL)
 
 
-def test_a_run_stopped_while_its_tools_ran_checks_the_same_way_when_resumed(repo: Path, tmp_path: Path) -> None:
+def stopped_before_its_ref(repo: Path, run: subprocess.Popen[str], marker: Path) -> None:
+    """Ctrl-C once the run is recorded and before its ref is made, its tools' findings kept nowhere yet.
+
+    (Stopped while its first tools ran, a run has recorded nothing: there is nothing to resume.)
+    """
+    wait_for(marker, run)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, out + err
+    assert git(repo, "for-each-ref", "refs/stomper/") == ""
+    assert not list((repo / ".git" / "stomper" / "runs").glob("*/collected.json"))
+
+
+def test_a_run_stopped_before_its_tools_findings_were_kept_checks_the_same_way_when_resumed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # No files named: mypy checks what the project's `files` selects, and a resumed run must too.
     write(repo, {"pyproject.toml": '[tool.mypy]\nfiles = ["pkg"]\n', "scripts/loose.py": 'x: int = "not in files"\n'})
     script = project(repo, tmp_path)
@@ -234,17 +251,14 @@ def test_a_run_stopped_while_its_tools_ran_checks_the_same_way_when_resumed(repo
     wrapper = repo / ".venv" / "bin" / "mypy"
     wrapper.parent.mkdir(parents=True)
     real = Path(sys.executable).with_name("mypy")
-    # In the checkout (the tools finding the failing files), the first call says so and waits to be interrupted.
+    # In the checkout (the tools finding the failing files), each call is written down.
     wrapper.write_text(
-        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *) echo "$*" >> {calls};'
-        f' [ -e {marker} ] || {{ touch {marker}; sleep 30; }} ;; esac\nexec {real} "$@"\n'
+        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *) echo "$*" >> {calls} ;; esac\nexec {real} "$@"\n'
     )
     wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", git_that_waits(tmp_path / "bin", marker, "update-ref", "refs/stomper/runs/")["PATH"])
     run = start(repo, script)
-    wait_for(marker, run)
-    run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=120)
-    assert run.returncode == 130, out + err
+    stopped_before_its_ref(repo, run, marker)
     (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
     assert json.loads(record.read_text())["whole"] is True
     interrupted = calls.read_text().splitlines()
@@ -259,7 +273,9 @@ def test_a_run_stopped_while_its_tools_ran_checks_the_same_way_when_resumed(repo
     assert_finished(repo, done)
 
 
-def test_a_run_stopped_while_its_tools_ran_leaves_its_baseline_alone_when_resumed(repo: Path, tmp_path: Path) -> None:
+def test_a_run_stopped_before_its_tools_findings_were_kept_leaves_its_baseline_alone_when_resumed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The baseline records the debt of FILES; only the new file's diagnostic is the run's work, resumed too.
     script = project(repo, tmp_path)
     made = subprocess.run([str(STOMPER), "baseline", "--tools", "mypy", "-o", str(tmp_path / "base.json")], cwd=repo)
@@ -270,19 +286,9 @@ def test_a_run_stopped_while_its_tools_ran_leaves_its_baseline_alone_when_resume
         json.dumps({p: {"content": FIXED.format(n=n)} for n, p in [*enumerate(FILES), (9, "pkg/new.py")]})
     )
     marker = tmp_path / "here"
-    wrapper = repo / ".venv" / "bin" / "mypy"
-    wrapper.parent.mkdir(parents=True)
-    real = Path(sys.executable).with_name("mypy")
-    wrapper.write_text(
-        f'#!/bin/sh\ncase "$PWD" in *.git/stomper/worktrees/*) ;; *)'
-        f' [ -e {marker} ] || {{ touch {marker}; sleep 30; }} ;; esac\nexec {real} "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", git_that_waits(tmp_path / "bin", marker, "update-ref", "refs/stomper/runs/")["PATH"])
     run = start(repo, script, "--baseline", str(tmp_path / "base.json"))
-    wait_for(marker, run)
-    run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=120)
-    assert run.returncode == 130, out + err
+    stopped_before_its_ref(repo, run, marker)
 
     done = resume(repo)
 

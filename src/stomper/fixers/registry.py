@@ -51,6 +51,17 @@ def uses_agent(settings: StomperSettings) -> bool:
     return settings.fixer == "auto" and settings.model is None and agent_command(settings.agent) is not None
 
 
+def uses_model(settings: StomperSettings) -> bool:
+    """Whether a run with `settings` would ask the model for edits."""
+    return settings.fixer == "llm" or (settings.fixer == "auto" and settings.model is not None)
+
+
+def runs_ai_code(settings: StomperSettings) -> bool:
+    """Whether a run with `settings` would run what an AI wrote: an agent is a program that does what a
+    model says, and pytest imports an AI's edit (mypy loads the plugins a configuration names)."""
+    return uses_agent(settings) or (uses_model(settings) and bool({"pytest", "mypy"} & set(settings.tools)))
+
+
 def check_agent(settings: StomperSettings, root: Path) -> None:
     """Raise `FixerError` before a run if it would start an agent that is missing or cannot run."""
     if not uses_agent(settings):
