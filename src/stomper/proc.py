@@ -66,8 +66,10 @@ async def run(
     """
     argv = tuple(str(a) for a in argv)
     started = time.monotonic()
+    loop = asyncio.get_running_loop()
     try:
-        child = await asyncio.create_subprocess_exec(
+        transport, child = await loop.subprocess_exec(
+            lambda: _Child(loop, max_output, stdin),
             *argv,
             cwd=cwd,
             env=dict(env) if env is not None else None,
@@ -86,38 +88,69 @@ async def run(
         # E2BIG above all: more files than one command line holds.
         raise StomperError(f"{Path(argv[0]).name} could not be started: {exc.strerror}") from exc
 
-    assert child.stdout is not None and child.stderr is not None
-    out, err = _Capture(max_output), _Capture(max_output)
-    pipes = [
-        asyncio.ensure_future(out.drain(child.stdout)),
-        asyncio.ensure_future(err.drain(child.stderr)),
-    ]
-    if stdin is not None:
-        assert child.stdin is not None
-        # Fed beside the wait, so that a child that never reads is still timed out.
-        pipes.append(asyncio.ensure_future(_feed(child.stdin, stdin)))
+    pid = transport.get_pid()
     try:
-        await asyncio.wait_for(_exited(child), timeout)
+        # Shielded: a timeout or a cancellation must not cancel what `_stop_group` waits for next.
+        await asyncio.wait_for(asyncio.shield(child.exited), timeout)
     except TimeoutError:
-        await _stop_group(child)
+        await _stop_group(pid, child)
         raise ProcTimeout(f"{Path(argv[0]).name} ran longer than {timeout:g}s and was killed") from None
     except BaseException:
-        await asyncio.shield(_stop_group(child))
+        await asyncio.shield(_stop_group(pid, child))
         raise
     finally:
         # The child is gone; anything it left in its group goes too, which
         # also closes any pipe a grandchild still holds open.
-        _signal_group(child.pid, signal.SIGKILL)
-        await _finish(pipes)
+        _signal_group(pid, signal.SIGKILL)
+        await _finish(transport, child)
 
+    returncode = transport.get_returncode()
     return Completed(
         argv=argv,
-        returncode=child.returncode if child.returncode is not None else -1,
-        stdout=out.data(),
-        stderr=err.data(),
+        returncode=returncode if returncode is not None else -1,
+        stdout=child.out.data(),
+        stderr=child.err.data(),
         seconds=time.monotonic() - started,
-        truncated=out.dropped or err.dropped,
+        truncated=child.out.dropped or child.err.dropped,
     )
+
+
+class _Child(asyncio.SubprocessProtocol):
+    """One child as the event loop reports it: its output kept as it comes, its exit, its pipes closing.
+
+    Nothing polls and no task reads: the loop calls in as data arrives and
+    when the child exits (through its pidfd), which is all a run of a short
+    git command should cost.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int, stdin: bytes | None) -> None:
+        self.out, self.err = _Capture(limit), _Capture(limit)
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        """Both of its output pipes closed: everything it wrote is in `out` and `err`."""
+        self._open = {1, 2}
+        self._stdin = stdin
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        pipe = transport.get_pipe_transport(0)
+        if self._stdin is not None and isinstance(pipe, asyncio.WriteTransport):
+            # Buffered by the transport as the child reads it; a child that never reads is still timed out,
+            # and one that exits unread just closes the pipe (the write's error is the transport's to drop).
+            pipe.write(self._stdin)
+            pipe.close()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.out if fd == 1 else self.err).add(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open.discard(fd)
+        if not self._open and not self.closed.done():
+            self.closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
 
 
 class _Capture:
@@ -127,54 +160,24 @@ class _Capture:
         self._limit = limit
         self.dropped = False
 
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(65536):
-            room = self._limit - self._kept
-            if room > 0:
-                self._chunks.append(chunk[:room])
-                self._kept += min(room, len(chunk))
-            if len(chunk) > room:
-                self.dropped = True
+    def add(self, chunk: bytes) -> None:
+        room = self._limit - self._kept
+        if room > 0:
+            self._chunks.append(chunk[:room])
+            self._kept += min(room, len(chunk))
+        if len(chunk) > room:
+            self.dropped = True
 
     def data(self) -> bytes:
         return b"".join(self._chunks)
 
 
-async def _feed(pipe: asyncio.StreamWriter, data: bytes) -> None:
-    try:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            pipe.write(data)
-            await pipe.drain()
-    finally:
-        pipe.close()
-
-
-async def _finish(pipes: Sequence[asyncio.Future[None]]) -> None:
+async def _finish(transport: asyncio.SubprocessTransport, child: _Child) -> None:
     # A grandchild that escaped the group (setsid) may hold our pipes open;
     # we do not wait for it forever.
-    _, pending = await asyncio.wait(pipes, timeout=_KILL_GRACE)
-    for task in pending:
-        task.cancel()
-    for task in pipes:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _exited(child: asyncio.subprocess.Process) -> None:
-    """Wait for the child itself to exit.
-
-    `Process.wait()` also waits for the child's pipes to close, which a
-    grandchild holding them open (a server a test suite started) would put
-    off until the timeout, or forever; the group is killed once this returns.
-    """
-    waiting = asyncio.ensure_future(child.wait())
-    delay = 0.001
-    try:
-        while child.returncode is None and not waiting.done():
-            await asyncio.wait({waiting}, timeout=delay)
-            delay = min(delay * 2, 0.05)
-    finally:
-        waiting.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(child.closed), _KILL_GRACE)
+    transport.close()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -182,13 +185,13 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-async def _stop_group(child: asyncio.subprocess.Process) -> None:
+async def _stop_group(pid: int, child: _Child) -> None:
     """SIGTERM the child's group, then SIGKILL it if it has not gone."""
-    _signal_group(child.pid, signal.SIGTERM)
+    _signal_group(pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_exited(child), _KILL_GRACE)
-    _signal_group(child.pid, signal.SIGKILL)
-    await _exited(child)
+        await asyncio.wait_for(asyncio.shield(child.exited), _KILL_GRACE)
+    _signal_group(pid, signal.SIGKILL)
+    await asyncio.shield(child.exited)
 
 
 def watch_children_by_pidfd() -> None:
