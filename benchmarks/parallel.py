@@ -10,7 +10,7 @@ problem ruff cannot fix (F821, an undefined name), and runs
 seconds and writes the fix: a shell script, so that its own start-up (a few
 milliseconds) does not add to the latency it stands for. It prints the run's own time (from the JSON
 report: snapshot, check, every branch, apply; Python start-up excluded), the
-process's wall time, and the speedup of each over --parallel 1.
+process's wall time (with the range of the runs), and the speedup of each over --parallel 1.
 `--compare-src DIR` also runs every level with `PYTHONPATH=DIR` (e.g. the
 `src` of an older checkout, from `git archive`), alternating with the
 installed stomper run by run, so that a change of load hits both alike; it
@@ -104,7 +104,7 @@ def main() -> None:
         f"median of {args.repeat} runs, load average {os.getloadavg()[0]:.1f}"
     )
     cpu_head = f" {'CPU s':>6}" if len(versions) > 1 else ""
-    print(f"{'parallel':>19} {'run s':>8} {'speedup':>8} {'wall s':>8} {'speedup':>8}{cpu_head}")
+    print(f"{'parallel':>19} {'run s':>8} {'speedup':>8} {'wall s':>8} {'speedup':>8}{cpu_head}  wall range")
     base: dict[str, tuple[float, float]] = {}
     for level in (int(n) for n in args.levels.split(",")):
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in versions}
@@ -117,7 +117,8 @@ def main() -> None:
             first = base.setdefault(name, (run_s, wall_s))
             cpu = f" {statistics.median(r[2] for r in done):>6.2f}" if len(versions) > 1 else ""
             speedups = f"{first[0] / run_s:>7.2f}x {wall_s:>8.2f} {first[1] / wall_s:>7.2f}x"
-            print(f"{level:>8}{name:>11} {run_s:>8.2f} {speedups}{cpu}", flush=True)
+            walls = [r[1] for r in done]
+            print(f"{level:>8}{name:>11} {run_s:>8.2f} {speedups}{cpu}  {min(walls):.2f}-{max(walls):.2f}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -112,6 +112,16 @@ def test_check_runs_all_three_tools(project: Path, capsys: pytest.CaptureFixture
     assert document["summary"] == {"files": 3, "diagnostics": 3, "tool_errors": 0}
 
 
+def test_an_emoji_code_in_a_message_is_shown_as_written(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(repo, {"pkg/ok.py": "", "tests/test_fire.py": 'def test_fire():\n    assert ":fire:" == "x"\n'})
+    commit_all(repo)
+
+    code, out, _ = run(capsys, "check", "--tools", "pytest")
+
+    assert code == 1
+    assert ":fire:" in out and "\N{FIRE}" not in out
+
+
 def test_clean_project_exits_0(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(repo, {"pkg/ok.py": "def one() -> int:\n    return 1\n", "tests/test_ok.py": "def test_ok():\n    pass\n"})
     commit_all(repo)

@@ -96,6 +96,25 @@ async def test_fixes_that_meet_nothing_land_without_a_check_and_the_recheck_sees
     assert [d.path for d in recheck.diagnostics] == []
 
 
+async def test_the_recheck_sees_the_integrated_state_not_what_the_last_fixer_left_in_the_worktree_it_takes(
+    repo: Path,
+) -> None:
+    queue, worktrees, verifier = await queue_of(repo)
+    try:
+        (b,) = await land_together(queue, worktrees, verifier, ["pkg/b.py"])
+        assert isinstance(b, Applied)
+        # A fixer's leftover in the idle worktree the recheck takes next (the last one back in the pool):
+        # a.py's label made to return str, which b.py's landed fix, checked against it, would not pass.
+        async with worktrees.checkout() as wt:
+            write(wt.path, {"pkg/a.py": FIXED["pkg/a.py"]})
+        recheck = await queue.recheck(["pkg/b.py"])
+    finally:
+        await worktrees.close()
+    assert recheck is not None
+    assert ("mypy", "pkg/b.py") in recheck.covered
+    assert [d.path for d in recheck.diagnostics] == []
+
+
 async def test_a_fix_of_a_checked_batch_that_cannot_land_sends_the_rest_to_be_checked_again(repo: Path) -> None:
     queue, worktrees, verifier = await queue_of(repo)
     # The user edits c.py while the run goes on: its fix cannot land, and a.py's, checked with it, is checked again.

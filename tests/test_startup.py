@@ -8,12 +8,16 @@ same as `python -X importtime`) and from git's own log of every git process
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, stomper, write
+from conftest import STOMPER, commit_all, git, stomper, write
+
+from tests.import_watch import imports_beside_the_import_thread, watch
 
 HEAVY = ("langgraph", "langchain_core", "langsmith", "aiosqlite")
 
@@ -43,9 +47,11 @@ def failing_project(repo: Path, count: int) -> None:
     commit_all(repo)
 
 
-def quick_agent(tmp_path: Path) -> list[str]:
+def quick_agent(tmp_path: Path, done: Path | None = None) -> list[str]:
+    """An agent that fixes `undefined_name`; with `done`, it leaves a file there for each file it fixed."""
     agent = tmp_path / "agent.sh"
-    agent.write_text("#!/bin/sh\nsed -i 's/undefined_name/0/' \"$1\"\n")
+    tell = f'touch "{done}/$(basename "$1")"\n' if done is not None else ""
+    agent.write_text(f"#!/bin/sh\nsed -i 's/undefined_name/0/' \"$1\"\n{tell}")
     agent.chmod(0o755)
     # The default fixer chain with an agent: ruff's fixes, then the agent.
     return ["--agent", f"{agent} {{file}}"]
@@ -204,6 +210,29 @@ def test_the_hook_with_a_staged_file_still_runs(repo: Path) -> None:
     assert (repo / "pkg" / "a.py").read_text() == ""
 
 
+def test_the_first_wave_of_branches_works_while_the_graph_is_imported(repo: Path, tmp_path: Path) -> None:
+    failing_project(repo, 6)
+    fixed = tmp_path / "fixed"
+    # The import thread is held at LangGraph until three files are fixed: only early branches can fix them.
+    watcher = watch(tmp_path, hold=fixed, count=3)
+
+    done = stomper(repo, "fix", "--tools", "ruff", "--parallel", "3", *quick_agent(tmp_path, fixed), env=watcher.env)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = watcher.lines()
+    assert ["released", "done"] in log, log
+    # LangGraph on the import thread alone, and no module loaded by any other thread meanwhile.
+    assert {line[1] for line in log if line[0] == "import" and line[2].startswith("langgraph")} == {"import"}
+    assert imports_beside_the_import_thread(log) == []
+    # The first three files' agents ran before LangGraph was ready (the graph adopted those branches),
+    # the other three in branches the graph started; one agent a file, each file fixed and committed once.
+    agents = [line[1] for line in log if line[0] == "exec" and "agent.sh" in line[2]]
+    assert sorted(agents) == ["imported"] * 3 + ["importing"] * 3, log
+    assert all((repo / "pkg" / f"m{n}.py").read_text() == "value = 0\n" for n in range(6))
+    assert len(git(repo, "rev-list", "HEAD").split()) == 7
+    assert "6 diagnostic(s) fixed, 0 remaining, in 6 failing file(s)" in done.stdout
+
+
 def test_a_run_whose_batch_leaves_nothing_to_an_agent_never_imports_langgraph(repo: Path, tmp_path: Path) -> None:
     # An AI fixer is configured, but ruff fixes all there is: the batch finishes the run.
     clean_project(repo)
@@ -217,9 +246,83 @@ def test_a_run_whose_batch_leaves_nothing_to_an_agent_never_imports_langgraph(re
     assert (repo / "pkg" / "b.py").read_text() == (repo / "pkg" / "c.py").read_text() == ""
 
 
+def test_the_live_display_on_a_terminal_imports_nothing_beside_the_import_thread(repo: Path, tmp_path: Path) -> None:
+    # On a terminal, rich's display redraws from a thread of its own, four times a second, while the branches work.
+    failing_project(repo, 4)
+    fixed = tmp_path / "fixed"
+    watcher = watch(tmp_path, hold=fixed, count=2)
+    argv = [str(STOMPER), "fix", "--tools", "ruff", "--parallel", "2", *quick_agent(tmp_path, fixed)]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | watcher.env | {"TERM": "xterm"}
+
+    code, said = on_a_terminal(argv, repo, env)
+
+    assert code == 0, said[-2000:]
+    assert "\x1b[?25l" in said  # the live display hid the cursor: it ran
+    log = watcher.lines()
+    assert ["released", "done"] in log, log
+    assert imports_beside_the_import_thread(log) == []
+
+
+def on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run `argv` with a pseudo-terminal as its stdin, stdout and stderr; its exit status and all it wrote."""
+    main, child = pty.openpty()
+    run = subprocess.Popen(argv, cwd=cwd, env=env, stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    said = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the terminal's other end is closed, the run is over
+            break
+        if not chunk:
+            break
+        said += chunk
+    os.close(main)
+    return run.wait(timeout=300), said.decode("utf-8", "replace")
+
+
+def test_early_branches_verified_by_mypy_and_pytest_import_nothing_beside_the_import_thread(
+    repo: Path, tmp_path: Path
+) -> None:
+    # The verifier's mypy and pytest paths (their runs, their output read) inside the held import, too.
+    failing_project(repo, 2)
+    write(repo, {"tests/test_ok.py": "def test_ok() -> None:\n    assert True\n"})
+    commit_all(repo)
+    fixed = tmp_path / "fixed"
+    watcher = watch(tmp_path, hold=fixed, count=2)
+
+    done = stomper(
+        repo, "fix", "--tools", "ruff,mypy,pytest", "--parallel", "2", *quick_agent(tmp_path, fixed), env=watcher.env
+    )
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    log = watcher.lines()
+    assert ["released", "done"] in log, log
+    assert imports_beside_the_import_thread(log) == []
+    assert all((repo / "pkg" / f"m{n}.py").read_text() == "value = 0\n" for n in range(2))
+
+
+def test_a_file_ruff_fixes_in_part_goes_to_its_branch_with_the_graph_imported_early(repo: Path, tmp_path: Path) -> None:
+    # ruff's fix of the import lands in the batch; the undefined name is the agent's, in a branch.
+    write(repo, {"pkg/__init__.py": "", "pkg/m.py": "import os\n\nvalue = undefined_name\n"})
+    commit_all(repo)
+    fixed = tmp_path / "fixed"
+    watcher = watch(tmp_path, hold=fixed, count=1)
+
+    done = stomper(repo, "fix", "--tools", "ruff", *quick_agent(tmp_path, fixed), env=watcher.env)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = watcher.lines()
+    assert ["released", "done"] in log, log  # the branch did its work while the graph was being imported
+    assert imports_beside_the_import_thread(log) == []  # the batch's, then the branch's
+    assert (repo / "pkg" / "m.py").read_text().strip() == "value = 0"  # both fixes, in one commit
+    assert len(git(repo, "rev-list", "HEAD").split()) == 2
+
+
 def test_a_graph_that_cannot_be_imported_is_one_line_and_exit_3(repo: Path, tmp_path: Path) -> None:
-    # A broken installation: the LangGraph the run imports raises. The run says so in one line and
-    # stops cleanly: its record, its worktrees, the checkout.
+    # A broken installation: the LangGraph the thread imports raises. The run says so as it would
+    # have on its own thread, and stops cleanly: the branches it started early (their agent still
+    # at work) stopped, its record, its worktrees, the checkout.
     failing_project(repo, 2)
     broken = tmp_path / "broken"
     write(broken, {"langgraph/__init__.py": "raise ImportError('this langgraph is broken')\n"})

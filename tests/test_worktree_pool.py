@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -188,6 +189,32 @@ async def test_a_worktree_past_resetting_is_replaced_by_a_new_one(repo: Path) ->
         assert files_of(again.path) == {name: text.encode() for name, text in FILES.items()}
     await worktrees.close()
     assert not worktrees.home.exists()
+    # git's records of them too, the link and what it pointed to.
+    assert not (repo / ".git" / "worktrees").exists(), list((repo / ".git" / "worktrees").iterdir())
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+async def test_close_forgets_the_runs_worktrees_and_leaves_the_users_records_alone(repo: Path, tmp_path: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    # The user's: a worktree in use, a locked one, and one whose directory is gone (git would prune it).
+    git(repo, "worktree", "add", "--detach", "-q", str(tmp_path / "mine"), base)
+    git(repo, "worktree", "add", "--detach", "-q", "--lock", "--reason", "on a usb stick", str(tmp_path / "away"), base)
+    git(repo, "worktree", "add", "--detach", "-q", str(tmp_path / "gone"), base)
+    shutil.rmtree(tmp_path / "gone")
+    records = sorted(p.name for p in (repo / ".git" / "worktrees").iterdir())
+    worktrees = pool(repo, base, size=2)
+    async with worktrees.checkout(), worktrees.checkout():
+        pass
+    assert len(list((repo / ".git" / "worktrees").iterdir())) == len(records) + 2
+
+    await worktrees.close()
+
+    assert sorted(p.name for p in (repo / ".git" / "worktrees").iterdir()) == records
+    assert (repo / ".git" / "worktrees" / "away" / "locked").read_text().strip() == "on a usb stick"
+    listed = git(repo, "worktree", "list", "--porcelain")
+    assert str(tmp_path / "mine") in listed and str(tmp_path / "away") in listed
+    assert str(worktrees.home) not in listed
 
 
 @pytest.mark.parametrize("kind", ["directory", "symlink"])

@@ -66,10 +66,12 @@ def console(*, stderr: bool = False) -> Console:
     """A rich console; off a terminal (CI logs, pipes) lines are neither cut nor wrapped at 80 columns."""
     import os
 
-    made = Console(stderr=stderr, soft_wrap=stderr)
+    # No emoji codes: a path or a tool's message that holds `:fire:` is shown as it is (and rich's table of
+    # them is not imported while a run imports LangGraph on its other thread, see `stomper.graph.preload`).
+    made = Console(stderr=stderr, soft_wrap=stderr, emoji=False)
     if made.is_terminal or os.environ.get("COLUMNS"):
         return made
-    return Console(stderr=stderr, soft_wrap=stderr, width=_UNBOUNDED)
+    return Console(stderr=stderr, soft_wrap=stderr, width=_UNBOUNDED, emoji=False)
 
 
 _UNBOUNDED = 100_000

@@ -227,12 +227,18 @@ class Integration:
         self._landed_changed |= landed.changed
         self._landed_reads |= landed.reads
 
-    async def _integrated(self) -> Worktree:
-        """The queue's worktree, holding the integrated state (`_tree`, brought up to date)."""
+    async def _integrated(self, state: str | None = None) -> Worktree:
+        """The queue's worktree, holding the integrated state (`_tree`, brought up to date).
+
+        `state`: that state's tree, made already (`_state`), which is then not made again.
+        """
+        if state is not None and self._since:
+            self._tree, self._since, self._known = state, [], {}
         if self._worktree is None:
-            self._worktree = await self.worktrees.spare()
-            self._at = await _tree_of(self._worktree)
-            self._tree = self._at
+            # Reset straight to the state it is to hold, when known: not to the base, then moved.
+            self._worktree, held = await self.worktrees.spare(self._tree)
+            self._at = held or await _tree_of(self._worktree)
+            self._tree = self._tree or self._at
         assert self._tree is not None
         if self._since:
             self._tree = await tree_with(self._worktree.path, self._tree, self._since)
@@ -280,12 +286,13 @@ class Integration:
         async with self._lock:
             scope = Scope.union([self.verifier.scope(p) for p in paths])
             covered = self.verifier.covered(scope)
+            state = await self._state(self.worktrees.root)
             # A tree verified as a whole (a batch all of which landed, and nothing else) needs no worktree.
-            known = self._verified.get(await self._state(self.worktrees.root), {})
+            known = self._verified.get(state, {})
             if covered <= known.keys():
                 diagnostics = tuple(sorted(d for pair in covered for d in known[pair]))
             else:
-                worktree = await self._integrated()
+                worktree = await self._integrated(state)
                 diagnostics = (await self.verifier.baseline(worktree.path, scope, {**known, **self._known})).diagnostics
         return Recheck(diagnostics, covered)
 

@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stomper import baseline, gitops, imports, redact, resume, sandbox, worktree
 from stomper.apply import Applier, Mode, applied_before, check_commits
@@ -55,6 +55,9 @@ from stomper.shard import Shard, pick
 from stomper.tools import TOOLS
 from stomper.tools.config import pytest_testpaths
 from stomper.verify import Known, Verifier
+
+if TYPE_CHECKING:
+    from stomper.graph.preload import Preload
 
 T = TypeVar("T")
 
@@ -266,18 +269,30 @@ class Run:
         A resumed run (`first` None) goes on from its checkpoint, which holds what its tools found.
         """
         state = first
+        # The machinery of fixing only for a run that has files to fix: imported here, on the run's thread,
+        # before the import thread starts (`stomper.graph.preload`).
+        from stomper.graph.batch import leaves_branches
+        from stomper.graph.preload import Preload
+
         ctx = await self._context()
+        imports = Preload(ctx)
         try:
             if state is not None:
                 # What a run killed in its batch resumes from: it has no checkpoint yet.
                 await jobs.save(self._collected, state)
+            if state is None or leaves_branches(state["jobs"], ctx):
+                # LangGraph for a run that will fan out, imported on a thread while the batch and git work.
+                imports.start()
+            if state is not None:
                 state = await self._batch(state, ctx)
                 if not state.get("pending"):
                     # Every file done: no graph (nor LangGraph) for a run that does not fan out.
                     final = await jobs.final_report(state, ctx)
                     await asyncio.to_thread(self._collected.unlink, missing_ok=True)
                     return final
-            return await self._fan_out(state, ctx)
+                # And what one killed from here on resumes from: the batch's results and what it left.
+                await jobs.save(self._collected, state)
+            return await self._fan_out(state, ctx, imports)
         finally:
             await _always(ctx.worktrees.close())
 
@@ -342,20 +357,30 @@ class Run:
 
     async def _batch(self, state: RunState, ctx: RunContext) -> RunState:
         """The batch (`stomper.graph.batch`) outside the graph; `state` with its results and what it left."""
-        # The machinery of fixing only for a run that has files to fix.
         from stomper.graph.batch import batched
 
-        def emit(step: Step) -> None:
-            self.on_event(redact.scrub_data(step))
-
-        update = await batched(state, ctx, emit)
+        update = await batched(state, ctx, self._emit)
         for result in update.get("results", []):
             self.journal.append(Result(result).to_json())
             self.on_event(Finished(result))
         return {**state, **update}
 
-    async def _fan_out(self, state: RunState | None, ctx: RunContext) -> RunReport:
+    async def _fan_out(self, state: RunState | None, ctx: RunContext, imports: Preload) -> RunReport:
         """Run the graph from `state` (the batch done), or resume it from its checkpoint when `state` is None."""
+        from stomper.graph.preload import early_branches, start_early, stop_early
+
+        if state is not None and early_branches(ctx):
+            # The first wave at work while LangGraph is imported, once nothing it imports is left to import
+            # (`collected.json` says what the batch did); the graph adopts these branches.
+            await imports.warmed()
+            start_early(state.get("pending", []), ctx, self.project.settings.parallel, self._emit)
+        try:
+            return await self._graph(state, ctx, imports)
+        finally:
+            await _always(stop_early(ctx))
+
+    async def _graph(self, state: RunState | None, ctx: RunContext, imports: Preload) -> RunReport:
+        await imports.ready()
         # LangGraph (and LangChain under it) only for a run that has files to fix beyond the batch.
         from stomper.graph.build import build_graph, open_checkpointer
 
@@ -379,6 +404,10 @@ class Run:
             await saver.adelete_thread(run_id)
         await asyncio.to_thread(self._collected.unlink, missing_ok=True)
         return final
+
+    def _emit(self, step: Step) -> None:
+        """A step of the batch or of a branch outside the graph, to the display as the graph's go."""
+        self.on_event(redact.scrub_data(step))
 
     async def _stream(self, chunks: AsyncIterator[Any]) -> RunReport:
         """Pass the graph's stream on to the display and the journal; the report it ends with."""

@@ -399,28 +399,33 @@ class Worktrees:
             finally:
                 self._idle.append(pooled)  # reset when next taken, not here: a cancelled run just removes it
 
-    async def spare(self) -> Worktree:
-        """One more worktree of the base, outside the pool's turns, for the run itself (the integration
-        queue's); no fixer runs in it, and `close` removes it with the others.
+    async def spare(self, tree: str | None = None) -> tuple[Worktree, str | None]:
+        """One more worktree, outside the pool's turns, for the run itself (the integration queue's);
+        no fixer runs in it, and `close` removes it with the others. With it, the tree it holds: `tree`,
+        or None for the base's.
 
-        An idle one of the pool is taken for good, reset as for a file,
-        rather than a new one checked out: the queue's first need is often
-        the run's last check, once every file is done and the pool idle.
+        An idle one of the pool is taken for good, reset as for a file but to
+        `tree` (the state the queue wants in it), rather than a new one of the
+        base checked out: the queue's first need is often the run's last
+        check, once every file is done and the pool idle.
         """
-        pooled = await self._take()
-        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.own_index)
+        pooled = await self._reset_idle(tree)
+        held = tree if pooled is not None else None
+        pooled = pooled or await self._add()
+        return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.own_index), held
 
     async def _take(self) -> _Pooled:
         return await self._reset_idle() or await self._add()
 
-    async def _reset_idle(self) -> _Pooled | None:
+    async def _reset_idle(self, tree: str | None = None) -> _Pooled | None:
+        """An idle worktree reset to `tree` (the base when None); None when none is idle, or it would not reset."""
         if not self._idle:
             return None
         pooled = self._idle.pop()
         try:
             # Not shielded: a reset cancelled halfway leaves a worktree
             # nobody takes again, which `close` removes with the rest.
-            return await pooled.reset(self.base, self.caches)
+            return await pooled.reset(tree or self.base, self.caches)
         except (StomperError, OSError):
             # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
             await asyncio.shield(self._remove(pooled.path))
@@ -476,8 +481,7 @@ class Worktrees:
         self._idle.clear()
         await asyncio.to_thread(shutil.rmtree, self.home, True)
         async with self._registry:
-            await asyncio.to_thread(_unlock, self.state_dir, self.run_id)
-            await git("worktree", "prune", cwd=self.root, check=False)
+            await asyncio.to_thread(_forget, self.state_dir, self.run_id)
 
 
 @dataclass(frozen=True)
@@ -522,7 +526,8 @@ class _Pooled:
         return pooled
 
     async def reset(self, base: str, caches: tuple[str, ...]) -> _Pooled:
-        """Make the worktree as a new one of `base` would be, its caches kept; the worktree as reset.
+        """Make the worktree as a new one of `base` (a commit, or a tree) would be, its caches kept; the
+        worktree as reset.
 
         The git directory is rewritten first, before any git runs here, the
         index with it: the one stomper's last checkout wrote, not the one the
@@ -685,6 +690,27 @@ def _unlock(state_dir: Path, run_id: str | None) -> list[str]:
             if owner:
                 runs.append(owner)
     return runs
+
+
+def _forget(state_dir: Path, run_id: str) -> None:
+    """Remove git's records of the worktrees of `run_id` whose directories are gone: what `git worktree
+    prune` does with them, without a git process at the end of every run (and without touching any
+    other record). One whose directory is still there (its removal failed) is left to the next run's repair.
+    """
+    records = state_dir.parent / "worktrees"
+    for record in sorted(records.iterdir()) if records.is_dir() else []:
+        reason = _read_text(record / "locked")
+        if reason is None or not reason.startswith(LOCK_REASON) or reason.removeprefix(LOCK_REASON).strip() != run_id:
+            continue
+        gitdir = _read_text(record / "gitdir")
+        # git writes it absolute, or (`worktree.useRelativePaths`) relative to the record.
+        if gitdir is None or not (record / gitdir.strip()).exists():
+            if record.is_symlink():  # one a fixer replaced: the link goes, never what it points to
+                record.unlink()
+            else:
+                shutil.rmtree(record, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        records.rmdir()  # as git leaves it: gone once empty
 
 
 def _read_text(path: Path) -> str | None:

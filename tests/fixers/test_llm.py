@@ -569,3 +569,17 @@ async def test_a_block_for_a_file_outside_the_unit_is_refused_and_nothing_change
     assert outcome.error is not None and said in outcome.error
     assert (unit.worktree / PATH).read_text() == CALC
     assert (unit.worktree / TEST_PATH).read_text() == TEST_TEXT
+
+
+def test_what_a_call_imports_is_known_for_openai_and_unknown_for_a_model_handed_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A run starts branches beside its import thread only for fixers that say what they import when they fix.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+
+    measured = LlmFixer(settings()).imports
+    handed_in = LlmFixer(settings(), model=scripted()).imports
+
+    assert measured is not None
+    assert {"langchain_core.tracers.langchain", "anyio._backends._asyncio", "httpx"} <= set(measured)
+    assert handed_in is None

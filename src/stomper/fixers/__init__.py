@@ -79,6 +79,15 @@ class Fixer(Protocol):
     ai: ClassVar[bool]
     """Uses an AI, so gets `max_attempts` tries with feedback; otherwise one try."""
 
+    @property
+    def imports(self) -> tuple[str, ...] | None:
+        """The modules `fix` imports the first time it runs, beyond those the fixer imported when made.
+
+        A run imports them on its import thread before it starts any branch
+        beside that thread (`stomper.graph.preload`); None when the fixer cannot
+        tell, and then no branch starts until the thread is done.
+        """
+
     def handles(self, diagnostic: Diagnostic) -> bool:
         """Whether this fixer can do anything about `diagnostic`."""
 

@@ -23,6 +23,7 @@ MAX_OUTPUT = 1024 * 1024
 class AgentFixer:
     name: ClassVar[str] = "agent"
     ai: ClassVar[bool] = True
+    imports: ClassVar[tuple[str, ...]] = ()  # it runs the agent as a process
 
     def __init__(
         self,

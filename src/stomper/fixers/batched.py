@@ -21,6 +21,7 @@ from stomper.gitops import git
 class FromBatch:
     name: ClassVar[str] = "ruff"
     ai: ClassVar[bool] = False
+    imports: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ruff: Fixer, blob: str) -> None:
         self.ruff = ruff

@@ -40,10 +40,29 @@ from stomper.edits import EditError, edit_files
 from stomper.errors import FixerError
 from stomper.fixers import FixOutcome, FixRequest
 from stomper.fixers.llm_prompt import build_prompt
-from stomper.fixers.provider import ModelName, classify, missing_credential, parse, refusal
+from stomper.fixers.provider import (
+    CALL_IMPORTS,
+    CLASSIFY_IMPORTS,
+    ModelName,
+    classify,
+    missing_credential,
+    parse,
+    refusal,
+)
 
 EXTRAS = {"openai": "openai", "azure_openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
 """stomper's pip extra for each provider it documents."""
+
+CALLING = (
+    "langchain_core.env",
+    "langchain_core.messages.block_translators.langchain_v0",
+    "langchain_core.tracers.context",
+    "langchain_core.tracers.langchain",
+    "langchain_core.tracers.run_collector",
+    "langchain_core.tracers.stdout",
+)
+"""What LangChain imports the first time any chat model is called: its tracers (LangSmith's, even
+when nothing is traced) and the translators of the messages."""
 
 _SECRET = re.compile(r"\b(?:sk|pk|rk)-[\w-]{8,}|\bBearer\s+\S+|\b[\w-]{40,}\b")
 
@@ -72,6 +91,9 @@ class LlmFixer:
         if model is None and (missing := missing_credential(name, llm.model_kwargs, os.environ)):
             raise FixerError(missing)
         self.model = model if model is not None else make_model(name, llm)
+        transport = CALL_IMPORTS.get(name.provider) if model is None else None
+        self.imports = None if transport is None else (*CALLING, *transport, *CLASSIFY_IMPORTS)
+        """What a call imports the first time it runs, when measured for this provider (`Fixer.imports`)."""
         self.edit_format = llm.edit_format
         self.budget = Budget(max_calls=llm.max_calls, max_tokens=llm.max_tokens, max_cost=llm.max_cost, price=price)
         self.limiter: InMemoryRateLimiter | None = None

@@ -13,6 +13,7 @@ matching status codes or messages.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +42,16 @@ Providers not listed (ollama, bedrock, vertexai, ...) use no key or their platfo
 _SDKS = ("openai", "anthropic")
 
 Kind = Literal["refused", "unanswered", "failed"]
+
+CALL_IMPORTS: dict[str, tuple[str, ...]] = {
+    provider: ("anyio._backends._asyncio", "anyio.streams.memory", "anyio.streams.stapled")
+    for provider in ("openai", "azure_openai")
+}
+"""What each provider's client imports the first time it sends a request (the `openai` SDK's async
+transport), as measured; a provider not listed is not known (see `LlmFixer.imports`)."""
+
+CLASSIFY_IMPORTS = (*_SDKS, "httpx")
+"""What `classify` imports (those installed)."""
 
 
 @dataclass(frozen=True)
@@ -118,10 +129,5 @@ def refusal(exc: BaseException) -> str:
 
 
 def _sdks() -> list[Any]:
-    found = []
-    for name in _SDKS:
-        try:
-            found.append(importlib.import_module(name))
-        except ImportError:
-            continue
-    return found
+    # Only those installed: a failed import is tried again each time, and would import beside a run's import thread.
+    return [importlib.import_module(name) for name in _SDKS if importlib.util.find_spec(name) is not None]

@@ -16,6 +16,7 @@ TIMEOUT = 120.0
 class RuffFixer:
     name: ClassVar[str] = "ruff"
     ai: ClassVar[bool] = False
+    imports: ClassVar[tuple[str, ...]] = ()  # it runs ruff as a process
 
     def __init__(self, executable: str, *, unsafe_fixes: bool = False, format: bool = False) -> None:
         self.executable = executable

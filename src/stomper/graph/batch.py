@@ -82,17 +82,27 @@ async def batched(state: RunState, ctx: RunContext, emit: Emit) -> RunState:
     return {"results": results, "attempts": sum(r.attempts for r in results), "pending": list(done.pending)}
 
 
+def leaves_branches(jobs: Sequence[FileJob], ctx: RunContext) -> bool:
+    """Whether the batch will leave files to branches of their own, as far as can be told before it runs.
+
+    It leaves every file it does not take, and every file where an AI fixer
+    can work on what ruff's fix leaves. (A file whose fix does not verify goes
+    to its branch too; that cannot be told before.)
+    """
+    ruff = _ruff(ctx)
+    taken = _todo(jobs, ruff, ctx)
+    if ruff is None or len(taken) < len(jobs):
+        return bool(jobs)
+    ai = [f for f in ctx.fixers if f.ai]
+    # ruff fixes the unit's first file only: what the others have is left, as is what ruff cannot fix.
+    left = (d for job in taken for d in job.diagnostics if d.path != job.path or not ruff.handles(d))
+    return any(f.handles(d) for d in left for f in ai)
+
+
 async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Batched:
     """Fix, verify and land ruff's fixes of `jobs` together; never raises but as a branch does (`HeadMoved`)."""
-    ruff = next((f for f in ctx.fixers if isinstance(f, RuffFixer)), None)
-    todo = [
-        job
-        for job in jobs
-        if ruff is not None
-        and any(ruff.handles(d) for d in job.diagnostics)
-        # One the journal says was being applied is its branch's to recover.
-        and job.path not in ctx.applier.applied_before
-    ]
+    ruff = _ruff(ctx)
+    todo = _todo(jobs, ruff, ctx)
     if ruff is None or not todo:
         return Batched((), tuple(jobs))
     started = time.monotonic()
@@ -127,6 +137,22 @@ async def fix_batch(jobs: Sequence[FileJob], ctx: RunContext, emit: Emit) -> Bat
             emit(Step(job.path, "done"))
     pending = tuple(carried.get(job.path, job) for job in jobs if job.path not in results)
     return Batched(tuple(results[job.path] for job in todo if job.path in results), pending)
+
+
+def _ruff(ctx: RunContext) -> RuffFixer | None:
+    return next((f for f in ctx.fixers if isinstance(f, RuffFixer)), None)
+
+
+def _todo(jobs: Sequence[FileJob], ruff: RuffFixer | None, ctx: RunContext) -> list[FileJob]:
+    """The jobs the batch takes: each with a diagnostic ruff fixes."""
+    return [
+        job
+        for job in jobs
+        if ruff is not None
+        and any(ruff.handles(d) for d in job.diagnostics)
+        # One the journal says was being applied is its branch's to recover.
+        and job.path not in ctx.applier.applied_before
+    ]
 
 
 @dataclass(frozen=True)

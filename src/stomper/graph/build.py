@@ -9,7 +9,9 @@ and what the batch did with it (`stomper.graph.batch`, run before the graph
 is built too: a run it leaves nothing to never imports LangGraph either);
 `batch` runs the batch only when the input does not say it ran (a run
 resumed from before it); `fan_out` sends every file it left, in path order,
-to its own `fix_file` branch; LangGraph runs at most `max_concurrency` of
+to its own `fix_file` branch (for a file whose branch the run started
+before the graph, while LangGraph was imported, the node waits for that
+one: `stomper.graph.preload`); LangGraph runs at most `max_concurrency` of
 them at once; `report` waits for all of them.
 """
 
@@ -59,9 +61,12 @@ def fan_out(state: RunState) -> list[Send] | str:
 
 
 async def fix_file_node(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    write = get_stream_writer()
+    job, ctx = state["job"], runtime.context
+    # A branch the run started before the graph (`stomper.graph.preload`) is this one: waited for, not redone.
+    early = ctx.early.pop(job.path, None)
+    done = await early if early is not None else await fix_file(job, ctx, get_stream_writer())
     # Scrubbed before LangGraph checkpoints it in state.sqlite, as well as on its way out.
-    result = redact.scrub_data(await fix_file(state["job"], runtime.context, write))
+    result = redact.scrub_data(done)
     return {"results": [result], "attempts": result.attempts}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -136,14 +137,30 @@ class _Collected:
     jobs: tuple[FileJob, ...]
     clean: tuple[str, ...]
     tool_errors: tuple[str, ...]
+    pending: tuple[FileJob, ...] | None = None
+    """Set once the batch has run: what it left (`RunState.pending`)."""
+    results: tuple[FileResult, ...] = ()
+    attempts: int = 0
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[_Collected]:
+    return TypeAdapter(_Collected)
 
 
 async def save(path: Path, state: RunState) -> None:
-    """Keep what the tools found at `path`, for a run killed before its graph started to resume from."""
+    """Keep what the tools found at `path`, and once the batch has run, what it did, for a run killed
+    before its graph started to resume from: from before its batch, or from what its batch left."""
+    pending = state.get("pending")
     collected = _Collected(
-        tuple(state.get("jobs", [])), tuple(state.get("clean", [])), tuple(state.get("tool_errors", []))
+        tuple(state.get("jobs", [])),
+        tuple(state.get("clean", [])),
+        tuple(state.get("tool_errors", [])),
+        None if pending is None else tuple(pending),
+        tuple(state.get("results", [])),
+        state.get("attempts", 0),
     )
-    data = TypeAdapter(_Collected).dump_json(collected)
+    data = _adapter().dump_json(collected)
 
     def write() -> None:
         partial = path.with_suffix(".tmp")
@@ -157,10 +174,20 @@ async def load(path: Path) -> RunState | None:
     """What `save` kept at `path`; None when nothing was (or what was is unreadable: the tools run again)."""
     try:
         data = await asyncio.to_thread(path.read_bytes)
-        collected = TypeAdapter(_Collected).validate_json(data)
+        collected = _adapter().validate_json(data)
     except (OSError, ValidationError):
         return None
-    return {"jobs": list(collected.jobs), "clean": list(collected.clean), "tool_errors": list(collected.tool_errors)}
+    state: RunState = {
+        "jobs": list(collected.jobs),
+        "clean": list(collected.clean),
+        "tool_errors": list(collected.tool_errors),
+    }
+    if collected.pending is not None:
+        # The batch ran: the graph's `batch` node does nothing, and the report has the batch's results.
+        state["pending"] = list(collected.pending)
+        state["results"] = list(collected.results)
+        state["attempts"] = collected.attempts
+    return state
 
 
 def rechecked(result: FileResult, recheck: Recheck) -> FileResult:

@@ -10,6 +10,7 @@ too: the checkpoints of an older stomper name them by this module.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
@@ -85,3 +86,6 @@ class RunContext:
     first look at its file (its baseline) takes these rather than running the tool again (`jobs.vouched`)."""
     gates: Gates = field(default_factory=Gates)
     """Which units are done: a unit that shares a file with an earlier one waits for it (`stomper.units`)."""
+    early: dict[str, asyncio.Future[FileResult]] = field(default_factory=dict)
+    """Branches started before the graph, while LangGraph was imported, by path: the graph's `fix_file`
+    node waits for its file's instead of starting it again (`stomper.graph.preload`)."""
