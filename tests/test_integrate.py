@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from stomper.apply import Applied, Applier, Fix, NotApplied, applied_before
 from stomper.events import EventLog
 from stomper.integrate import Dropped, Integration
 from stomper.tools import TOOLS
-from stomper.verify import Verifier, by_tool_and_file
+from stomper.verify import Scope, Verifier, by_tool_and_file
 from stomper.worktree import Worktrees
 
 BIN = Path(sys.executable).parent
@@ -240,3 +241,42 @@ async def test_a_resumed_run_counts_as_landed_only_the_recorded_fixes_the_checko
     landed = await applier.landed_before()
 
     assert [(c.path, c.new_blob) for c in landed] == [("pkg/b.py", blobs["pkg/b.py"])]
+
+
+_BRANCH: contextvars.ContextVar[str] = contextvars.ContextVar("branch")
+
+
+async def test_each_fix_is_told_it_holds_the_lock_in_its_own_branchs_context(repo: Path) -> None:
+    # Whichever branch lands a batch calls every fix's callback from its own task. LangGraph's
+    # stream writer finds its branch's config in the context: called in another branch's (one
+    # started before the graph has none), it raised, and the run ended on it.
+    queue, worktrees, verifier = await queue_of(repo)
+    seen: dict[str, str | None] = {}
+
+    async def branch(path: str, fix: Fix, scope: Scope, reads: frozenset[str]) -> object:
+        _BRANCH.set(path)
+
+        def locked() -> None:
+            seen[path] = _BRANCH.get(None)
+
+        return await queue.land(fix, scope, reads, locked=locked)
+
+    waiting = []
+    try:
+        async with queue._lock:  # held while the fixes arrive, so that they form one batch
+            for path in ["pkg/a.py", "pkg/c.py"]:
+                async with worktrees.checkout() as wt:
+                    write(wt.path, {path: FIXED[path]})
+                    await wt.accept()
+                    fix = Fix(path, wt.tree, await wt.changes(), await wt.patch(), f"fix(stomper): {path}\n")
+                    scope = verifier.scope(path)
+                    reads = await verifier.reads(wt.path, scope)
+                waiting.append(asyncio.create_task(branch(path, fix, scope, reads)))
+            for _ in range(10):
+                await asyncio.sleep(0)
+        landed = await asyncio.gather(*waiting)
+    finally:
+        await worktrees.close()
+
+    assert all(isinstance(result, Applied) for result in landed)
+    assert seen == {"pkg/a.py": "pkg/a.py", "pkg/c.py": "pkg/c.py"}

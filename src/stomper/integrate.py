@@ -29,6 +29,8 @@ HEAD and the journal hold as before.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -117,6 +119,11 @@ class Integration:
         Raises `Dropped` when it does, and `NotApplied` (or `HeadMoved`)
         when the applier cannot put it into the checkout.
         """
+        if locked is not None:
+            # Whoever lands the batch calls it, in its own task: run it in this branch's context, where
+            # LangGraph finds the branch's config (a graph branch's stream writer needs it; a branch
+            # started before the graph has none, and its task may land a graph branch's fix).
+            locked = functools.partial(contextvars.copy_context().run, locked)
         waiting = _Waiting(fix, scope, reads, locked)
         self._waiting.append(waiting)
         try:
