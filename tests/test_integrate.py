@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from conftest import commit_all, git, write
@@ -43,7 +44,13 @@ async def queue_of(repo: Path, mypy: str = str(BIN / "mypy")) -> tuple[Integrati
     return Integration(applier, verifier, worktrees), worktrees, verifier
 
 
-async def land_together(queue: Integration, worktrees: Worktrees, verifier: Verifier, paths: list[str]) -> list[object]:
+Branch = Callable[[str, Fix, Scope, frozenset[str]], Awaitable[object]]
+"""A branch handing its verified fix to the queue: by default, `queue.land` and nothing else."""
+
+
+async def land_together(
+    queue: Integration, worktrees: Worktrees, verifier: Verifier, paths: list[str], branch: Branch | None = None
+) -> list[object]:
     """Each path's fix made in a worktree of its own, then all handed to the queue at once: one batch."""
     waiting = []
     async with queue._lock:  # held while the fixes arrive, so that they form one batch
@@ -54,7 +61,8 @@ async def land_together(queue: Integration, worktrees: Worktrees, verifier: Veri
                 fix = Fix(path, wt.tree, await wt.changes(), await wt.patch(), f"fix(stomper): {path}\n")
                 scope = verifier.scope(path)
                 reads = await verifier.reads(wt.path, scope)
-            waiting.append(asyncio.create_task(queue.land(fix, scope, reads)))
+            landing = branch(path, fix, scope, reads) if branch else queue.land(fix, scope, reads)
+            waiting.append(asyncio.create_task(landing))
         for _ in range(10):
             await asyncio.sleep(0)
     return list(await asyncio.gather(*waiting, return_exceptions=True))
@@ -261,20 +269,8 @@ async def test_each_fix_is_told_it_holds_the_lock_in_its_own_branchs_context(rep
 
         return await queue.land(fix, scope, reads, locked=locked)
 
-    waiting = []
     try:
-        async with queue._lock:  # held while the fixes arrive, so that they form one batch
-            for path in ["pkg/a.py", "pkg/c.py"]:
-                async with worktrees.checkout() as wt:
-                    write(wt.path, {path: FIXED[path]})
-                    await wt.accept()
-                    fix = Fix(path, wt.tree, await wt.changes(), await wt.patch(), f"fix(stomper): {path}\n")
-                    scope = verifier.scope(path)
-                    reads = await verifier.reads(wt.path, scope)
-                waiting.append(asyncio.create_task(branch(path, fix, scope, reads)))
-            for _ in range(10):
-                await asyncio.sleep(0)
-        landed = await asyncio.gather(*waiting)
+        landed = await land_together(queue, worktrees, verifier, ["pkg/a.py", "pkg/c.py"], branch)
     finally:
         await worktrees.close()
 

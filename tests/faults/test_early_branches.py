@@ -39,6 +39,14 @@ def commits_since(repo: Path, base: str) -> list[list[str]]:
     return [git(repo, "show", "--name-only", "--format=", c).split() for c in commits]
 
 
+def resumed(repo: Path, tmp_path: Path, script: Path) -> dict[str, dict[str, Any]]:
+    """The report's results, by path, of `--resume` with an agent that now fixes pkg/c.py at once."""
+    script.write_text(json.dumps({"pkg/c.py": {"content": "value = 1\n"}}))
+    done = stomper(repo, "fix", "--resume", "--report", str(tmp_path / "report.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {f["path"]: f for f in json.loads((tmp_path / "report.json").read_text())["files"]}
+
+
 def test_a_kill_while_the_first_wave_works_before_the_graph_resumes_from_what_the_batch_did(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -74,11 +82,7 @@ def test_a_kill_while_the_first_wave_works_before_the_graph_resumes_from_what_th
     log = watcher.lines()
     assert ["held"] in log and ["released", "timeout"] not in log, log  # the graph was never there
     assert sorted(commits_since(repo, base)) == [["pkg/a.py"], ["pkg/b.py"], ["pkg/d.py"]]
-    script.write_text(json.dumps({"pkg/c.py": {"content": "value = 1\n"}}))
-    done = stomper(repo, "fix", "--resume", "--report", str(tmp_path / "report.json"))
-
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = {f["path"]: f for f in json.loads((tmp_path / "report.json").read_text())["files"]}
+    report = resumed(repo, tmp_path, script)
     # The batch's results are the killed run's, neither redone nor lost; d.py's landed fix is recovered.
     assert {p: (f["outcome"], f["fixers"]) for p, f in report.items()} == {
         "pkg/a.py": ("fixed", ["ruff"]),
@@ -168,11 +172,7 @@ def test_ctrl_c_while_the_first_wave_works_before_the_graph_stops_cleanly_and_re
     assert commits_since(repo, base) == [["pkg/a.py"]]  # the batch landed before the signal
     assert git(repo, "worktree", "list").count("\n") == 1
     assert not (repo / ".git" / "stomper" / "lock").exists()
-    script.write_text(json.dumps({"pkg/c.py": {"content": "value = 1\n"}}))
-    done = stomper(repo, "fix", "--resume", "--report", str(tmp_path / "report.json"))
-
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = {f["path"]: f for f in json.loads((tmp_path / "report.json").read_text())["files"]}
+    report = resumed(repo, tmp_path, script)
     assert {p: (f["outcome"], f["fixers"]) for p, f in report.items()} == {
         "pkg/a.py": ("fixed", ["ruff"]),
         "pkg/c.py": ("fixed", ["agent"]),

@@ -167,16 +167,21 @@ def test_ctrl_c_during_the_first_check_stops_a_run_that_has_begun_nothing(repo: 
     assert_only_fixed(repo, before, FIXED)
 
 
-def test_a_run_killed_between_its_record_and_its_ref_is_resumed(repo: Path, tmp_path: Path) -> None:
+def killed_between_record_and_ref(repo: Path, tmp_path: Path) -> tuple[CheckoutState, str]:
+    """The project's state before, and the id of a run killed (with its children) as it made its ref."""
     before = project(repo)
     env, marker = pausing_git(tmp_path, "update-ref", "refs/stomper/runs/")
     run = start(repo, env)
     wait_for(marker, run)
-
     kill_tree(run)
+    (run_id,) = records(repo)
+    return before, run_id
+
+
+def test_a_run_killed_between_its_record_and_its_ref_is_resumed(repo: Path, tmp_path: Path) -> None:
+    before, run_id = killed_between_record_and_ref(repo, tmp_path)
 
     # Recorded, so resumable; no ref yet, no worktree, nothing changed.
-    (run_id,) = records(repo)
     assert records(repo) == {run_id: "running"}
     assert run_refs(repo) == []
     after = CheckoutState.capture(repo)
@@ -192,12 +197,7 @@ def test_a_run_killed_between_its_record_and_its_ref_is_resumed(repo: Path, tmp_
 
 
 def test_a_resume_where_no_commit_can_be_made_is_refused_and_stays_resumable(repo: Path, tmp_path: Path) -> None:
-    before = project(repo)
-    env, marker = pausing_git(tmp_path, "update-ref", "refs/stomper/runs/")
-    run = start(repo, env)
-    wait_for(marker, run)
-    kill_tree(run)
-    (run_id,) = records(repo)
+    before, run_id = killed_between_record_and_ref(repo, tmp_path)
 
     done = stomper(repo, "fix", "--resume", env=no_identity(tmp_path))
 
