@@ -40,7 +40,10 @@ def fake_agent(script: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _pinned_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _pinned_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # What the test's stomper and its children put in TMPDIR stays with the test's own files: a run
+    # killed on purpose (tests/faults) leaves its scratch directories behind, as a killed run does.
+    monkeypatch.setenv("TMPDIR", str(tmp_path_factory.mktemp("tmp")))
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     for key in list(os.environ):
