@@ -36,8 +36,3 @@ def derived(make: Callable[[Mapping[str, str]], T]) -> T:
     value = make(os.environ)
     _made[make] = (dict(raw), value)
     return value
-
-
-def copied() -> dict[str, str]:
-    """A copy of the environment, to add to."""
-    return dict(derived(dict))
