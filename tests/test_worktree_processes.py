@@ -223,7 +223,7 @@ def test_the_runs_last_check_takes_an_idle_worktree_rather_than_checking_out_ano
     ran = _fix_logged(tmp_path, 6, 8, parallel=2)
 
     made = [argv for _, argv in ran if " worktree add " in f" {argv} "]
-    assert len(made) == 2  # --parallel 2: every checkout of the repository is one of the pool's
+    assert len(made) == 3  # --parallel 2 and its spare: every checkout of the repository is one of the pool's
 
 
 LOGGING_AGENT = """\
@@ -270,3 +270,55 @@ def test_the_next_file_has_the_worktree_while_the_last_ones_fix_lands(tmp_path: 
     # --parallel 1: one fixer at a time, and the second starts before the first fix has landed (its commit signed).
     assert events.index("agent pkg/mod1.py") < events.index("signed", 3), events
     assert events.count("signed") == 3
+
+
+TIMED_AGENT = """\
+#!/bin/sh
+echo "agent $1" >> {log}
+sleep 0.3
+sed -i 's/undefined_name/0/' "$1"
+echo "agent done $1" >> {log}
+"""
+
+ACCEPT_THAT_WAITS = """\
+#!/bin/sh
+case "$PWD $*" in
+    */.git/stomper/*" status --porcelain"*) echo "accepting" >> {log}; sleep 1; echo "accepted" >> {log} ;;
+esac
+exec {git} "$@"
+"""
+
+
+def test_a_fixer_done_with_one_file_starts_the_next_while_that_file_is_verified(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, {"pkg/__init__.py": ""})
+    for n in range(4):
+        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_all(repo)
+    log = tmp_path / "events"
+    agent = tmp_path / "agent.sh"
+    agent.write_text(TIMED_AGENT.format(log=log))
+    agent.chmod(0o755)
+    # A `git` first on PATH whose check that a verified worktree is unchanged (the accept) takes a second.
+    slow = tmp_path / "bin" / "git"
+    slow.parent.mkdir()
+    real_git = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
+    slow.write_text(ACCEPT_THAT_WAITS.format(log=log, git=real_git))
+    slow.chmod(0o755)
+    path = f"{slow.parent}{os.pathsep}{os.environ['PATH']}"
+
+    args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", "2")
+    done = stomper(repo, *args, env={"PATH": path})
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(repo, "rev-list", "--count", "HEAD") == "5\n"
+    events = log.read_text().splitlines()
+    started = [n for n, event in enumerate(events) if event.startswith("agent pkg/")]
+    # The third file's agent ran in the spare worktree while the first two files were still being verified.
+    assert started[2] < events.index("accepted"), events
+    running = peak = 0
+    for event in events:
+        running += event.startswith("agent pkg/") - event.startswith("agent done")
+        peak = max(peak, running)
+    assert peak == 2, events  # and never more than --parallel agents at once

@@ -318,13 +318,18 @@ class Run:
             all_tests=settings.verify_tests == "all",
             bwrap=self.confine.bwrap,
         )
+        fixers = tuple(
+            build_fixers(
+                settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", self.confine
+            )
+        )
         worktrees = worktree.Worktrees(
             project.root,
             rundir.root,
             run_id,
             record.base,
             caches=(".mypy_cache",) if "mypy" in settings.tools else (),
-            size=settings.parallel,
+            size=worktree.pool_size(settings.parallel, ai=any(fixer.ai for fixer in fixers)),
         )
         applier = Applier(
             project.root,
@@ -339,16 +344,13 @@ class Run:
         return RunContext(
             project=project,
             run_id=run_id,
-            fixers=tuple(
-                build_fixers(
-                    settings, project.executables([TOOLS["ruff"]])["ruff"], rundir.run(run_id) / "agent", self.confine
-                )
-            ),
+            fixers=fixers,
             verifier=verifier,
             worktrees=worktrees,
             applier=applier,
             queue=Integration(applier, verifier, worktrees, await applier.landed_before()),
             checked=self.vouched,
+            fixing=asyncio.Semaphore(settings.parallel),
         )
 
     @property

@@ -349,10 +349,23 @@ def caches_of(worktree: Path) -> Path:
     return worktree.parent / f"{worktree.name}.caches"
 
 
+def pool_size(parallel: int, ai: bool) -> int:
+    """How many worktrees a run of `parallel` fixers keeps: a spare for every two AI fixers.
+
+    A file's worktree is busy beyond its fixer's run: reset and sealed
+    before it, recorded, verified and accepted after. With a spare ready, a
+    fixer done with one file starts the next at once, in a worktree made
+    ready while it worked, rather than waiting for its own to be verified
+    and reset. Only for AI fixers, whose runs are long beside that work;
+    ruff's own fixes are not, and `--parallel 1` asked for one file at a time.
+    """
+    return parallel + (parallel // 2 if ai else 0)
+
+
 class Worktrees:
     """The pool of worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/<n>`.
 
-    At most `size` of them (the run's `--parallel`), made when first needed
+    At most `size` of them (`pool_size`), made when first needed
     and reused file after file: `checkout` hands out an idle one reset to the
     base (`_Pooled.reset`), as clean as a new one, so that the per-file cost is
     an index-driven update of what the last fixer changed, not a full
@@ -382,7 +395,7 @@ class Worktrees:
         """Tool caches (e.g. .mypy_cache) copied from the checkout beside each worktree when it is made and
         kept there across files: a warm mypy checks a file in a fraction of the time a cold one takes."""
         self.size = max(1, size)
-        """At most this many in use at once: the run's `--parallel`."""
+        """At most this many in use at once (`pool_size`)."""
         self._registry = asyncio.Lock()
         self._turns = asyncio.Semaphore(self.size)
         self._idle: list[_Pooled] = []

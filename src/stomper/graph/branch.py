@@ -164,8 +164,9 @@ async def _attempt(
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = await wt.contents(request.unit)
-    with work.clock.step("fixer"):
-        outcome = await fixer.fix(request)
+    async with ctx.fixing:  # `--parallel` fixers at once; the worktree was made ready before the turn
+        with work.clock.step("fixer"):
+            outcome = await fixer.fix(request)
     if outcome.log is not None:
         work.logs.append(outcome.log)
         emit(Step(request.path, "output kept", log=outcome.log))

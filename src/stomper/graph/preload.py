@@ -102,7 +102,7 @@ def start_early(pending: Sequence[FileJob], ctx: RunContext, count: int, emit: E
     """Start the branches of the first `count` files of `pending` that wait for no other (`FileJob.after`).
 
     The graph sends its branches in the same order, so these are the ones it
-    runs first; `count` is the run's `--parallel`.
+    runs first; `count` is the run's `--parallel`: the pool's spares are made while they work.
     """
     for job in [job for job in pending if not job.after][:count]:
         ctx.early[job.path] = asyncio.ensure_future(fix_file(job, ctx, emit))

@@ -81,6 +81,9 @@ class RunContext:
     applier: Applier
     queue: Integration
     """Where verified fixes are combined and checked together before the applier lands them."""
+    fixing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    """A turn to run a fixer: `--parallel` of them. The pool holds spare worktrees beyond these
+    (`worktree.pool_size`), so that the next file is reset, sealed and looked at while the fixers work."""
     checked: Known = field(default_factory=dict)
     """What the run's first check found in files it vouches for in the snapshot, by (tool, file): a branch's
     first look at its file (its baseline) takes these rather than running the tool again (`jobs.vouched`)."""
