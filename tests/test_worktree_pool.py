@@ -363,3 +363,63 @@ async def test_a_snapshot_sees_an_edit_made_in_the_second_of_the_users_git_add(r
     tree = await working_tree(repo)
 
     assert git(repo, "cat-file", "blob", f"{tree}:pkg/a.py") == "a = 6\n"
+
+
+def _admin(wt: Worktree) -> Path:
+    return Path(git(wt.path, "rev-parse", "--path-format=absolute", "--git-dir").strip())
+
+
+async def test_a_reset_writes_nothing_of_the_git_directory_a_fixer_left_alone(repo: Path) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    fresh = pool(repo, base)
+    async with fresh.checkout() as wt:
+        admin = _admin(wt)
+        names = ["HEAD", "commondir", "gitdir", "locked", "logs/HEAD"]
+        inodes = {name: (admin / name).stat().st_ino for name in names} | {".git": (wt.path / ".git").stat().st_ino}
+        (wt.path / "pkg" / "a.py").write_text("a = 2\n")
+    async with fresh.checkout() as again:
+        assert again.path == wt.path
+        assert {name: (admin / name).stat().st_ino for name in names} | {
+            ".git": (again.path / ".git").stat().st_ino
+        } == inodes
+    await fresh.close()
+
+
+@pytest.mark.parametrize("how", ["symlink", "hard-link", "same-size", "fifo", "directory"])
+async def test_a_git_file_is_kept_only_as_a_file_of_its_own_with_the_same_bytes(
+    repo: Path, tmp_path: Path, how: str
+) -> None:
+    write(repo, FILES)
+    base = commit_all(repo)
+    fresh = pool(repo, base)
+    async with fresh.checkout() as wt:
+        new = git_dir_of(wt)
+        admin = _admin(wt)
+        head, dot_git = admin / "HEAD", wt.path / ".git"
+        expected = head.read_bytes(), dot_git.read_bytes()
+        if how == "symlink":  # to files outside holding the same bytes: kept, a write there would be a write here
+            for path, data in ((head, expected[0]), (dot_git, expected[1])):
+                elsewhere = tmp_path / path.name
+                elsewhere.write_bytes(data)
+                path.unlink()
+                path.symlink_to(elsewhere)
+        elif how == "hard-link":
+            os.link(head, wt.path / "linked")
+        elif how == "same-size":
+            head.write_bytes(b"0" * (len(expected[0]) - 1) + b"\n")
+        elif how == "fifo":
+            head.unlink()
+            os.mkfifo(head)
+        else:
+            head.unlink()
+            (head / "inside").mkdir(parents=True)
+    async with fresh.checkout() as again:
+        assert again.path == wt.path
+        for path, data in ((head, expected[0]), (dot_git, expected[1])):
+            assert not path.is_symlink() and path.is_file(), how
+            assert path.read_bytes() == data
+            assert path.stat().st_nlink == 1
+        assert git_dir_of(again) == new
+        assert git(again.path, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+    await fresh.close()

@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from stat import S_ISREG
 
 from stomper.errors import StomperError
 from stomper.gitops import STOMPER, RepoInfo, git, head_ref
@@ -577,23 +578,31 @@ class _Pooled:
         return await asyncio.to_thread(_mtimes, self.path, names)
 
     def _restore_git_dir(self) -> None:
+        """Put the worktree's `.git` file and its own git directory back as git first wrote them.
+
+        What a fixer left as it was is kept, and only that: a regular file,
+        not linked elsewhere, holding the same bytes (the index with the same
+        mtime too). Everything else goes, and what is missing is written: a
+        file created costs far more than one read, in every reset.
+        """
         if not self.admin.is_dir() or self.admin.is_symlink():
             raise OSError(f"{self.admin} is no longer a directory")
-        dot_git = self.path / ".git"
-        if dot_git.is_dir() and not dot_git.is_symlink():
-            shutil.rmtree(dot_git)
-        dot_git.unlink(missing_ok=True)
-        dot_git.write_bytes(self.dot_git)
-        for entry in self.admin.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        for name, data in self.admin_files:
-            (self.admin / name).parent.mkdir(parents=True, exist_ok=True)
-            (self.admin / name).write_bytes(data)
-        (self.admin / "index").write_bytes(self.index)
-        os.utime(self.admin / "index", ns=(self.index_mtime_ns, self.index_mtime_ns))
+        _put(self.path / ".git", self.dot_git)
+        wanted = {**dict(self.admin_files), "index": self.index}
+        folders = {parent.as_posix() for name in wanted for parent in Path(name).parents} - {"."}
+        for top, dirs, files in os.walk(self.admin, topdown=True):
+            here = Path(top).relative_to(self.admin)
+            for name in dirs:
+                entry = Path(top) / name
+                if (here / name).as_posix() not in folders or entry.is_symlink():
+                    _remove(entry)
+            dirs[:] = [name for name in dirs if (Path(top) / name).is_dir()]
+            for name in files:
+                if (here / name).as_posix() not in wanted:
+                    (Path(top) / name).unlink()
+        for name, data in wanted.items():
+            mtime = self.index_mtime_ns if name == "index" else None
+            _put(self.admin / name, data, mtime)
 
 
 _STAT = (
@@ -602,6 +611,37 @@ _STAT = (
     *("-c", "core.splitIndex=false"),
 )
 """How a reset compares a file with its index entry: by every stat git keeps, ctime included."""
+
+
+def _put(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
+    """Make `path` a regular file of `data` (last modified at `mtime_ns`, when given), writing it only if
+    it is not one already."""
+    try:
+        stat = path.lstat()
+    except FileNotFoundError:
+        pass
+    else:
+        if (
+            S_ISREG(stat.st_mode)
+            and stat.st_nlink == 1
+            and stat.st_size == len(data)
+            and (mtime_ns is None or stat.st_mtime_ns == mtime_ns)
+            and path.read_bytes() == data
+        ):
+            return
+        _remove(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime_ns is not None:
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def _remove(path: Path) -> None:
+    """Remove `path`: a directory with all it holds, a symbolic link itself, never what it points to."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _own_index_of(worktree: Path) -> Path:
