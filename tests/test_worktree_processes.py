@@ -322,3 +322,34 @@ def test_a_fixer_done_with_one_file_starts_the_next_while_that_file_is_verified(
         running += event.startswith("agent pkg/") - event.startswith("agent done")
         peak = max(peak, running)
     assert peak == 2, events  # and never more than --parallel agents at once
+
+
+SLOW_THEN_QUICKER_AGENT = """\
+#!/bin/sh
+case "$1" in
+    *mod2.py) sleep 2.4 ;;
+    *) sleep 3 ;;
+esac
+sed -i 's/undefined_name/0/' "$1"
+"""
+
+
+def test_the_wait_for_a_fixers_turn_is_not_the_files_time(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, {"pkg/__init__.py": ""})
+    for n in range(3):
+        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_all(repo)
+    agent = tmp_path / "agent.sh"
+    agent.write_text(SLOW_THEN_QUICKER_AGENT)
+    agent.chmod(0o755)
+
+    # --parallel 2: the third file's worktree (the spare) is ready at once, its fixer's turn comes after
+    # 3 s; its own attempt (2.4 s and verification) fits in 4.5 s, the wait and the attempt together do not.
+    args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", "2")
+    done = stomper(repo, *args, env={"STOMPER_FILE_TIMEOUT": "4.5"})
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(repo, "rev-list", "--count", "HEAD") == "4\n", done.stdout + done.stderr
+    assert "file_timeout" not in done.stdout + done.stderr

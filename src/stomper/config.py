@@ -190,8 +190,8 @@ class StomperSettings(BaseSettings):
     """Attempts an AI fixer gets per file; each retry is told why the previous one was rejected."""
 
     file_timeout: float | None = Field(900.0, gt=0)
-    """Seconds all the attempts on one file may take together, fixers and verification included;
-    when they run out the file keeps its last verified state. none: no limit."""
+    """Seconds all the attempts on one file may take together, fixers and verification included (not the
+    wait for a turn to run a fixer); when they run out the file keeps its last verified state. none: no limit."""
 
     unsafe_fixes: bool = False
     """Let the ruff fixer apply ruff's unsafe fixes."""

@@ -7,8 +7,9 @@ the verifier only judges, the applier only applies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from stomper import explain, redact
@@ -75,7 +76,7 @@ async def _fix_file(job: FileJob, ctx: RunContext, emit: Emit) -> FileResult:
             work.clock.add("worktree", time.monotonic() - got_worktree)
             limit = ctx.project.settings.file_timeout
             try:
-                async with asyncio.timeout(limit):
+                async with asyncio.timeout(limit) as work.deadline:
                     await _improve(job, wt, seal, ctx, work, emit)
             except TimeoutError:
                 work.stopped = explain.timed_out(limit or 0)
@@ -164,7 +165,7 @@ async def _attempt(
     work.ai_attempts += fixer.ai
     work.fixers.add(fixer.name)
     before = await wt.contents(request.unit)
-    async with ctx.fixing:  # `--parallel` fixers at once; the worktree was made ready before the turn
+    async with _fixer_turn(ctx, work):
         with work.clock.step("fixer"):
             outcome = await fixer.fix(request)
     if outcome.log is not None:
@@ -207,6 +208,19 @@ async def _attempt(
     return verdict.after
 
 
+@contextlib.asynccontextmanager
+async def _fixer_turn(ctx: RunContext, work: _Work) -> AsyncIterator[None]:
+    """A turn to run a fixer, `--parallel` at once; the file's worktree was made ready before it.
+
+    The wait for the turn is not the file's time: its `file_timeout` is moved on by as long.
+    """
+    asked = time.monotonic()
+    async with ctx.fixing:
+        if work.deadline is not None and (when := work.deadline.when()) is not None:
+            work.deadline.reschedule(when + time.monotonic() - asked)
+        yield
+
+
 async def _unchanged(wt: Worktree, before: dict[str, bytes | None]) -> bool:
     """Whether every file of the unit holds what it held before the attempt."""
     return await wt.contents(before) == before
@@ -241,6 +255,8 @@ class _Work:
     suppressed: tuple[Diagnostic, ...] = ()
     """The diagnostics they silenced."""
     clock: Stopwatch = field(default_factory=Stopwatch)
+    deadline: asyncio.Timeout | None = None
+    """When the attempts run out of `file_timeout` (moved on while a fixer waits for its turn)."""
 
     def result(self, job: FileJob, outcome: Outcome, started: float, detail: str) -> FileResult:
         applied = outcome in ("fixed", "partial", "suppressed")
