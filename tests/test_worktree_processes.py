@@ -168,6 +168,32 @@ AGENT = """\
 sed -i 's/undefined_name/0/' "$1"
 """
 
+
+def _failing(tmp_path: Path, count: int) -> Path:
+    """A repository of `count` modules, each with one problem only an agent can fix."""
+    repo = tmp_path / "repo"
+    write(repo, {"pkg/__init__.py": ""})
+    for n in range(count):
+        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_all(repo)
+    return repo
+
+
+def _script(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def _git_first_on_path(where: Path, template: str, **values: object) -> str:
+    """A PATH whose `git` is `template` (given `{git}`, the real one, and `values`)."""
+    real_git = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
+    wrapper = _script(where / "bin" / "git", template.format(git=real_git, **values))
+    return f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+
+
 GIT_LOGGER = """\
 #!/bin/sh
 printf '%s\\t%s\\n' "$PWD" "$*" >> {log}
@@ -186,17 +212,10 @@ def _fix_logged(tmp_path: Path, failing: int, files: int, parallel: int = 4) -> 
     write(repo, {"pkg/__init__.py": ""})
     git(repo, "init", "--quiet", "--initial-branch=main")
     commit_all(repo)
-    agent = where / "agent.sh"
-    agent.write_text(AGENT)
-    agent.chmod(0o755)
+    agent = _script(where / "agent.sh", AGENT)
     # A `git` first on PATH that notes each run of it, then runs the real one.
-    logger = where / "bin" / "git"
-    logger.parent.mkdir()
     log = where / "git.log"
-    real_git = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
-    logger.write_text(GIT_LOGGER.format(log=log, git=real_git))
-    logger.chmod(0o755)
-    path = f"{logger.parent}{os.pathsep}{os.environ['PATH']}"
+    path = _git_first_on_path(where, GIT_LOGGER, log=log)
     args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", str(parallel))
     done = stomper(repo, *args, env={"PATH": path})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -244,18 +263,10 @@ printf -- '-----BEGIN PGP SIGNATURE-----\\n\\nfake\\n-----END PGP SIGNATURE-----
 
 
 def test_the_next_file_has_the_worktree_while_the_last_ones_fix_lands(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    write(repo, {"pkg/__init__.py": ""})
-    for n in range(2):
-        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    commit_all(repo)
+    repo = _failing(tmp_path, 2)
     log = tmp_path / "events"
-    agent, gpg = tmp_path / "agent.sh", tmp_path / "gpg.sh"
-    agent.write_text(LOGGING_AGENT.format(log=log))
-    gpg.write_text(SIGNING_THAT_WAITS.format(log=log))
-    for script in (agent, gpg):
-        script.chmod(0o755)
+    agent = _script(tmp_path / "agent.sh", LOGGING_AGENT.format(log=log))
+    gpg = _script(tmp_path / "gpg.sh", SIGNING_THAT_WAITS.format(log=log))
     git(repo, "config", "gpg.program", str(gpg))
     git(repo, "config", "commit.gpgSign", "true")
 
@@ -290,23 +301,11 @@ exec {git} "$@"
 
 
 def test_a_fixer_done_with_one_file_starts_the_next_while_that_file_is_verified(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    write(repo, {"pkg/__init__.py": ""})
-    for n in range(4):
-        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    commit_all(repo)
+    repo = _failing(tmp_path, 4)
     log = tmp_path / "events"
-    agent = tmp_path / "agent.sh"
-    agent.write_text(TIMED_AGENT.format(log=log))
-    agent.chmod(0o755)
+    agent = _script(tmp_path / "agent.sh", TIMED_AGENT.format(log=log))
     # A `git` first on PATH whose check that a verified worktree is unchanged (the accept) takes a second.
-    slow = tmp_path / "bin" / "git"
-    slow.parent.mkdir()
-    real_git = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
-    slow.write_text(ACCEPT_THAT_WAITS.format(log=log, git=real_git))
-    slow.chmod(0o755)
-    path = f"{slow.parent}{os.pathsep}{os.environ['PATH']}"
+    path = _git_first_on_path(tmp_path, ACCEPT_THAT_WAITS, log=log)
 
     args = ("fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff", "--parallel", "2")
     done = stomper(repo, *args, env={"PATH": path})
@@ -335,15 +334,8 @@ sed -i 's/undefined_name/0/' "$1"
 
 
 def test_the_wait_for_a_fixers_turn_is_not_the_files_time(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    write(repo, {"pkg/__init__.py": ""})
-    for n in range(3):
-        write(repo, {f"pkg/mod{n}.py": f"def value{n}() -> int:\n    return undefined_name\n"})
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    commit_all(repo)
-    agent = tmp_path / "agent.sh"
-    agent.write_text(SLOW_THEN_QUICKER_AGENT)
-    agent.chmod(0o755)
+    repo = _failing(tmp_path, 3)
+    agent = _script(tmp_path / "agent.sh", SLOW_THEN_QUICKER_AGENT)
 
     # --parallel 2: the third file's worktree (the spare) is ready at once, its fixer's turn comes after
     # 3 s; its own attempt (2.4 s and verification) fits in 4.5 s, the wait and the attempt together do not.
