@@ -9,11 +9,13 @@ of ours is alive, this is what such a kill can leave and what repairs it:
   (which makes `git gc` and `git fsck` fail): removed, unlocked and pruned
   (`worktree.remove_leftovers`; `git worktree prune` runs only when a record
   is left for it to prune);
-- `.git/index.lock` of a git that was applying or committing a fix:
-  removed, but only when the run's journal shows an apply that never ended
-  (its process is dead: we hold the run lock) and no live process holds the
-  lock open or is a git working in the checkout (read in `/proc`);
-  otherwise `LockHeld`;
+- the locks of a git that was landing a fix: `.git/index.lock` (staging
+  it), and the branch's and `HEAD.lock` (moving the branch, which locks HEAD
+  too, to write its reflog; a kill after it renamed the branch's lock into
+  place and before it removed HEAD's leaves that one alone): removed, but
+  only when the run's journal shows an apply that never ended (its process
+  is dead: we hold the run lock) and no live process holds the lock open or
+  is a git working in the checkout (read in `/proc`); otherwise `LockHeld`;
 - `.git/next-index-<pid>.lock`, which `git commit -- <path>` makes, of a
   git that is no longer alive: no process has the pid, or it is a zombie,
   or one that is not a git working in the checkout (the pid went to another);
@@ -49,7 +51,7 @@ async def repair(root: Path, rundir: RunDir) -> tuple[list[str], list[str]]:
     """Repair what dead runs left; the ids of the runs whose worktrees went, and a line per other repair."""
     leftovers = await remove_leftovers(root, rundir.root)
     records, _ = await asyncio.to_thread(rundir.readable)
-    notes = await asyncio.to_thread(_index_lock, root, rundir, records)
+    notes = await asyncio.to_thread(_landing_locks, root, rundir, records)
     notes += await asyncio.to_thread(_partial_commit_locks, root, rundir.root)
     notes += await _refs(root, {r.run_id: r for r in records}, rundir)
     return leftovers, notes
@@ -69,28 +71,38 @@ async def forget_unreadable(root: Path, rundir: RunDir) -> list[str]:
     return notes + await _refs(root, {r.run_id: r for r in records}, rundir)
 
 
-def _index_lock(root: Path, rundir: RunDir, records: list[RunRecord]) -> list[str]:
+def _landing_locks(root: Path, rundir: RunDir, records: list[RunRecord]) -> list[str]:
     git_dir = rundir.root.parent
-    lock = git_dir / "index.lock"
-    if not lock.exists():
-        return []
     for record in records:
         # No need to ask whether the run's process is alive: the run lock we hold says it is not,
         # and its pid may belong to another process by now.
         if record.status not in UNFINISHED or not rundir.events(record.run_id).exists():
             continue
-        pending = _apply_pending(rundir, record.run_id)
+        locks = [git_dir / name for name in _landing_lock_names(record) if (git_dir / name).exists()]
+        pending = _apply_pending(rundir, record.run_id) if locks else None
         if pending is None:
             continue
-        holder = _holder(root, lock, rundir.root)
-        if holder is not None:
-            raise LockHeld(
-                f"{lock} is held by {holder}, and stomper run {record.run_id} was applying {pending} when it"
-                " stopped; once no git runs in this repository, remove the lock and resume"
-            )
-        lock.unlink(missing_ok=True)
-        return [f"removed {lock}, left by the git of stomper run {record.run_id} killed applying {pending}"]
+        notes = []
+        for lock in locks:
+            holder = _holder(root, lock, rundir.root)
+            if holder is not None:
+                raise LockHeld(
+                    f"{lock} is held by {holder}, and stomper run {record.run_id} was applying {pending} when it"
+                    " stopped; once no git runs in this repository, remove the lock and resume"
+                )
+            lock.unlink(missing_ok=True)
+            notes.append(f"removed {lock}, left by the git of stomper run {record.run_id} killed applying {pending}")
+        return notes
     return []
+
+
+def _landing_lock_names(record: RunRecord) -> list[str]:
+    """The locks, in the git directory, that a git landing a fix of `record`'s run takes."""
+    names = ["index.lock", "HEAD.lock"]
+    branch = record.branch or ""
+    if branch.startswith("refs/heads/") and ".." not in branch.split("/"):
+        names.append(f"{branch}.lock")
+    return names
 
 
 def _partial_commit_locks(root: Path, state_dir: Path) -> list[str]:

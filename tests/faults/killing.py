@@ -22,6 +22,12 @@ every time and however loaded the machine, at one of two moments:
   such as `git commit`, is not paused: watching for its lock can miss it,
   and the pause would come at the next file's apply.)
 
+- `ref-lock-before` and `ref-lock-after`: the git that moves the branch to
+  the fixes' last commit (`git update-ref`) leaves what it leaves when killed
+  holding its locks (the branch's and HEAD's, whose reflog it writes too), a
+  window of microseconds no watcher can hit: before it moved the branch,
+  both locks; after it renamed the branch's lock into place, HEAD's alone.
+
 Either way the marker file is written, with the paused process's pid, once
 that process is paused; it stays paused until it is killed.
 
@@ -57,6 +63,21 @@ while at + 1 < len(args) and args[at] == "-c":
     at += 2
 landing = args[at:at + 1] == ["update-index"] and "--index-info" in args
 own_index = "GIT_INDEX_FILE" in os.environ  # a temporary index, not the checkout's
+moving = [arg for arg in args[at:] if arg.startswith("refs/heads/")] if args[at:at + 1] == ["update-ref"] else []
+if pause.startswith("ref-lock") and moving and not marker.exists() and Path.cwd() == Path({checkout!r}):
+    # What a git moving the branch leaves when killed while it holds the branch's lock and HEAD's
+    # (it locks HEAD too, to write HEAD's reflog): both, before the branch moved; HEAD's alone, after
+    # it renamed the branch's lock into place and before it removed HEAD's.
+    git_dir = Path({checkout!r}) / ".git"
+    if pause == "ref-lock-after":
+        subprocess.run([REAL, *args], check=True)
+    else:
+        (git_dir / (moving[0] + ".lock")).write_text(args[at + 1:][-2] + "\n")
+    (git_dir / "HEAD.lock").write_text("")
+    marker.with_suffix(".new").write_text(str(os.getpid()))
+    marker.with_suffix(".new").replace(marker)
+    while True:
+        time.sleep(60)
 if pause != "index-lock" or not landing or own_index or marker.exists() or Path.cwd() != Path({checkout!r}):
     os.execv(REAL, [REAL, *args])
 # Landings take turns (the applier's lock): the first `skip` of them go through.
@@ -94,11 +115,13 @@ exec {real} "$@"
 
 
 def git_that_pauses(bin_dir: Path, pause: str, marker: Path, checkout: Path, skip: int = 0) -> dict[str, str]:
-    """The environment for a stomper whose `git` pauses at `pause` ("worktree-add" or "index-lock").
+    """The environment for a stomper whose `git` pauses at `pause` ("worktree-add", "index-lock", or
+    "ref-lock-before" / "ref-lock-after": the git that moves the branch, leaving the locks it would if killed
+    before or after it moved it).
 
     `skip`: with "index-lock", the landings that go through before the one that pauses.
     """
-    assert pause in ("worktree-add", "index-lock"), pause
+    assert pause in ("worktree-add", "index-lock", "ref-lock-before", "ref-lock-after"), pause
     exec_dir = bin_dir / "exec"
     exec_dir.mkdir(parents=True)
     _executable(exec_dir / "git", _UPDATE_REF.format(marker=marker, real=REAL_GIT))

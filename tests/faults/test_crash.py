@@ -157,6 +157,27 @@ def test_a_kill_inside_stompers_git_commit_is_repaired(repo: Path, tmp_path: Pat
         assert_complete(repo, files, base)
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_kill_of_the_git_moving_the_branch_is_repaired(repo: Path, tmp_path: Path, when: str) -> None:
+    files, script = project(repo, tmp_path, 3)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    marker = tmp_path / "paused"
+    env = git_that_pauses(tmp_path / "bin", f"ref-lock-{when}", marker, repo)
+    run = start(repo, script, "-j", "2", env=env)
+    wait_for(marker, run)
+
+    kill_tree(run)
+
+    assert (repo / ".git" / "HEAD.lock").exists()
+    assert (repo / ".git" / "refs" / "heads" / "main.lock").exists() == (when == "before")
+    done = stomper(repo, "fix", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removed " + str(repo / ".git" / "HEAD.lock") in done.stderr
+    assert not (repo / ".git" / "HEAD.lock").exists()
+    assert not (repo / ".git" / "refs" / "heads" / "main.lock").exists()
+    assert_complete(repo, files, base)
+
+
 @contextlib.contextmanager
 def _stand_in(recorded: str) -> Iterator[int | None]:
     """For "its pid now another's" a live process that is no git, for "its pid a zombie" a zombie: its pid."""
