@@ -12,7 +12,8 @@ of ours is alive, this is what such a kill can leave and what repairs it:
 - the locks of a git that was landing a fix: `.git/index.lock` (staging
   it), and the branch's and `HEAD.lock` (moving the branch, which locks HEAD
   too, to write its reflog; a kill after it renamed the branch's lock into
-  place and before it removed HEAD's leaves that one alone): removed, but
+  place and before it removed HEAD's leaves that one alone; a linked
+  worktree's index and HEAD are in its own git directory): removed, but
   only when the run's journal shows an apply that never ended (its process
   is dead: we hold the run lock) and no live process holds the lock open or
   is a git working in the checkout (read in `/proc`); otherwise `LockHeld`;
@@ -72,13 +73,12 @@ async def forget_unreadable(root: Path, rundir: RunDir) -> list[str]:
 
 
 def _landing_locks(root: Path, rundir: RunDir, records: list[RunRecord]) -> list[str]:
-    git_dir = rundir.root.parent
     for record in records:
         # No need to ask whether the run's process is alive: the run lock we hold says it is not,
         # and its pid may belong to another process by now.
         if record.status not in UNFINISHED or not rundir.events(record.run_id).exists():
             continue
-        locks = [git_dir / name for name in _landing_lock_names(record) if (git_dir / name).exists()]
+        locks = [lock for lock in _landing_locks_of(record, rundir.root.parent) if lock.exists()]
         pending = _apply_pending(rundir, record.run_id) if locks else None
         if pending is None:
             continue
@@ -96,13 +96,30 @@ def _landing_locks(root: Path, rundir: RunDir, records: list[RunRecord]) -> list
     return []
 
 
-def _landing_lock_names(record: RunRecord) -> list[str]:
-    """The locks, in the git directory, that a git landing a fix of `record`'s run takes."""
-    names = ["index.lock", "HEAD.lock"]
+def _landing_locks_of(record: RunRecord, common: Path) -> list[Path]:
+    """The locks a git landing a fix of `record`'s run takes: the index's and HEAD's in its checkout's own git
+    directory (a linked worktree's are its own), the branch's in the `common` one."""
+    own = _git_dir_of(Path(record.checkout)) if record.checkout else None
+    locks = [(own or common) / "index.lock", (own or common) / "HEAD.lock"]
     branch = record.branch or ""
     if branch.startswith("refs/heads/") and ".." not in branch.split("/"):
-        names.append(f"{branch}.lock")
-    return names
+        locks.append(common / f"{branch}.lock")
+    return locks
+
+
+def _git_dir_of(checkout: Path) -> Path | None:
+    """The git directory of the working tree at `checkout`, as its `.git` names it; None when it does not."""
+    dot_git = checkout / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    try:
+        text = dot_git.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    found = checkout / text.removeprefix("gitdir:").strip()  # git writes it absolute, or relative to the file
+    return found if found.is_dir() else None
 
 
 def _partial_commit_locks(root: Path, state_dir: Path) -> list[str]:

@@ -68,12 +68,13 @@ if pause.startswith("ref-lock") and moving and not marker.exists() and Path.cwd(
     # What a git moving the branch leaves when killed while it holds the branch's lock and HEAD's
     # (it locks HEAD too, to write HEAD's reflog): both, before the branch moved; HEAD's alone, after
     # it renamed the branch's lock into place and before it removed HEAD's.
-    git_dir = Path({checkout!r}) / ".git"
+    asked = [REAL, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"]
+    own, common = map(Path, subprocess.run(asked, capture_output=True, text=True, check=True).stdout.split())
     if pause == "ref-lock-after":
         subprocess.run([REAL, *args], check=True)
     else:
-        (git_dir / (moving[0] + ".lock")).write_text(args[at + 1:][-2] + "\n")
-    (git_dir / "HEAD.lock").write_text("")
+        (common / (moving[0] + ".lock")).write_text(args[at + 1:][-2] + "\n")
+    (own / "HEAD.lock").write_text("")  # a linked worktree's HEAD is its own
     marker.with_suffix(".new").write_text(str(os.getpid()))
     marker.with_suffix(".new").replace(marker)
     while True:
@@ -89,7 +90,8 @@ if count < {skip}:
 # `update-index --index-info` takes the lock, then reads its entries: held back, they keep it waiting there.
 data = sys.stdin.buffer.read()
 child = subprocess.Popen([REAL, *args], stdin=subprocess.PIPE)
-lock = Path({checkout!r}) / ".git" / "index.lock"
+asked = [REAL, "rev-parse", "--path-format=absolute", "--git-dir"]
+lock = Path(subprocess.run(asked, capture_output=True, text=True, check=True).stdout.strip()) / "index.lock"
 while not lock.exists():
     assert child.poll() is None, "git update-index exited without taking the lock"
     time.sleep(0.005)

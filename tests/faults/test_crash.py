@@ -178,6 +178,36 @@ def test_a_kill_of_the_git_moving_the_branch_is_repaired(repo: Path, tmp_path: P
     assert_complete(repo, files, base)
 
 
+@pytest.mark.parametrize("pause", ["index-lock", "ref-lock-after"])
+def test_a_kill_while_landing_in_a_linked_worktree_is_repaired(repo: Path, tmp_path: Path, pause: str) -> None:
+    files, script = project(repo, tmp_path, 3)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "--quiet", "-b", "fixes", str(linked))
+    base = git(linked, "rev-parse", "HEAD").strip()
+    own = Path(git(linked, "rev-parse", "--absolute-git-dir").strip())  # its index and HEAD are its own
+    marker = tmp_path / "paused"
+    env = git_that_pauses(tmp_path / "bin", pause, marker, linked)
+    run = start(linked, script, "-j", "2", env=env)
+    wait_for(marker, run)
+
+    kill_tree(run)
+
+    left = own / ("index.lock" if pause == "index-lock" else "HEAD.lock")
+    assert left.exists()
+    done = stomper(linked, "fix", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removed " + str(left) in done.stderr
+    assert not list(own.glob("*.lock")) and not list((repo / ".git").glob("*.lock"))
+    for n, path in enumerate(files):
+        assert (linked / path).read_text() == FIXED.format(n=n)
+    commits = git(linked, "rev-list", f"{base}..HEAD").split()
+    assert sorted(git(linked, "show", "--name-only", "--format=", c).strip() for c in commits) == files
+    assert git(linked, "status", "--porcelain", "--untracked-files=no") == ""
+    assert git(repo, "rev-parse", "main").strip() == base
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
 @contextlib.contextmanager
 def _stand_in(recorded: str) -> Iterator[int | None]:
     """For "its pid now another's" a live process that is no git, for "its pid a zombie" a zombie: its pid."""
