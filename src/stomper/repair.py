@@ -20,7 +20,9 @@ of ours is alive, this is what such a kill can leave and what repairs it:
 - `.git/next-index-<pid>.lock`, which `git commit -- <path>` makes, of a
   git that is no longer alive: no process has the pid, or it is a zombie,
   or one that is not a git working in the checkout (the pid went to another);
-- `refs/stomper/runs/<id>` of a run that has no record, or that completed;
+- `refs/stomper/runs/<id>` of a run that has no record, or that completed,
+  and the lock of one a kill left inside the `git update-ref` that made it
+  (no live process holding it or git working in the checkout);
 - with `stomper clean`: unreadable run records and a checkpoint file that is
   not a database.
 
@@ -54,6 +56,7 @@ async def repair(root: Path, rundir: RunDir) -> tuple[list[str], list[str]]:
     records, _ = await asyncio.to_thread(rundir.readable)
     notes = await asyncio.to_thread(_landing_locks, root, rundir, records)
     notes += await asyncio.to_thread(_partial_commit_locks, root, rundir.root)
+    notes += await asyncio.to_thread(_run_ref_locks, root, rundir.root)
     notes += await _refs(root, {r.run_id: r for r in records}, rundir)
     return leftovers, notes
 
@@ -136,6 +139,21 @@ def _partial_commit_locks(root: Path, state_dir: Path) -> list[str]:
         if pid.isdigit() and (not alive(int(pid)) or _git_in_checkout(Path("/proc") / pid, root, state_dir) is False):
             lock.unlink(missing_ok=True)
             notes.append(f"removed {lock}, left by a git (pid {pid}) that was killed committing")
+    return notes
+
+
+def _run_ref_locks(root: Path, state_dir: Path) -> list[str]:
+    """Remove the lock of a run's ref (`refs/stomper/runs/<id>.lock`) that a git killed making it left.
+
+    The refs are stomper's alone and no run of ours is alive (we hold the run
+    lock); a live git that holds one (a `git pack-refs`) or works in the
+    checkout keeps it.
+    """
+    notes = []
+    for lock in sorted((state_dir.parent / "refs" / "stomper" / "runs").glob("*.lock")):
+        if lock.is_file() and _holder(root, lock, state_dir) is None:
+            lock.unlink(missing_ok=True)
+            notes.append(f"removed {lock}, left by a git killed making the ref of stomper run {lock.stem}")
     return notes
 
 

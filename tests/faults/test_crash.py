@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import STOMPER, commit_all, fake_agent, git, process_gone, write
 
-from tests.faults.killing import git_that_pauses, kill, kill_tree
+from tests.faults.killing import git_that_pauses, git_that_waits, kill, kill_tree
 
 BROKEN = "value = undefined_{n}\n"
 FIXED = "value = {n}\n"
@@ -206,6 +206,28 @@ def test_a_kill_while_landing_in_a_linked_worktree_is_repaired(repo: Path, tmp_p
     assert git(repo, "rev-parse", "main").strip() == base
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
+def test_a_kill_inside_the_git_making_the_runs_ref_is_repaired(repo: Path, tmp_path: Path) -> None:
+    files, script = project(repo, tmp_path, 2)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    marker = tmp_path / "here"
+    env = git_that_waits(tmp_path / "bin", marker, "update-ref", "refs/stomper/runs/")
+    run = start(repo, script, env=env)
+    wait_for(marker, run)
+    # What git leaves when killed holding the ref's lock, a window no watcher can hit.
+    (record,) = (repo / ".git" / "stomper" / "runs").glob("*/run.json")
+    lock = repo / ".git" / "refs" / "stomper" / "runs" / f"{record.parent.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.loads(record.read_text())["base"] + "\n")
+
+    kill_tree(run)
+
+    done = stomper(repo, "fix", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removed " + str(lock) in done.stderr
+    assert not lock.exists()
+    assert_complete(repo, files, base)
 
 
 @contextlib.contextmanager
