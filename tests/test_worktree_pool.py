@@ -404,8 +404,8 @@ async def test_a_git_file_is_kept_only_as_a_file_of_its_own_with_the_same_bytes(
                 elsewhere.write_bytes(data)
                 path.unlink()
                 path.symlink_to(elsewhere)
-        elif how == "hard-link":
-            os.link(head, wt.path / "linked")
+        elif how == "hard-link":  # outside the worktree, where the reset's clean does not undo it
+            os.link(head, tmp_path / "linked")
         elif how == "same-size":
             head.write_bytes(b"0" * (len(expected[0]) - 1) + b"\n")
         elif how == "fifo":

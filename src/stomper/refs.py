@@ -77,7 +77,7 @@ class RefState:
     @classmethod
     async def take(cls, root: Path, common: Path, landing: str | None) -> RefState:
         state = cls(root, common, landing)
-        state._own_dir = await asyncio.to_thread(_git_dir_of, root, common)
+        state._own_dir = await asyncio.to_thread(git_dir_of, root, common)
         before = await state._fingerprint()
         state.refs, state.stash_log, _ = await state._read()
         state._quiet = before
@@ -172,7 +172,7 @@ class RefState:
             raise
 
 
-def _git_dir_of(root: Path, common: Path) -> Path:
+def git_dir_of(root: Path, common: Path) -> Path:
     """The git directory of the checkout at `root`: `common` itself, or a linked worktree's own."""
     dot_git = root / ".git"
     if dot_git.is_file():

@@ -42,6 +42,7 @@ from pathlib import Path
 from stomper import gitops, records
 from stomper.errors import StomperError
 from stomper.events import read_events
+from stomper.refs import git_dir_of
 from stomper.runs import UNFINISHED, RunDir, RunRecord, alive
 from stomper.worktree import remove_leftovers
 
@@ -102,27 +103,12 @@ def _landing_locks(root: Path, rundir: RunDir, records: list[RunRecord]) -> list
 def _landing_locks_of(record: RunRecord, common: Path) -> list[Path]:
     """The locks a git landing a fix of `record`'s run takes: the index's and HEAD's in its checkout's own git
     directory (a linked worktree's are its own), the branch's in the `common` one."""
-    own = _git_dir_of(Path(record.checkout)) if record.checkout else None
-    locks = [(own or common) / "index.lock", (own or common) / "HEAD.lock"]
+    own = git_dir_of(Path(record.checkout), common) if record.checkout else common
+    locks = [own / "index.lock", own / "HEAD.lock"]
     branch = record.branch or ""
     if branch.startswith("refs/heads/") and ".." not in branch.split("/"):
         locks.append(common / f"{branch}.lock")
     return locks
-
-
-def _git_dir_of(checkout: Path) -> Path | None:
-    """The git directory of the working tree at `checkout`, as its `.git` names it; None when it does not."""
-    dot_git = checkout / ".git"
-    if dot_git.is_dir():
-        return dot_git
-    try:
-        text = dot_git.read_text(errors="replace").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir:"):
-        return None
-    found = checkout / text.removeprefix("gitdir:").strip()  # git writes it absolute, or relative to the file
-    return found if found.is_dir() else None
 
 
 def _partial_commit_locks(root: Path, state_dir: Path) -> list[str]:
