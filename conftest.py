@@ -80,6 +80,14 @@ def stomper(
     return done
 
 
+def stray_worktrees(state: Path) -> list[Path]:
+    """stomper's worktrees under `state` (a `.git/stomper`) that a run left behind: a run's own, or one of
+    those kept for the next run (`worktrees/pool/<n>`) that was never parked (has no `<n>.kept`)."""
+    home = state / "worktrees"
+    found = [p for p in home.glob("*") if p.name != "pool"]
+    return found + [p for p in home.glob("pool/*") if p.name.isdigit() and not p.with_suffix(".kept").is_file()]
+
+
 def write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         path = root / name

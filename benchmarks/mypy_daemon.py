@@ -9,7 +9,7 @@ changes one module (a comment appended, as a fix changes a file) and checks
 it three ways, in turn:
 
 - `mypy MODULE` with the cache kept from the round before: what a pooled
-  worktree does today (its cache lives beside it, `worktree.caches_of`);
+  worktree does today (its cache lives beside it, `pool.caches_of`);
 - `dmypy check MODULE` against a daemon that has already checked the package
   once (the daemon's own CPU is read from /proc, it is not our child's);
 - a new daemon's first check, from a cache written by `mypy

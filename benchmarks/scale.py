@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/scale.py --cases sparse --profile /tmp/stomper.prof   # cProfile of stomper itself
     .venv/bin/python benchmarks/scale.py --cases small --repeat 3 --compare-src /tmp/old/src   # and an older src
     .venv/bin/python benchmarks/scale.py --cases sparse --scratch /var/tmp   # the repositories made under /var/tmp
+    .venv/bin/python benchmarks/scale.py --cases small,sparse --warm   # the run after one that fixed the same files
 
 Three cases, each a fresh git repository of modules each with one problem
 ruff cannot fix (F821, an undefined name) or none, fixed by
@@ -26,7 +27,10 @@ branches spent (`run.steps` of the report: worktree, fixer, verify,
 integration, apply, and "other", the rest of the files' seconds), as a share
 and in milliseconds per file. (A fix's `apply` includes the landing of the
 fixes after it in the integration queue's batch, so the sum of `apply` is
-more than the time the apply lock was held.) Cases run in turn,
+more than the time the apply lock was held.) With `--warm`, the run
+measured is the second in its repository, after one that fixed the same
+files, which were then broken again and committed: it takes back the
+worktrees the first kept (`keep_worktrees`). Cases run in turn,
 repetition after repetition, so that a change of load hits each alike.
 Results are written down in benchmarks/README.md.
 """
@@ -65,13 +69,17 @@ def make_repo(where: Path, failing: int, files: int) -> Path:
     repo = where / "repo"
     (repo / "pkg").mkdir(parents=True)
     (repo / "pkg" / "__init__.py").write_text("")
-    # The failing modules spread evenly among the clean ones, as they would be in a real tree.
+    break_again(repo, failing, files)
+    commit_everything(repo)
+    return repo
+
+
+def break_again(repo: Path, failing: int, files: int) -> None:
+    """Write the modules, the failing ones spread evenly among the clean ones, as they would be in a real tree."""
     step = (files - 1) // failing
     for n in range(files - 1):
         body = "undefined_name" if n % step == 0 and n // step < failing else str(n)
         (repo / "pkg" / f"mod{n:04}.py").write_text(f"def value{n}() -> int:\n    return {body}\n")
-    commit_everything(repo)
-    return repo
 
 
 class Sampler(threading.Thread):
@@ -133,16 +141,24 @@ class Case:
     runs: list[Run] = field(default_factory=list)
 
 
-def run_once(case: Case, latency: float, parallel: int, profile: Path | None, where: Path | None) -> Run:
+def run_once(
+    case: Case, latency: float, parallel: int, profile: Path | None, where: Path | None, warm: bool = False
+) -> Run:
     with tempfile.TemporaryDirectory(prefix="stomper-bench-", dir=where) as scratch:
         repo = make_repo(Path(scratch), case.failing, case.files)
         agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
+        fix = ["fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff"]
+        fix += ["--parallel", str(parallel)]
+        if warm:  # a run before, unmeasured, whose worktrees the measured one takes back
+            subprocess.run([str(STOMPER), *fix], cwd=repo, env=case.env, check=True, capture_output=True)
+            break_again(repo, case.failing, case.files)
+            for args in (["add", "-A"], ["commit", "-qm", "broken again"]):
+                subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
         argv = [str(STOMPER)]
         if profile is not None:
             argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(STOMPER)]
-        argv += ["fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff"]
-        argv += ["--parallel", str(parallel), "--report", str(report)]
+        argv += [*fix, "--report", str(report)]
         load = os.getloadavg()[0]
         started = time.monotonic()
         with open(Path(scratch) / "out", "w+") as out, open(Path(scratch) / "err", "w+") as err:
@@ -208,6 +224,9 @@ def main() -> None:
     parser.add_argument(
         "--scratch", type=Path, help="make the repositories under DIR rather than the system's temporary directory"
     )
+    parser.add_argument(
+        "--warm", action="store_true", help="measure a second run in each repository, after one fixing the same files"
+    )
     args = parser.parse_args()
     cases = [Case(name, *CASES[name]) for name in args.cases.split(",")]
     if args.compare_src is not None:
@@ -215,7 +234,7 @@ def main() -> None:
         cases += [Case(f"{name} [compare]", *CASES[name], env=older) for name in args.cases.split(",")]
     for n in range(args.repeat):
         for case in cases:
-            run = run_once(case, args.latency, args.parallel, args.profile, args.scratch)
+            run = run_once(case, args.latency, args.parallel, args.profile, args.scratch, args.warm)
             case.runs.append(run)
             print(
                 f"# {case.name} run {n + 1}: {run.run_s:.2f} s, load {run.load:.1f}, "

@@ -46,7 +46,9 @@ def project(repo: Path) -> Path:
 
 
 def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.py"))}
+    """The checkout's Python files (what is in its git directory is not the checkout's)."""
+    found = (p for p in sorted(root.rglob("*.py")) if p.relative_to(root).parts[0] != ".git")
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in found}
 
 
 def where(result: dict[str, Any]) -> tuple[str, str, int]:

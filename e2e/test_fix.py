@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STOMPER, commit_all, fake_agent, git, process_gone, stomper, write
+from conftest import STOMPER, commit_all, fake_agent, git, process_gone, stomper, stray_worktrees, write
 from invariant import assert_gate_kept, check
 
 import stomper as stomper_package
@@ -54,7 +54,7 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
 def assert_no_leftovers(repo: Path) -> None:
     assert git(repo, "worktree", "list").count("\n") == 1
     assert git(repo, "branch", "--list").strip() == "* main"
-    assert not list((repo / ".git" / "stomper" / "worktrees").glob("*/*"))
+    assert not stray_worktrees(repo / ".git" / "stomper")
     subprocess.run(["git", "fsck", "--no-dangling"], cwd=repo, check=True, capture_output=True)
 
 

@@ -39,7 +39,7 @@ async def test_nothing_left_behind_starts_no_prune(repo: Path, tmp_path: Path, r
     git(repo, "worktree", "add", "--quiet", "--detach", "--lock", str(tmp_path / "away"))
     shutil.rmtree(tmp_path / "away")
 
-    assert await remove_leftovers(repo, state) == []
+    assert (await remove_leftovers(repo, state))[0] == []
 
     assert prunes(ran) == 0, ran
     assert records(repo) == ["away", "mine"]
@@ -52,7 +52,7 @@ async def test_a_killed_runs_worktree_is_removed_and_pruned(repo: Path, ran: lis
     path = state / "worktrees" / "run1" / "0"
     git(repo, "worktree", "add", "--quiet", "--detach", "--lock", "--reason", LOCK_REASON + "run1", str(path))
 
-    assert await remove_leftovers(repo, state) == ["run1"]
+    assert (await remove_leftovers(repo, state))[0] == ["run1"]
 
     assert prunes(ran) == 1, ran
     assert records(repo) == []
@@ -66,7 +66,7 @@ async def test_records_unlocked_but_not_pruned_are_pruned(repo: Path, ran: list[
     git(repo, "worktree", "add", "--quiet", "--detach", str(path))
     shutil.rmtree(state / "worktrees")
 
-    assert await remove_leftovers(repo, state) == []
+    assert (await remove_leftovers(repo, state))[0] == []
 
     assert prunes(ran) == 1, ran
     assert records(repo) == []

@@ -9,9 +9,9 @@ from pathlib import Path
 from conftest import write
 
 from stomper import imports
+from stomper.pool import caches_of
 from stomper.tools import TOOLS
 from stomper.verify import Baseline, Scope, Verifier
-from stomper.worktree import caches_of
 
 BIN = Path(sys.executable).parent
 

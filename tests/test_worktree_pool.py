@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git, write
 
-from stomper.worktree import Worktree, Worktrees, caches_of, working_tree
+from stomper.pool import caches_of
+from stomper.worktree import Worktree, Worktrees, working_tree
 
 FILES = {
     "pkg/__init__.py": "",

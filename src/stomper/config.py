@@ -183,6 +183,11 @@ class StomperSettings(BaseSettings):
     parallel: int = Field(1, ge=1, le=32)
     """How many files are fixed at once."""
 
+    keep_worktrees: bool = True
+    """Keep the run's worktrees (under .git/stomper/worktrees/pool, a checkout of the repository each, as many
+    as the run used at once) for the next run, which resets them to its own snapshot rather than checking
+    the repository out again. `stomper clean` removes them."""
+
     fixer: FixerName = "auto"
     """Which fixer edits files: auto (ruff, then the agent or model if configured), ruff, agent, llm."""
 

@@ -8,7 +8,9 @@ of ours is alive, this is what such a kill can leave and what repairs it:
   `.git/worktrees/`, half made if the kill came during `git worktree add`
   (which makes `git gc` and `git fsck` fail): removed, unlocked and pruned
   (`worktree.remove_leftovers`; `git worktree prune` runs only when a record
-  is left for it to prune);
+  is left for it to prune); but one kept for the next run
+  (`worktrees/pool/<n>`, with its `<n>.kept`) is parked again, its record
+  removed (`pool.tidy`), and the next run resets it like any other;
 - the locks of a git that was landing a fix: `.git/index.lock` (staging
   it), and the branch's and `HEAD.lock` (moving the branch, which locks HEAD
   too, to write its reflog; a kill after it renamed the branch's lock into
@@ -51,15 +53,21 @@ class LockHeld(StomperError):
     """git's index lock may still be held by a live process; stomper does not take it over."""
 
 
-async def repair(root: Path, rundir: RunDir) -> tuple[list[str], list[str]]:
-    """Repair what dead runs left; the ids of the runs whose worktrees went, and a line per other repair."""
-    leftovers = await remove_leftovers(root, rundir.root)
+async def repair(root: Path, rundir: RunDir, *, keep: bool = True) -> tuple[list[str], list[str]]:
+    """Repair what dead runs left, and remove the worktrees kept for the next run unless `keep`; the ids of
+    the runs whose worktrees went, and a line per other repair."""
+    leftovers, unkept = await remove_leftovers(root, rundir.root, keep=keep)
     records, _ = await asyncio.to_thread(rundir.readable)
-    notes = await asyncio.to_thread(_landing_locks, root, rundir, records)
+    notes = [f"removed {_worktrees(unkept)} kept for the next run"] if unkept and not keep else []
+    notes += await asyncio.to_thread(_landing_locks, root, rundir, records)
     notes += await asyncio.to_thread(_partial_commit_locks, root, rundir.root)
     notes += await asyncio.to_thread(_run_ref_locks, root, rundir.root)
     notes += await _refs(root, {r.run_id: r for r in records}, rundir)
     return leftovers, notes
+
+
+def _worktrees(n: int) -> str:
+    return f"{n} worktree" if n == 1 else f"{n} worktrees"
 
 
 async def forget_unreadable(root: Path, rundir: RunDir) -> list[str]:

@@ -46,6 +46,7 @@ ON_RESUME: dict[str, Literal["honour", "refuse"]] = {
     "llm": "honour",
     # Chosen for every run, resumed or not, from the configuration as it is now (stomper.sandbox).
     "sandbox": "honour",
+    "keep_worktrees": "honour",
 }
 """Every setting, and what a resumed run does when it differs. A setting missing here is refused."""
 

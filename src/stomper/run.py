@@ -108,7 +108,7 @@ async def fix(
     with rundir.lock() as stale_pid:
         if stale_pid is not None:
             on_event(Note(f"took over the lock of stomper run pid {stale_pid}, which is no longer running"))
-        leftovers, repaired = await repair(project.root, rundir)
+        leftovers, repaired = await repair(project.root, rundir, keep=project.settings.keep_worktrees)
         for old in leftovers:
             on_event(Note(f"removed the worktrees left behind by run {old}, which did not finish"))
         for note in repaired:
@@ -330,6 +330,7 @@ class Run:
             record.base,
             caches=(".mypy_cache",) if "mypy" in settings.tools else (),
             size=worktree.pool_size(settings.parallel, ai=any(fixer.ai for fixer in fixers)),
+            keep=project.settings.keep_worktrees,
         )
         applier = Applier(
             project.root,

@@ -7,7 +7,8 @@ Everything lives under the git directory, where `git status` never looks:
     .git/stomper/runs/<id>/run.json      what the run was asked to do, how it ended
     .git/stomper/runs/<id>/events.jsonl  what happened, a line at a time (see events.py)
     .git/stomper/runs/<id>/collected.json  what the tools found, until the run ends (see run.py)
-    .git/stomper/worktrees/<id>/<n>      the run's worktrees, gone when it ends
+    .git/stomper/worktrees/pool/<n>      the worktrees, kept from one run to the next (see pool.py)
+    .git/stomper/worktrees/<id>/<n>      a run's worktrees with keep_worktrees off, gone when it ends
     .git/stomper/patches/<id>/           verified fixes that could not be applied
     refs/stomper/runs/<id>               keeps an unfinished run's snapshot from `git gc`
 

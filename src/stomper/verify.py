@@ -26,9 +26,9 @@ from stomper.diagnostics import Diagnostic, LineMap, match
 from stomper.environ import derived
 from stomper.errors import ToolError
 from stomper.imports import ImportGraph
+from stomper.pool import caches_of
 from stomper.suppressions import TEST_SPEC, Suppression, added
 from stomper.tools import Confine, Tool, run_tools
-from stomper.worktree import caches_of
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def _worktree_env(worktree: Path) -> dict[str, str]:
     # Bytecode would show up as new files in the worktree; the worktree's own
     # sources must win over an editable install of the user's checkout; a
     # ruff cache in a worktree is time spent for nothing; and mypy's cache lives
-    # where the fixer cannot write it (`worktree.caches_of`).
+    # where the fixer cannot write it (`pool.caches_of`).
     paths = [str(worktree / "src"), str(worktree)]
     if existing := os.environ.get("PYTHONPATH"):
         paths.append(existing)

@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISREG
 
+from stomper import pool
 from stomper.errors import StomperError
 from stomper.gitops import STOMPER, RepoInfo, git, head_ref
+from stomper.pool import STAT, Pooled, caches_of
 from stomper.refs import RefState
 
 
@@ -160,7 +160,7 @@ class Worktree:
     path: Path
     base: str
     index: Path
-    """stomper's own index for the worktree's files (`_Pooled.own_index`): its records are made through it,
+    """stomper's own index for the worktree's files (`Pooled.own_index`): its records are made through it,
     never through the worktree's, which a fixer may write."""
     verified: str = ""
     """The tree of the last verified state; the base's until an attempt is accepted."""
@@ -185,8 +185,8 @@ class Worktree:
     async def record(self) -> str:
         """The files as they are now, written to git's object store as a tree (modes included)."""
         # Each file compared with its entry in stomper's own index by every stat, whatever the user's
-        # config trusts (`_STAT`); git reads the bytes of every file whose stats moved since it wrote it.
-        await git(*_STAT, "add", "--all", cwd=self.path, env=self._own)
+        # config trusts (`STAT`); git reads the bytes of every file whose stats moved since it wrote it.
+        await git(*STAT, "add", "--all", cwd=self.path, env=self._own)
         # Every entry of stomper's index is a blob `git add` just wrote or one of a tree in the store: git
         # need not look each up again (a stat of each loose object, in a repository not yet packed).
         tree = (await git("write-tree", "--missing-ok", cwd=self.path, env=self._own)).out.strip()
@@ -232,7 +232,7 @@ class Worktree:
             return False
         # GIT_OPTIONAL_LOCKS=0 (gitops.git_env): status does not write the index it compares with.
         done = await git(
-            *_STAT,
+            *STAT,
             "status",
             "--porcelain",
             "-z",
@@ -339,15 +339,8 @@ LOCK_REASON = "stomper run "
 """How git's record of a stomper worktree (`.git/worktrees/<n>/locked`) begins: it is locked from
 the moment `git worktree add` begins it, so that a half-made one left by a kill is known as ours."""
 
-
-def caches_of(worktree: Path) -> Path:
-    """Where the tools keep their caches for `worktree`: beside it, not in it.
-
-    A fixer may write its worktree (the sandbox lets it write nothing else); a
-    cache it could write is a verdict it could forge (mypy trusts a cached
-    module whose size and mtime match). The verifier points the tools here.
-    """
-    return worktree.parent / f"{worktree.name}.caches"
+POOL = "pool"
+"""The directory, beside the runs' own, of the worktrees kept from one run to the next."""
 
 
 def pool_size(parallel: int, ai: bool) -> int:
@@ -364,15 +357,19 @@ def pool_size(parallel: int, ai: bool) -> int:
 
 
 class Worktrees:
-    """The pool of worktrees of one run, all under `<git dir>/stomper/worktrees/<run id>/<n>`.
+    """The pool of worktrees of one run, under `<git dir>/stomper/worktrees/<run id>/<n>`, or, kept from run
+    to run (`keep`), `<git dir>/stomper/worktrees/pool/<n>`.
 
     At most `size` of them (`pool_size`), made when first needed
     and reused file after file: `checkout` hands out an idle one reset to the
-    base (`_Pooled.reset`), as clean as a new one, so that the per-file cost is
+    base (`Pooled.reset`), as clean as a new one, so that the per-file cost is
     an index-driven update of what the last fixer changed, not a full
     checkout and removal. Tool caches (`caches`) stay beside each worktree
     (`caches_of`) across files; everything else a fixer left, in the files or in the worktree's own
-    git directory, is gone before the next file is handed out.
+    git directory, is gone before the next file is handed out. With `keep`,
+    `close` parks the idle ones for the next run, which takes them back
+    before it makes any (see `stomper.pool`): a run in a large repository
+    then checks out only what changed since, not the whole tree `size` times.
 
     git's own bookkeeping of worktrees is not safe against concurrent
     `worktree add`/`remove` (one reads another's half-written entry), so
@@ -385,11 +382,21 @@ class Worktrees:
     """
 
     def __init__(
-        self, root: Path, state_dir: Path, run_id: str, base: str, caches: tuple[str, ...] = (), size: int = 1
+        self,
+        root: Path,
+        state_dir: Path,
+        run_id: str,
+        base: str,
+        caches: tuple[str, ...] = (),
+        size: int = 1,
+        *,
+        keep: bool = False,
     ) -> None:
         self.root = root
         self.state_dir = state_dir
-        self.home = state_dir / "worktrees" / run_id
+        self.keep = keep
+        """Whether `close` parks the idle worktrees for the next run (and `checkout` takes back the last run's)."""
+        self.home = state_dir / "worktrees" / (POOL if keep else run_id)
         self.run_id = run_id
         self.base = base
         self.caches = caches
@@ -399,8 +406,16 @@ class Worktrees:
         """At most this many in use at once (`pool_size`)."""
         self._registry = asyncio.Lock()
         self._turns = asyncio.Semaphore(self.size)
-        self._idle: list[_Pooled] = []
+        self._idle: list[Pooled] = []
+        self._spares: list[Pooled] = []
+        self._held: set[Path] = set()
+        """Every worktree this run made or took back: what `close` parks or removes."""
+        self._parked: list[Path] | None = None
+        """Those kept by an earlier run not taken back yet, found when first needed."""
         self._made = 0
+        self._common: Path | None = None
+        self._settings = ""
+        """`pool.checkout_settings` when the run's first worktree was made or taken back."""
         self.refs: RefState | None = None
 
     @contextlib.asynccontextmanager
@@ -423,36 +438,65 @@ class Worktrees:
         base checked out: the queue's first need is often the run's last
         check, once every file is done and the pool idle.
         """
-        pooled = await self._reset_idle(tree)
+        pooled = await self._reset_idle(tree) or await self._unpark(tree)
         held = tree if pooled is not None else None
         pooled = pooled or await self._add()
+        self._spares.append(pooled)
         return Worktree(path=pooled.path, base=self.base, refs=self.refs, index=pooled.own_index), held
 
-    async def _take(self) -> _Pooled:
-        return await self._reset_idle() or await self._add()
+    async def _take(self) -> Pooled:
+        return await self._reset_idle() or await self._unpark() or await self._add()
 
-    async def _reset_idle(self, tree: str | None = None) -> _Pooled | None:
+    async def _reset_idle(self, tree: str | None = None) -> Pooled | None:
         """An idle worktree reset to `tree` (the base when None); None when none is idle, or it would not reset."""
         if not self._idle:
             return None
-        pooled = self._idle.pop()
+        return await self._reset(self._idle.pop(), tree)
+
+    async def _reset(self, pooled: Pooled, tree: str | None, *, moved: bool = False) -> Pooled | None:
         try:
             # Not shielded: a reset cancelled halfway leaves a worktree
             # nobody takes again, which `close` removes with the rest.
-            return await pooled.reset(tree or self.base, self.caches)
+            return await pooled.reset(tree or self.base, self.caches, moved=moved)
         except (StomperError, OSError):
             # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
             await asyncio.shield(self._remove(pooled.path))
             return None
 
-    async def _add(self) -> _Pooled:
-        path = self.home / str(self._made)
-        self._made += 1
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    async def _unpark(self, tree: str | None = None) -> Pooled | None:
+        """One of the worktrees an earlier run kept, taken back and reset to `tree` (the base when None);
+        None when none is left that can be trusted."""
+        if not self.keep:
+            return None
+        while True:
+            async with self._registry:
+                await self._ready()
+                if self._parked is None:
+                    self._parked = await asyncio.to_thread(pool.parked, self.home)
+                if not self._parked:
+                    return None
+                path = self._parked.pop(0)
+                self._held.add(path)
+                assert self._common is not None
+                pooled = await asyncio.to_thread(
+                    Pooled.unpark,
+                    path,
+                    records=self._common / "worktrees",
+                    settings=self._settings,
+                    head=self.base,
+                    locked=f"{LOCK_REASON}{self.run_id}\n".encode(),
+                )
+            if pooled is None:
+                await asyncio.shield(self._remove(path))
+            elif reset := await self._reset(pooled, tree, moved=True):
+                return reset
+
+    async def _add(self) -> Pooled:
+        path = await asyncio.to_thread(self._claim)
+        self._held.add(path)
         try:
             async with self._registry:
-                if self.refs is None:
-                    self.refs = await self._refs()
+                await self._ready()
                 await git(
                     "worktree",
                     "add",
@@ -468,14 +512,35 @@ class Worktrees:
                 )
             await git("reset", "--hard", "--quiet", cwd=path)
             await asyncio.to_thread(self._seed, path)
-            return await asyncio.to_thread(_Pooled.of, path, own=True)
+            return await asyncio.to_thread(Pooled.of, path, own=True)
         except BaseException:
             await asyncio.shield(self._remove(path))
             raise
 
-    async def _refs(self) -> RefState:
-        common = (await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self.root)).out.strip()
-        return await RefState.take(self.root, Path(common), await head_ref(self.root))
+    def _claim(self) -> Path:
+        """A new worktree's directory, made empty: the first number free, beside any kept ones, and not
+        one this run took back (its record, with the run's lock, is forgotten only in `close`)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = self.home / str(self._made)
+            self._made += 1
+            with contextlib.suppress(FileExistsError):
+                if path in self._held:
+                    continue
+                path.mkdir()
+                pool.remove_beside(path)  # what a worktree of the number removed by hand left
+                return path
+
+    async def _ready(self) -> None:
+        """What the run's first worktree needs: the refs (`stomper.refs`), and the checkout's settings."""
+        if self.refs is not None:
+            return
+        self._common = Path(
+            (await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self.root)).out.strip()
+        )
+        if self.keep:
+            self._settings = await pool.checkout_settings(self.root, self._common)
+        self.refs = await RefState.take(self.root, self._common, await head_ref(self.root))
 
     def _seed(self, path: Path) -> None:
         # Copied, not linked: mypy's cache is an SQLite database that a
@@ -487,166 +552,35 @@ class Worktrees:
     async def _remove(self, path: Path) -> None:
         # git's entry for the worktree goes stale with its directory and is
         # unlocked and pruned once, in `close`; pruning here would make every branch wait.
-        await asyncio.to_thread(shutil.rmtree, path, True)
-        await asyncio.to_thread(_own_index_of(path).unlink, missing_ok=True)
+        await asyncio.to_thread(pool.remove, path)
 
     async def close(self) -> None:
-        """Remove the run's directory and every worktree in it, and git's records of them."""
-        self._idle.clear()
-        await asyncio.to_thread(shutil.rmtree, self.home, True)
+        """Park the idle worktrees (`keep`) and remove every other this run made or took back, and git's
+        records of them; without `keep`, remove the run's directory."""
+        idle, self._idle = [*self._idle, *self._spares], []
+        if not self.keep:
+            await asyncio.to_thread(shutil.rmtree, self.home, True)
+            async with self._registry:
+                await asyncio.to_thread(_forget, self.state_dir, self.run_id)
+            return
+        kept: list[Pooled] = []
+        if idle and await self._unchanged():
+            # Reset before it is parked: nothing a fixer wrote (a rejected attempt, a key a model
+            # echoed) stays on disk between runs.
+            for pooled in idle:
+                if reset := await self._reset(pooled, None):
+                    kept.append(reset)
+        for path in self._held - {pooled.path for pooled in kept}:
+            await asyncio.shield(self._remove(path))
         async with self._registry:
+            for pooled in kept:
+                await asyncio.to_thread(pooled.park, self._settings)
+            await asyncio.to_thread(pool.tidy, self.home, self.state_dir.parent / "worktrees", keep=True)
             await asyncio.to_thread(_forget, self.state_dir, self.run_id)
 
-
-@dataclass(frozen=True)
-class _Pooled:
-    """One worktree of the pool, the files that tie it to the repository as git first wrote them, and its
-    index as stomper's own git last wrote it."""
-
-    path: Path
-    admin: Path
-    """Its own git directory, `.git/worktrees/<n>`."""
-    dot_git: bytes
-    """Its `.git` file."""
-    admin_files: tuple[tuple[str, bytes], ...]
-    """Every file of its git directory but the index, as they were when it was new (HEAD, `locked`, ...)."""
-    index: bytes
-    """Its index as the last checkout of the base wrote it, before any fixer ran: the base's entries,
-    with the stats of the files as they were written."""
-    index_mtime_ns: int
-    """When that index was written. git compares the content of a file whose entry is as recent as its
-    index (it may have changed again within the same tick), so the copy is put back with this mtime."""
-
-    @property
-    def own_index(self) -> Path:
-        return _own_index_of(self.path)
-
-    def write_own_index(self) -> None:
-        """stomper's own index for the next file: the base's entries as the last checkout wrote them."""
-        self.own_index.write_bytes(self.index)
-        # With its time: git compares the bytes of a file changed in the same tick as the index was written.
-        os.utime(self.own_index, ns=(self.index_mtime_ns, self.index_mtime_ns))
-
-    @classmethod
-    def of(cls, path: Path, *, own: bool = False) -> _Pooled:
-        """The worktree at `path`, as its first checkout left it; with stomper's own index written, `own`."""
-        dot_git = (path / ".git").read_bytes()
-        admin = (path / dot_git.decode().removeprefix("gitdir:").strip()).resolve()
-        files = sorted(p for p in admin.rglob("*") if p.is_file() and p.name != "index")
-        kept = tuple((p.relative_to(admin).as_posix(), p.read_bytes()) for p in files)
-        pooled = cls(path, admin, dot_git, kept, *_index_of(admin))
-        if own:
-            pooled.write_own_index()
-        return pooled
-
-    async def reset(self, base: str, caches: tuple[str, ...]) -> _Pooled:
-        """Make the worktree as a new one of `base` (a commit, or a tree) would be, its caches kept; the
-        worktree as reset.
-
-        The git directory is rewritten first, before any git runs here, the
-        index with it: the one stomper's last checkout wrote, not the one the
-        fixer left, which could mark an entry skip-worktree or give it stats
-        that hide an edit. That index holds the stats of the files as they
-        were written, so the checkout (`read-tree --reset -u`, which compares
-        each file's stats with its entry's) writes back only what changed
-        since; with ctime compared (`_STAT`), nothing a fixer wrote passes
-        for untouched: a process can set a file's mtime back, not its ctime.
-        With caches kept, each file written back gets a later whole-second
-        mtime than the last fixer's version had: mypy trusts a cached file
-        whose size and mtime are unchanged, and would judge the next file
-        against that version.
-        """
-        await asyncio.to_thread(self._restore_git_dir)
-        await git(*_STAT, "clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
-        stale = await self._stamps() if caches else {}
-        await git(*_STAT, "read-tree", "--reset", "-u", base, cwd=self.path)
-
-        def settle() -> _Pooled:
-            _later(self.path, stale)
-            # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
-            index, mtime = _index_of(self.admin)
-            pooled = replace(self, index=index, index_mtime_ns=mtime)
-            pooled.write_own_index()
-            return pooled
-
-        return await asyncio.to_thread(settle)
-
-    async def _stamps(self) -> dict[str, int]:
-        """The whole-second mtimes of the files the reset is about to write back."""
-        listed = await git(*_STAT, "diff-files", "--name-only", "-z", cwd=self.path)
-        names = [n for n in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
-        return await asyncio.to_thread(_mtimes, self.path, names)
-
-    def _restore_git_dir(self) -> None:
-        """Put the worktree's `.git` file and its own git directory back as git first wrote them.
-
-        What a fixer left as it was is kept, and only that: a regular file,
-        not linked elsewhere, holding the same bytes (the index with the same
-        mtime too). Everything else goes, and what is missing is written: a
-        file created costs far more than one read, in every reset.
-        """
-        if not self.admin.is_dir() or self.admin.is_symlink():
-            raise OSError(f"{self.admin} is no longer a directory")
-        _put(self.path / ".git", self.dot_git)
-        wanted = {**dict(self.admin_files), "index": self.index}
-        folders = {parent.as_posix() for name in wanted for parent in Path(name).parents} - {"."}
-        for top, dirs, files in os.walk(self.admin, topdown=True):
-            here = Path(top).relative_to(self.admin)
-            for name in dirs:
-                entry = Path(top) / name
-                if (here / name).as_posix() not in folders or entry.is_symlink():
-                    _remove(entry)
-            dirs[:] = [name for name in dirs if (Path(top) / name).is_dir()]
-            for name in files:
-                if (here / name).as_posix() not in wanted:
-                    (Path(top) / name).unlink()
-        for name, data in wanted.items():
-            mtime = self.index_mtime_ns if name == "index" else None
-            _put(self.admin / name, data, mtime)
-
-
-_STAT = (
-    *("-c", "core.trustctime=true", "-c", "core.checkStat=default", "-c", "core.ignoreStat=false"),
-    # The index is put back as bytes: one split in two (its shared part a file of its own) would not be whole.
-    *("-c", "core.splitIndex=false"),
-)
-"""How a reset compares a file with its index entry: by every stat git keeps, ctime included."""
-
-
-def _put(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
-    """Make `path` a regular file of `data` (last modified at `mtime_ns`, when given), writing it only if
-    it is not one already."""
-    try:
-        stat = path.lstat()
-    except FileNotFoundError:
-        pass
-    else:
-        if (
-            S_ISREG(stat.st_mode)
-            and stat.st_nlink == 1
-            and stat.st_size == len(data)
-            and (mtime_ns is None or stat.st_mtime_ns == mtime_ns)
-            and path.read_bytes() == data
-        ):
-            return
-        _remove(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    if mtime_ns is not None:
-        os.utime(path, ns=(mtime_ns, mtime_ns))
-
-
-def _remove(path: Path) -> None:
-    """Remove `path`: a directory with all it holds, a symbolic link itself, never what it points to."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _own_index_of(worktree: Path) -> Path:
-    """Where stomper keeps its own index of `worktree`: beside it, where no fixer can write."""
-    return worktree.parent / f"{worktree.name}.index"
+    async def _unchanged(self) -> bool:
+        """Whether the checkout's settings are still those the run's worktrees were written under."""
+        return self._common is not None and await pool.checkout_settings(self.root, self._common) == self._settings
 
 
 def _fingerprint(index: Path) -> tuple[int, ...]:
@@ -658,41 +592,23 @@ def _fingerprint(index: Path) -> tuple[int, ...]:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
-def _index_of(admin: Path) -> tuple[bytes, int]:
-    """A worktree's index and its mtime."""
-    index = admin / "index"
-    return index.read_bytes(), index.stat().st_mtime_ns
-
-
-def _mtimes(root: Path, names: list[str]) -> dict[str, int]:
-    found = {}
-    for name in names:
-        with contextlib.suppress(OSError):
-            found[name] = int((root / name).lstat().st_mtime)
-    return found
-
-
-def _later(root: Path, stamps: dict[str, int]) -> None:
-    for name, old in stamps.items():
-        path = root / name
-        with contextlib.suppress(OSError):
-            if not path.is_symlink() and int(path.stat().st_mtime) <= old:
-                os.utime(path, (old + 1, old + 1))
-
-
-async def remove_leftovers(root: Path, state_dir: Path) -> list[str]:
-    """Remove every stomper worktree, and git's records of them; the ids of the runs they belonged to.
+async def remove_leftovers(root: Path, state_dir: Path, *, keep: bool = True) -> tuple[list[str], int]:
+    """Remove every stomper worktree but those kept for the next run (all of them without `keep`), and git's
+    records of them; the ids of the runs they belonged to, and how many kept ones went.
 
     Only with the run lock held: no run is alive then to own one. Run first
     thing by the next run and by `stomper clean`, this repairs whatever a
-    kill left, even in the middle of `git worktree add`.
+    kill left, even in the middle of `git worktree add`; a kept worktree a
+    killed run had taken back is parked again (`pool.tidy`).
     """
-    removed = await asyncio.to_thread(_remove_directories, state_dir / "worktrees")
+    home = state_dir / "worktrees"
+    removed = await asyncio.to_thread(_remove_directories, home)
+    unkept = await asyncio.to_thread(pool.tidy, home / POOL, state_dir.parent / "worktrees", keep=keep)
     unlocked = await asyncio.to_thread(_unlock, state_dir, None)
     # Only when there is something to prune: most runs start with nothing left behind.
     if await asyncio.to_thread(_prunable, state_dir.parent / "worktrees"):
         await git("worktree", "prune", cwd=root)
-    return sorted(set(removed) | set(unlocked))
+    return sorted(set(removed) | set(unlocked)), unkept
 
 
 def _prunable(records: Path) -> bool:
@@ -716,6 +632,8 @@ def _prunable(records: Path) -> bool:
 def _remove_directories(home: Path) -> list[str]:
     removed = []
     for directory in sorted(home.glob("*")) if home.is_dir() else []:
+        if directory.name == POOL:
+            continue
         shutil.rmtree(directory, ignore_errors=True)
         removed.append(directory.name)
     return removed

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from conftest import stray_worktrees
+
 CACHES = frozenset({".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"})
 
 
@@ -123,7 +125,7 @@ def assert_tidy(repo: Path, *, resumable: bool = False) -> None:
     assert _git(repo, "worktree", "list").count("\n") == 1, _git(repo, "worktree", "list")
     state = Path(_git(repo, "rev-parse", "--git-common-dir").strip())
     state = (state if state.is_absolute() else repo / state) / "stomper"
-    assert not list((state / "worktrees").glob("*/*"))
+    assert not stray_worktrees(state)
     assert not (state / "lock").exists()
     # refs/stomper/kept/ holds what refs a fixer changed pointed at before they were put back: kept on purpose.
     leftover = [

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STOMPER, commit_all, fake_agent, git, write
+from conftest import STOMPER, commit_all, fake_agent, git, stray_worktrees, write
 
 from tests.faults.killing import git_that_waits
 
@@ -72,7 +72,7 @@ def wait_for(marker: Path, run: subprocess.Popen[str], within: float = 120.0) ->
 def assert_tidy(repo: Path) -> None:
     """No worktree, lock or stray branch; git's objects intact; every file whole."""
     assert git(repo, "worktree", "list").count("\n") == 1
-    assert not list((repo / ".git" / "stomper" / "worktrees").glob("*/*"))
+    assert not stray_worktrees(repo / ".git" / "stomper")
     assert not (repo / ".git" / "stomper" / "lock").exists()
     assert git(repo, "branch", "--format=%(refname)").split() == ["refs/heads/main"]
     subprocess.run(["git", "fsck", "--strict"], cwd=repo, check=True, capture_output=True)
@@ -209,7 +209,7 @@ def test_clean_removes_what_a_killed_run_left(repo: Path, tmp_path: Path) -> Non
     os.kill(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)
     _kill_orphaned_agent(marker)
-    assert list((repo / ".git" / "stomper" / "worktrees").glob("*/*"))
+    assert stray_worktrees(repo / ".git" / "stomper")
 
     done = subprocess.run([str(STOMPER), "clean"], cwd=repo, capture_output=True, text=True)
 

@@ -60,7 +60,7 @@ def clean(project: Project, *, everything: bool, console: Console) -> int:
 
 
 async def _clean(project: Project, rundir: RunDir, everything: bool) -> list[str]:
-    leftovers, notes = await repair(project.root, rundir)
+    leftovers, notes = await repair(project.root, rundir, keep=False)
     lines = [f"removed the worktrees of run {run_id}, which did not finish" for run_id in leftovers]
     lines += notes
     if everything:
