@@ -489,7 +489,8 @@ def clean(
         bool, typer.Option("--all", help="Also forget every run: records, checkpoints, kept patches.")
     ] = False,
 ) -> None:
-    """Remove what interrupted runs left behind: worktrees and stale locks (with --all, their records too)."""
+    """Remove what interrupted runs left behind, worktrees and stale locks (with --all, their records too), and
+    the worktrees kept for the next run."""
     from stomper.commands import runs as command
 
     raise Exit(command.clean(_project({}), everything=everything, console=console()))

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stomper import pool
+from stomper import pool, together
 from stomper.errors import StomperError
 from stomper.gitops import STOMPER, RepoInfo, git, head_ref
 from stomper.pool import STAT, Pooled, caches_of
@@ -567,9 +567,8 @@ class Worktrees:
         if idle and await self._unchanged():
             # Reset before it is parked: nothing a fixer wrote (a rejected attempt, a key a model
             # echoed) stays on disk between runs.
-            for pooled in idle:
-                if reset := await self._reset(pooled, None):
-                    kept.append(reset)
+            resets = await together.gather(*(self._reset(pooled, None) for pooled in idle))
+            kept = [pooled for pooled in resets if pooled is not None]
         for path in self._held - {pooled.path for pooled in kept}:
             await asyncio.shield(self._remove(path))
         async with self._registry:
