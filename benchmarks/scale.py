@@ -29,7 +29,8 @@ and in milliseconds per file. (A fix's `apply` includes the landing of the
 fixes after it in the integration queue's batch, so the sum of `apply` is
 more than the time the apply lock was held.) With `--warm`, the run
 measured is the second in its repository, after one that fixed the same
-files, which were then broken again and committed: it takes back the
+files, which were then broken again (their function renamed, so that each
+worktree taken back writes them) and committed: it takes back the
 worktrees the first kept (`keep_worktrees`). Cases run in turn,
 repetition after repetition, so that a change of load hits each alike.
 Results are written down in benchmarks/README.md.
@@ -74,12 +75,15 @@ def make_repo(where: Path, failing: int, files: int) -> Path:
     return repo
 
 
-def break_again(repo: Path, failing: int, files: int) -> None:
-    """Write the modules, the failing ones spread evenly among the clean ones, as they would be in a real tree."""
+def break_again(repo: Path, failing: int, files: int, name: str = "value") -> None:
+    """Write the modules, the failing ones spread evenly among the clean ones, as they would be in a real tree;
+    their functions called `name`."""
     step = (files - 1) // failing
     for n in range(files - 1):
-        body = "undefined_name" if n % step == 0 and n // step < failing else str(n)
-        (repo / "pkg" / f"mod{n:04}.py").write_text(f"def value{n}() -> int:\n    return {body}\n")
+        fails = n % step == 0 and n // step < failing
+        if fails or name == "value":
+            body = "undefined_name" if fails else str(n)
+            (repo / "pkg" / f"mod{n:04}.py").write_text(f"def {name}{n}() -> int:\n    return {body}\n")
 
 
 class Sampler(threading.Thread):
@@ -152,7 +156,7 @@ def run_once(
         fix += ["--parallel", str(parallel)]
         if warm:  # a run before, unmeasured, whose worktrees the measured one takes back
             subprocess.run([str(STOMPER), *fix], cwd=repo, env=case.env, check=True, capture_output=True)
-            break_again(repo, case.failing, case.files)
+            break_again(repo, case.failing, case.files, "again")  # other bytes: a worktree kept writes them
             for args in (["add", "-A"], ["commit", "-qm", "broken again"]):
                 subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
         argv = [str(STOMPER)]
