@@ -2,7 +2,7 @@
 """How `stomper fix` scales with --parallel: 16 failing files, a fake agent of fixed latency.
 
     .venv/bin/python benchmarks/parallel.py [--files 16] [--latency 1.0] [--tools ruff] [--levels 1,2,4,8] [--repeat 3]
-                                            [--compare-src DIR]
+                                            [--compare-src DIR] [--warm]
 
 For each level it makes a fresh git repository of FILES modules, each with one
 problem ruff cannot fix (F821, an undefined name), and runs
@@ -15,6 +15,9 @@ process's wall time (with the range of the runs), and the speedup of each over -
 `src` of an older checkout, from `git archive`), alternating with the
 installed stomper run by run, so that a change of load hits both alike; it
 then adds each one's CPU seconds (user + system of the process tree).
+`--warm` measures the second run in each repository, after one at the same
+level that fixed the same files, which were then broken again with other
+bytes and committed: it takes back the worktrees the first kept.
 Results are written down in benchmarks/README.md.
 """
 
@@ -44,34 +47,34 @@ def make_repo(where: Path, files: int) -> Path:
     repo = where / "repo"
     (repo / "pkg").mkdir(parents=True)
     (repo / "pkg" / "__init__.py").write_text("")
-    for n in range(files):
-        (repo / "pkg" / f"mod{n:02}.py").write_text(f"def value{n}() -> int:\n    return undefined_name\n")
+    break_all(repo, files)
     commit_everything(repo)
     return repo
 
 
-def run(files: int, latency: float, tools: str, parallel: int, env: dict[str, str]) -> tuple[float, float, float]:
+def break_all(repo: Path, files: int, name: str = "value") -> None:
+    for n in range(files):
+        (repo / "pkg" / f"mod{n:02}.py").write_text(f"def {name}{n}() -> int:\n    return undefined_name\n")
+
+
+def run(
+    files: int, latency: float, tools: str, parallel: int, env: dict[str, str], warm: bool = False
+) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory(prefix="stomper-bench-") as scratch:
         repo = make_repo(Path(scratch), files)
         agent = make_agent(Path(scratch), AGENT.format(latency=latency))
         report = Path(scratch) / "report.json"
+        fix = [str(STOMPER), "fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", tools]
+        fix += ["--parallel", str(parallel)]
+        if warm:  # a run before, unmeasured, whose worktrees the measured one takes back
+            subprocess.run(fix, cwd=repo, env=env, check=True, capture_output=True)
+            break_all(repo, files, "again")  # other bytes: a worktree kept writes them
+            for args in (["add", "-A"], ["commit", "-qm", "broken again"]):
+                subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         done = subprocess.run(
-            [
-                str(STOMPER),
-                "fix",
-                "--fixer",
-                "agent",
-                "--agent",
-                f"{agent} {{file}}",
-                "--tools",
-                tools,
-                "--parallel",
-                str(parallel),
-                "--report",
-                str(report),
-            ],
+            [*fix, "--report", str(report)],
             cwd=repo,
             env=env,
             capture_output=True,
@@ -95,6 +98,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--repeat", type=int, default=3, help="runs per level; the median is shown")
     parser.add_argument("--compare-src", type=Path, help="also run stomper with PYTHONPATH=DIR, alternating")
+    parser.add_argument("--warm", action="store_true", help="measure the run after one fixing the same files")
     args = parser.parse_args()
     versions = {"": ENV}
     if args.compare_src is not None:
@@ -110,7 +114,7 @@ def main() -> None:
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in versions}
         for _ in range(args.repeat):
             for name, env in versions.items():
-                runs[name].append(run(args.files, args.latency, args.tools, level, env))
+                runs[name].append(run(args.files, args.latency, args.tools, level, env, args.warm))
         for name, done in runs.items():
             run_s = statistics.median(r[0] for r in done)
             wall_s = statistics.median(r[1] for r in done)

@@ -10,6 +10,15 @@ import pytest
 from conftest import commit_all, fake_agent, git, stomper, stray_worktrees, write
 
 
+def project(repo: Path, tmp_path: Path, b: str, plan: dict[str, object]) -> tuple[str, Path]:
+    """pkg/a.py failing and pkg/b.py holding `b`, committed; the commit, and the agent's script `plan`."""
+    files = {".gitignore": "*.log\n", "pkg/__init__.py": "", "pkg/a.py": "def a() -> int:\n    return undefined_a\n"}
+    write(repo, {**files, "pkg/b.py": b})
+    script = tmp_path / "plan.json"
+    script.write_text(json.dumps(plan))
+    return commit_all(repo), script
+
+
 @pytest.mark.parametrize(
     "mess",
     [
@@ -20,24 +29,14 @@ from conftest import commit_all, fake_agent, git, stomper, stray_worktrees, writ
     ids=["stray-files", "git-file", "staged-other-file"],
 )
 def test_the_next_file_starts_as_in_a_new_worktree(repo: Path, tmp_path: Path, mess: dict[str, object]) -> None:
-    write(
+    base, plan = project(
         repo,
+        tmp_path,
+        "def b() -> int:\n    return undefined_b\n",
         {
-            ".gitignore": "*.log\n",
-            "pkg/__init__.py": "",
-            "pkg/a.py": "def a() -> int:\n    return undefined_a\n",
-            "pkg/b.py": "def b() -> int:\n    return undefined_b\n",
+            "pkg/a.py": {"content": "def a() -> int:\n    return 1\n", **mess},
+            "pkg/b.py": {"content": "def b() -> int:\n    return 2\n"},
         },
-    )
-    base = commit_all(repo)
-    plan = tmp_path / "plan.json"
-    plan.write_text(
-        json.dumps(
-            {
-                "pkg/a.py": {"content": "def a() -> int:\n    return 1\n", **mess},
-                "pkg/b.py": {"content": "def b() -> int:\n    return 2\n"},
-            }
-        )
     )
     agent = fake_agent(plan)
     done = stomper(repo, "fix", "--parallel", "1", "--tools", "ruff", "--fixer", "agent", "--agent", agent)
@@ -60,24 +59,14 @@ def _gits(trace: Path) -> list[str]:
 
 
 def test_the_next_run_takes_back_the_worktree_the_last_run_kept(repo: Path, tmp_path: Path) -> None:
-    write(
+    base, plan = project(
         repo,
+        tmp_path,
+        "def b() -> int:\n    return 2\n",
         {
-            ".gitignore": "*.log\n",
-            "pkg/__init__.py": "",
-            "pkg/a.py": "def a() -> int:\n    return undefined_a\n",
-            "pkg/b.py": "def b() -> int:\n    return 2\n",
+            "pkg/a.py": {"content": "def a() -> int:\n    return 1\n", "also": {"build.log": "left\n"}},
+            "pkg/b.py": {"content": "def b() -> int:\n    return 3\n"},
         },
-    )
-    base = commit_all(repo)
-    plan = tmp_path / "plan.json"
-    plan.write_text(
-        json.dumps(
-            {
-                "pkg/a.py": {"content": "def a() -> int:\n    return 1\n", "also": {"build.log": "left\n"}},
-                "pkg/b.py": {"content": "def b() -> int:\n    return 3\n"},
-            }
-        )
     )
     trace = tmp_path / "trace"
     env = {"GIT_TRACE": str(trace)}
