@@ -12,6 +12,7 @@ records as git would.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -109,7 +110,16 @@ async def test_the_next_run_takes_back_what_the_last_kept_and_writes_only_what_c
 
 @pytest.mark.parametrize(
     "harm",
-    ["kept-unreadable", "trusted-changed", "moved", "autocrlf", "attributes", "record-taken", "symlink"],
+    [
+        "kept-unreadable",
+        "trusted-changed",
+        "moved",
+        "admin-escapes",
+        "autocrlf",
+        "attributes",
+        "record-taken",
+        "symlink",
+    ],
 )
 async def test_a_kept_worktree_that_cannot_be_trusted_is_made_anew(repo: Path, tmp_path: Path, harm: str) -> None:
     write(repo, FILES)
@@ -129,6 +139,13 @@ async def test_a_kept_worktree_that_cannot_be_trusted_is_made_anew(repo: Path, t
     elif harm == "moved":
         manifest = json.loads(beside["kept"].read_text())
         beside["kept"].write_text(json.dumps({**manifest, "worktree": str(tmp_path / "old" / "0")}))
+    elif harm == "admin-escapes":
+        # A record path that names the repository's git directory itself: rewriting it as a record would
+        # remove everything in it but a worktree's few files.
+        manifest = json.loads(beside["kept"].read_text())
+        escaped = str(repo / ".git" / "worktrees" / "..")
+        dot_git = base64.b64encode(f"gitdir: {escaped}\n".encode()).decode()
+        beside["kept"].write_text(json.dumps({**manifest, "admin": escaped, "dot_git": dot_git}))
     elif harm == "autocrlf":
         git(repo, "config", "core.autocrlf", "true")
     elif harm == "attributes":
@@ -149,7 +166,7 @@ async def test_a_kept_worktree_that_cannot_be_trusted_is_made_anew(repo: Path, t
     async with two.checkout() as again:
         assert not again.path.is_symlink()
         clean_checkout_of(again.path, base, {name: checked_out(name, text, harm) for name, text in files.items()})
-        if harm in ("kept-unreadable", "trusted-changed", "moved", "symlink"):
+        if harm in ("kept-unreadable", "trusted-changed", "moved", "admin-escapes", "symlink"):
             assert not (again.path / "stray.py").exists()
     await two.close()
 

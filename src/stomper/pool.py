@@ -133,15 +133,16 @@ class Pooled:
         return [n for n in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
 
     def park(self, settings: str) -> None:
-        """Keep the worktree for the next run (`unpark`), and remove git's record of it.
+        """Keep the worktree, as its last reset left it, for the next run (`unpark`); remove git's record of it.
 
-        Written beside it, where no fixer can write: the index of its last
-        reset, then what else ties it to the repository, with `settings`
-        (`checkout_settings`) and the index's hash, last, each written whole
-        or not at all. A kill before the last leaves it without (a run that
-        took it back: with the last run's, which a reset can still trust, its
-        stats of files written since being stale), and the record: `tidy`
-        removes one and parks the other.
+        Written beside it, where no sandboxed fixer can write, each file whole
+        or not at all: the index of its last reset (`<n>.trusted`), then
+        `<n>.kept`: what ties it to the repository, `settings`
+        (`checkout_settings`) and the index's hash. A kill before `<n>.kept`
+        leaves an earlier park's, if any: with the index beside it, whose
+        stats of the files written since are stale (those are written again),
+        or with another index, whose hash it does not name (the worktree is
+        made anew). A kill before the record is gone leaves it to `tidy`.
         """
         _write_whole(_trusted_of(self.path), self.index)
         ties = {name: base64.b64encode(data).decode() for name, data in self.admin_files if name in _TIES}
@@ -176,6 +177,7 @@ class Pooled:
                 or hashlib.sha256(index).hexdigest() != kept["index_sha256"]
                 or path.is_symlink()
                 or not path.is_dir()
+                or admin.name in ("", ".", "..")
                 or admin.parent != records.resolve()
                 or dot_git != f"gitdir: {admin}\n".encode()
                 or ties["gitdir"] != f"{path.resolve() / '.git'}\n".encode()
