@@ -298,3 +298,27 @@ def test_a_kill_at_any_moment_of_taking_back_and_parking_is_repaired(repo: Path,
     asyncio.run(next_run())
     assert listed(repo) == [str(repo)]
     git(repo, "fsck", "--no-progress")
+
+
+async def test_a_kept_worktree_outlives_a_gc_that_prunes_its_last_snapshot(repo: Path) -> None:
+    write(repo, FILES)
+    commit_all(repo)
+    (repo / "pkg" / "a.py").write_text("a = 'only in the snapshot gc will prune'\n")
+    gone = commit_all(repo)
+    one = run(repo, "r1", gone)
+    async with one.checkout() as wt:
+        path = wt.path
+    await one.close()
+    # Nothing keeps the kept worktree's snapshot once its record is gone: a gc may prune it.
+    git(repo, "reset", "--hard", "--quiet", "HEAD~1")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "--prune=now", "--quiet")
+    assert subprocess.run(["git", "cat-file", "-e", gone], cwd=repo).returncode != 0, "the snapshot was not pruned"
+    base = second_commit(repo)
+
+    two = run(repo, "r2", base)
+    async with two.checkout() as again:
+        assert again.path == path
+        clean_checkout_of(path, base, SECOND)
+    await two.close()
+    git(repo, "fsck", "--no-progress")
