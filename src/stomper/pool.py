@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISREG
@@ -61,6 +62,8 @@ class Pooled:
     index_mtime_ns: int
     """When that index was written. git compares the content of a file whose entry is as recent as its
     index (it may have changed again within the same tick), so the copy is put back with this mtime."""
+    was: str = ""
+    """Taken back from an earlier run: the commit that index is of, which the run's is not."""
 
     @property
     def own_index(self) -> Path:
@@ -84,7 +87,7 @@ class Pooled:
             pooled.write_own_index()
         return pooled
 
-    async def reset(self, base: str, caches: tuple[str, ...], *, moved: bool = False) -> Pooled:
+    async def reset(self, base: str, caches: tuple[str, ...], *, changed: Sequence[str] | None = ()) -> Pooled:
         """Make the worktree as a new one of `base` (a commit, or a tree) would be, its caches kept; the
         worktree as reset.
 
@@ -101,27 +104,29 @@ class Pooled:
         whose size and mtime are unchanged, and would judge the next file
         against that version.
 
-        `moved`: the index is of another base than `base` (a worktree taken
-        back from an earlier run): the files the two bases hold differently
-        are written too, and get a later mtime as well. One whose bases differ
-        in a `.gitattributes` is refused (`OSError`): git converts only what it
+        `changed`: when the index is of another base than `base` (a worktree
+        taken back from an earlier run), the files the two hold differently
+        (None: not known, git compares the index with `base`). They are
+        written too, and get a later mtime as well. One whose bases differ in
+        a `.gitattributes` is refused (`OSError`): git converts only what it
         writes, and the rest was written under the old attributes.
         """
         await asyncio.to_thread(self._restore_git_dir)
         await git(*STAT, "clean", "-d", "-ff", "-x", "--quiet", cwd=self.path)
-        changed = await self._names("diff-index", "--cached", base) if moved else []
+        if changed is None:
+            changed = await self._names("diff-index", "--cached", base)
         if any(Path(name).name == ".gitattributes" for name in changed):
             raise OSError(f"{self.path}: the attributes of its files changed since it was kept")
         stale = {}
         if caches:
-            stale = await asyncio.to_thread(_mtimes, self.path, changed + await self._names("diff-files"))
+            stale = await asyncio.to_thread(_mtimes, self.path, [*changed, *await self._names("diff-files")])
         await git(*STAT, "read-tree", "--reset", "-u", base, cwd=self.path)
 
         def settle() -> Pooled:
             _later(self.path, stale)
             # The index it wrote is as trustworthy as the first: written by git, before any fixer ran.
             index, mtime = _index_of(self.admin)
-            pooled = replace(self, index=index, index_mtime_ns=mtime)
+            pooled = replace(self, index=index, index_mtime_ns=mtime, was="")
             pooled.write_own_index()
             return pooled
 
@@ -132,13 +137,14 @@ class Pooled:
         listed = await git(*STAT, *diff[:1], "--name-only", "-z", *diff[1:], cwd=self.path)
         return [n for n in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
 
-    def park(self, settings: str) -> None:
+    def park(self, settings: str, base: str) -> None:
         """Keep the worktree, as its last reset left it, for the next run (`unpark`); remove git's record of it.
 
         Written beside it, where no sandboxed fixer can write, each file whole
         or not at all: the index of its last reset (`<n>.trusted`), then
         `<n>.kept`: what ties it to the repository, `settings`
-        (`checkout_settings`) and the index's hash. A kill before `<n>.kept`
+        (`checkout_settings`), the index's hash and `base`, the commit its
+        last reset was to. A kill before `<n>.kept`
         leaves an earlier park's, if any: with the index beside it, whose
         stats of the files written since are stale (those are written again),
         or with another index, whose hash it does not name (the worktree is
@@ -155,6 +161,7 @@ class Pooled:
             "index_sha256": hashlib.sha256(self.index).hexdigest(),
             "index_mtime_ns": self.index_mtime_ns,
             "settings": settings,
+            "base": base,
         }
         _write_whole(_kept_of(self.path), json.dumps(kept).encode())
         _remove(self.admin)
@@ -162,7 +169,7 @@ class Pooled:
     @classmethod
     def unpark(cls, path: Path, *, records: Path, settings: str, head: str, locked: bytes) -> Pooled | None:
         """The worktree parked at `path`, its record in `records` (`.git/worktrees`) made again, with `head`
-        as its HEAD and `locked` its lock; to be reset (`moved`) before use. None when it cannot be trusted.
+        as its HEAD and `locked` its lock; to be reset (from `was`) before use. None when it cannot be trusted.
         """
         try:
             kept = json.loads(_kept_of(path).read_bytes())
@@ -190,7 +197,8 @@ class Pooled:
                 return None
             admin.mkdir(parents=True, exist_ok=True)
             files = (*ties.items(), ("HEAD", f"{head}\n".encode()), ("locked", locked))
-            return cls(path, admin, dot_git, tuple(sorted(files)), index, int(kept["index_mtime_ns"]))
+            was = str(kept["base"])
+            return cls(path, admin, dot_git, tuple(sorted(files)), index, int(kept["index_mtime_ns"]), was)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -410,6 +410,7 @@ class Worktrees:
         self._spares: list[Pooled] = []
         self._held: set[Path] = set()
         """Every worktree this run made or took back: what `close` parks or removes."""
+        self._differences: dict[tuple[str, str], list[str] | None] = {}
         self._parked: list[Path] | None = None
         """Those kept by an earlier run not taken back yet, found when first needed."""
         self._made = 0
@@ -453,11 +454,11 @@ class Worktrees:
             return None
         return await self._reset(self._idle.pop(), tree)
 
-    async def _reset(self, pooled: Pooled, tree: str | None, *, moved: bool = False) -> Pooled | None:
+    async def _reset(self, pooled: Pooled, tree: str | None, *, changed: list[str] | None = None) -> Pooled | None:
         try:
             # Not shielded: a reset cancelled halfway leaves a worktree
             # nobody takes again, which `close` removes with the rest.
-            return await pooled.reset(tree or self.base, self.caches, moved=moved)
+            return await pooled.reset(tree or self.base, self.caches, changed=changed if pooled.was else ())
         except (StomperError, OSError):
             # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
             await asyncio.shield(self._remove(pooled.path))
@@ -486,10 +487,22 @@ class Worktrees:
                     head=self.base,
                     locked=f"{LOCK_REASON}{self.run_id}\n".encode(),
                 )
+                changed = await self._changed(pooled.was, tree or self.base) if pooled else None
             if pooled is None:
                 await asyncio.shield(self._remove(path))
-            elif reset := await self._reset(pooled, tree, moved=True):
+            elif reset := await self._reset(pooled, tree, changed=changed):
                 return reset
+
+    async def _changed(self, was: str, now: str) -> list[str] | None:
+        """The files `was` and `now` hold differently, asked of git once a run for all the worktrees taken
+        back (the last run parked them all at its base); None when git cannot tell (`was` pruned since)."""
+        if (was, now) not in self._differences:
+            done = await git(
+                "diff-tree", "-r", "--name-only", "-z", "--no-renames", was, now, cwd=self.root, check=False
+            )
+            names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+            self._differences[was, now] = [n for n in names if n] if done.returncode == 0 else None
+        return self._differences[was, now]
 
     async def _add(self) -> Pooled:
         path = await asyncio.to_thread(self._claim)
@@ -538,9 +551,16 @@ class Worktrees:
         self._common = Path(
             (await git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self.root)).out.strip()
         )
-        if self.keep:
-            self._settings = await pool.checkout_settings(self.root, self._common)
-        self.refs = await RefState.take(self.root, self._common, await head_ref(self.root))
+        common, head = self._common, await head_ref(self.root)
+
+        async def settings() -> None:
+            if self.keep:
+                self._settings = await pool.checkout_settings(self.root, common)
+
+        async def refs() -> None:
+            self.refs = await RefState.take(self.root, common, head)
+
+        await together.gather(settings(), refs())
 
     def _seed(self, path: Path) -> None:
         # Copied, not linked: mypy's cache is an SQLite database that a
@@ -564,22 +584,28 @@ class Worktrees:
                 await asyncio.to_thread(_forget, self.state_dir, self.run_id)
             return
         kept: list[Pooled] = []
-        if idle and await self._unchanged():
+        if idle and self._common is not None:
+            common, unchanged = self._common, False
+
+            async def check() -> None:
+                nonlocal unchanged
+                unchanged = await pool.checkout_settings(self.root, common) == self._settings
+
             # Reset before it is parked: nothing a fixer wrote (a rejected attempt, a key a model
             # echoed) stays on disk between runs.
-            resets = await together.gather(*(self._reset(pooled, None) for pooled in idle))
-            kept = [pooled for pooled in resets if pooled is not None]
+            resets = await together.gather(check(), *(self._reset(pooled, None) for pooled in idle))
+            kept = [pooled for pooled in resets if pooled is not None] if unchanged else []
         for path in self._held - {pooled.path for pooled in kept}:
             await asyncio.shield(self._remove(path))
-        async with self._registry:
-            for pooled in kept:
-                await asyncio.to_thread(pooled.park, self._settings)
-            await asyncio.to_thread(pool.tidy, self.home, self.state_dir.parent / "worktrees", keep=True)
-            await asyncio.to_thread(_forget, self.state_dir, self.run_id)
 
-    async def _unchanged(self) -> bool:
-        """Whether the checkout's settings are still those the run's worktrees were written under."""
-        return self._common is not None and await pool.checkout_settings(self.root, self._common) == self._settings
+        def settle() -> None:
+            for pooled in kept:
+                pooled.park(self._settings, self.base)
+            pool.tidy(self.home, self.state_dir.parent / "worktrees", keep=True)
+            _forget(self.state_dir, self.run_id)
+
+        async with self._registry:
+            await asyncio.to_thread(settle)
 
 
 def _fingerprint(index: Path) -> tuple[int, ...]:
