@@ -431,13 +431,13 @@ class Worktrees:
 
     async def spare(self, tree: str | None = None) -> tuple[Worktree, str | None]:
         """One more worktree, outside the pool's turns, for the run itself (the integration queue's);
-        no fixer runs in it, and `close` removes it with the others. With it, the tree it holds: `tree`,
-        or None for the base's.
+        no fixer runs in it, and `close` parks or removes it with the others. With it, the tree it holds:
+        `tree`, or None for the base's.
 
-        An idle one of the pool is taken for good, reset as for a file but to
-        `tree` (the state the queue wants in it), rather than a new one of the
-        base checked out: the queue's first need is often the run's last
-        check, once every file is done and the pool idle.
+        An idle one of the pool (or one an earlier run kept) is taken for good,
+        reset as for a file but to `tree` (the state the queue wants in it),
+        rather than a new one of the base checked out: the queue's first need
+        is often the run's last check, once every file is done and the pool idle.
         """
         pooled = await self._reset_idle(tree) or await self._unpark(tree)
         held = tree if pooled is not None else None
