@@ -95,6 +95,10 @@ def test_the_next_run_takes_back_the_worktree_the_last_run_kept(repo: Path, tmp_
     assert not (repo / "build.log").exists()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not stray_worktrees(state)
+    listing = stomper(repo, "runs")
+    assert listing.returncode == 0
+    kept_line = next(line for line in listing.stdout.splitlines() if "kept for the next run" in line)
+    assert kept_line.startswith("1 worktree kept for the next run (") and "MiB in " in kept_line, kept_line
 
     # A run told to keep none removes those kept, and keeps none of its own.
     (repo / "pkg" / "a.py").write_text("def a() -> int:\n    return undefined_a\n")
@@ -103,6 +107,7 @@ def test_the_next_run_takes_back_the_worktree_the_last_run_kept(repo: Path, tmp_
     assert done.returncode == 0 and "fixed pkg/a.py" in done.stdout + done.stderr, done
     assert "removed 1 worktree kept for the next run" in done.stderr, done
     assert not (state / "worktrees").exists() or not any((state / "worktrees").iterdir())
+    assert "kept for the next run" not in stomper(repo, "runs").stdout
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
     # `stomper clean` gives the disk back.

@@ -313,6 +313,17 @@ def parked(home: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name))
 
 
+def footprint(home: Path) -> tuple[int, int]:
+    """How many worktrees are parked in `home`, and the bytes they and what lies beside them take on disk."""
+    kept = parked(home)
+    taken = 0
+    for top, _, files in os.walk(home):
+        for name in files:
+            with contextlib.suppress(OSError):
+                taken += os.lstat(os.path.join(top, name)).st_blocks * 512
+    return len(kept), taken
+
+
 def tidy(home: Path, records: Path, *, keep: bool) -> int:
     """Leave in the pool's `home` only worktrees parked whole (`keep`), with what stomper keeps beside them,
     and in `records` (`.git/worktrees`) no record of one; how many worktrees were removed.

@@ -9,11 +9,12 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from stomper import gitops
+from stomper import gitops, pool
 from stomper.errors import ExitCode, NotAGitRepository
 from stomper.project import Project
 from stomper.repair import forget_unreadable, repair
 from stomper.runs import UNFINISHED, RunDir
+from stomper.worktree import POOL
 
 
 def _rundir(project: Project) -> RunDir:
@@ -23,7 +24,8 @@ def _rundir(project: Project) -> RunDir:
 
 
 def run(project: Project, *, console: Console) -> int:
-    records = _rundir(project).records()
+    rundir = _rundir(project)
+    records = rundir.records()
     if not records:
         console.print("No stomper runs in this repository.")
         return ExitCode.OK
@@ -42,6 +44,15 @@ def run(project: Project, *, console: Console) -> int:
             str(r.summary.get("diagnostics_remaining", "")),
         )
     console.print(table)
+    count, taken = pool.footprint(rundir.root / "worktrees" / POOL)
+    if count:
+        worktrees = "1 worktree" if count == 1 else f"{count} worktrees"
+        console.print(
+            f"{worktrees} kept for the next run ({taken / 2**20:.1f} MiB in {rundir.root / 'worktrees' / POOL});"
+            " `stomper clean` removes them",
+            highlight=False,
+            markup=False,
+        )
     return ExitCode.OK
 
 
