@@ -15,7 +15,6 @@ import asyncio
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from conftest import commit_all, git, write
 
 from stomper.pool import caches_of
 from stomper.worktree import Worktrees, remove_leftovers
+from tests.faults.killing import kill_tree
 from tests.test_worktree_pool import FILES, files_of, leave_a_mess
 
 
@@ -129,6 +129,9 @@ async def test_a_kept_worktree_that_cannot_be_trusted_is_made_anew(repo: Path, t
         kept = wt.path
         (wt.path / "stray.py").write_text("left by r1's fixer\n")
     await one.close()
+    # What a worktree taken back keeps and one made anew has not: its caches.
+    caches_of(kept).mkdir(exist_ok=True)
+    (caches_of(kept) / "r1").write_text("kept with r1's worktree\n")
     beside = {suffix: kept.with_name(f"{kept.name}.{suffix}") for suffix in ("kept", "trusted")}
     files = dict(FILES)
     elsewhere = tmp_path / "elsewhere"
@@ -168,6 +171,8 @@ async def test_a_kept_worktree_that_cannot_be_trusted_is_made_anew(repo: Path, t
         clean_checkout_of(again.path, base, {name: checked_out(name, text, harm) for name, text in files.items()})
         if harm in ("kept-unreadable", "trusted-changed", "moved", "admin-escapes", "symlink"):
             assert not (again.path / "stray.py").exists()
+        assert not (caches_of(kept) / "r1").exists(), "the worktree it should not trust was taken back"
+        assert not (caches_of(again.path) / "r1").exists()
     await two.close()
 
     assert records(repo) == user_records
@@ -283,8 +288,7 @@ def test_a_kill_at_any_moment_of_taking_back_and_parking_is_repaired(repo: Path,
     assert child.stdout is not None
     assert child.stdout.readline() == "ready\n"  # one run done: from here on there is something kept
     time.sleep(delay)
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_tree(child)  # with the git it may be running, each in a session of its own
 
     async def next_run() -> None:
         await remove_leftovers(repo, repo / ".git" / "stomper")

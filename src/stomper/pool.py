@@ -41,7 +41,7 @@ def caches_of(worktree: Path) -> Path:
     cache it could write is a verdict it could forge (mypy trusts a cached
     module whose size and mtime match). The verifier points the tools here.
     """
-    return worktree.parent / f"{worktree.name}.caches"
+    return _next_to(worktree, "caches")
 
 
 @dataclass(frozen=True)
@@ -277,20 +277,24 @@ def _remove(path: Path) -> None:
 
 def own_index_of(worktree: Path) -> Path:
     """Where stomper keeps its own index of `worktree`: beside it, where no fixer can write."""
-    return worktree.parent / f"{worktree.name}.index"
+    return _next_to(worktree, "index")
 
 
 def _kept_of(worktree: Path) -> Path:
-    return worktree.parent / f"{worktree.name}.kept"
+    return _next_to(worktree, "kept")
 
 
 def _trusted_of(worktree: Path) -> Path:
-    return worktree.parent / f"{worktree.name}.trusted"
+    return _next_to(worktree, "trusted")
 
 
 def _beside(worktree: Path) -> tuple[Path, ...]:
     """What stomper keeps beside a worktree of the pool."""
-    return (caches_of(worktree), own_index_of(worktree), _trusted_of(worktree), _kept_of(worktree))
+    return tuple(_next_to(worktree, what) for what in _BESIDE)
+
+
+def _next_to(worktree: Path, what: str) -> Path:
+    return worktree.parent / f"{worktree.name}.{what}"
 
 
 def remove(worktree: Path) -> None:
@@ -360,7 +364,8 @@ def tidy(home: Path, records: Path, *, keep: bool) -> int:
 
 
 _BESIDE = ("caches", "index", "kept", "trusted")
-"""What stomper keeps beside a worktree `<n>` of the pool: `<n>.caches`, ..."""
+"""What stomper keeps beside a worktree `<n>` of the pool: `<n>.caches` (`caches_of`), `<n>.index`
+(`own_index_of`), `<n>.kept` and `<n>.trusted` (`Pooled.park`)."""
 
 
 async def checkout_settings(root: Path, common: Path) -> str:

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -454,11 +454,13 @@ class Worktrees:
             return None
         return await self._reset(self._idle.pop(), tree)
 
-    async def _reset(self, pooled: Pooled, tree: str | None, *, changed: list[str] | None = None) -> Pooled | None:
+    async def _reset(self, pooled: Pooled, tree: str | None, *, changed: Sequence[str] | None = ()) -> Pooled | None:
+        """`pooled` reset to `tree` (the base when None; `changed` as `Pooled.reset` takes it), or removed
+        when it would not reset: None then."""
         try:
             # Not shielded: a reset cancelled halfway leaves a worktree
             # nobody takes again, which `close` removes with the rest.
-            return await pooled.reset(tree or self.base, self.caches, changed=changed if pooled.was else ())
+            return await pooled.reset(tree or self.base, self.caches, changed=changed)
         except (StomperError, OSError):
             # One a fixer damaged beyond resetting (its git directory replaced, say) is replaced.
             await asyncio.shield(self._remove(pooled.path))

@@ -44,12 +44,12 @@ def run(project: Project, *, console: Console) -> int:
             str(r.summary.get("diagnostics_remaining", "")),
         )
     console.print(table)
-    count, taken = pool.footprint(rundir.root / "worktrees" / POOL)
+    home = rundir.worktrees(POOL)
+    count, taken = pool.footprint(home)
     if count:
         worktrees = "1 worktree" if count == 1 else f"{count} worktrees"
         console.print(
-            f"{worktrees} kept for the next run ({taken / 2**20:.1f} MiB in {rundir.root / 'worktrees' / POOL});"
-            " `stomper clean` removes them",
+            f"{worktrees} kept for the next run ({taken / 2**20:.1f} MiB in {home}); `stomper clean` removes them",
             highlight=False,
             markup=False,
         )
