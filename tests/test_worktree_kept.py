@@ -326,3 +326,32 @@ async def test_a_kept_worktree_outlives_a_gc_that_prunes_its_last_snapshot(repo:
         clean_checkout_of(path, base, SECOND)
     await two.close()
     git(repo, "fsck", "--no-progress")
+
+
+async def test_what_cannot_be_removed_beside_the_kept_worktrees_fails_no_run(repo: Path) -> None:
+    """A fixer without a sandbox may leave beside its worktree what no one can remove (made immutable,
+    as root; unwritable, as a user): each run's end and the next repair clear what they can and go on."""
+    write(repo, FILES)
+    first = commit_all(repo)
+    one = run(repo, "r1", first, size=2)
+    async with one.checkout() as wt, one.checkout():
+        stuck = wt.path.parent / "junk" / "stuck.py"
+        stuck.parent.mkdir()
+        stuck.write_text("x = 1\n")
+        (wt.path.parent / "loose.txt").write_text("gone\n")
+        subprocess.run(["chattr", "+i", str(stuck)], check=True)
+    try:
+        await one.close()
+
+        assert stuck.exists() and not (wt.path.parent / "loose.txt").exists()
+        two = run(repo, "r2", first, size=2)
+        async with two.checkout() as x, two.checkout() as y:
+            assert {x.path, y.path} == {home(repo) / "0", home(repo) / "1"}
+            clean_checkout_of(x.path, first, FILES)
+        await two.close()
+        assert await remove_leftovers(repo, repo / ".git" / "stomper", keep=False) == ([], 2)
+        assert stuck.exists() and not (home(repo) / "0").exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    assert await remove_leftovers(repo, repo / ".git" / "stomper", keep=False) == ([], 0)
+    assert not home(repo).exists()

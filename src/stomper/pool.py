@@ -299,16 +299,21 @@ def _next_to(worktree: Path, what: str) -> Path:
 
 def remove(worktree: Path) -> None:
     """Remove a worktree of the pool and all stomper keeps beside it (not git's record of it)."""
-    with contextlib.suppress(OSError):
-        _remove(worktree)
+    _try_remove(worktree)
     remove_beside(worktree)
 
 
 def remove_beside(worktree: Path) -> None:
     """Remove what stomper keeps beside a worktree of the pool."""
     for path in _beside(worktree):
-        with contextlib.suppress(OSError):
-            _remove(path)
+        _try_remove(path)
+
+
+def _try_remove(path: Path) -> None:
+    """`_remove`, for what a run's end or the next run's repair clears away: what cannot be removed (a
+    file made immutable, a directory a fixer left unwritable) stays for the next try, not failing a run."""
+    with contextlib.suppress(OSError):
+        _remove(path)
 
 
 def parked(home: Path) -> list[Path]:
@@ -345,19 +350,19 @@ def tidy(home: Path, records: Path, *, keep: bool) -> int:
     for entry in sorted(home.iterdir()):
         number, dot, what = entry.name.partition(".")
         if not number.isdigit() or (dot and what not in _BESIDE):
-            _remove(entry)
+            _try_remove(entry)
         elif not dot:
             if keep and _kept_of(entry).is_file() and entry.is_dir() and not entry.is_symlink():
                 continue
             remove(entry)
             removed += 1
         elif not (home / number).is_dir() or (home / number).is_symlink():
-            _remove(entry)
+            _try_remove(entry)
     ours = {p.resolve() / ".git" for p in home.iterdir() if p.is_dir() and not p.is_symlink()}
     for record in sorted(records.iterdir()) if records.is_dir() else []:
         gitdir = (_read(record / "gitdir") or b"").decode(errors="replace").strip()
         if gitdir and Path(gitdir) in ours:
-            _remove(record)
+            _try_remove(record)
     with contextlib.suppress(OSError):
         home.rmdir()  # none kept
     return removed

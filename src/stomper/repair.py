@@ -55,7 +55,8 @@ class LockHeld(StomperError):
 
 async def repair(root: Path, rundir: RunDir, *, keep: bool = True) -> tuple[list[str], list[str]]:
     """Repair what dead runs left, and remove the worktrees kept for the next run unless `keep`; the ids of
-    the runs whose worktrees went, and a line per other repair."""
+    the dead runs whose worktrees were cleaned up (removed, or parked again when kept), and a line per
+    other repair."""
     leftovers, unkept = await remove_leftovers(root, rundir.root, keep=keep)
     records, _ = await asyncio.to_thread(rundir.readable)
     notes = [f"removed {_worktrees(unkept)} kept for the next run"] if unkept and not keep else []

@@ -110,7 +110,7 @@ async def fix(
             on_event(Note(f"took over the lock of stomper run pid {stale_pid}, which is no longer running"))
         leftovers, repaired = await repair(project.root, rundir, keep=project.settings.keep_worktrees)
         for old in leftovers:
-            on_event(Note(f"removed the worktrees left behind by run {old}, which did not finish"))
+            on_event(Note(f"cleaned up after run {old}, which did not finish"))
         for note in repaired:
             on_event(Note(note))
         await asyncio.to_thread(checkpoints.check, rundir.checkpoints)

@@ -621,7 +621,8 @@ def _fingerprint(index: Path) -> tuple[int, ...]:
 
 async def remove_leftovers(root: Path, state_dir: Path, *, keep: bool = True) -> tuple[list[str], int]:
     """Remove every stomper worktree but those kept for the next run (all of them without `keep`), and git's
-    records of them; the ids of the runs they belonged to, and how many kept ones went.
+    records of them; the ids of the dead runs whose worktrees these were (removed, or parked again), and
+    how many kept ones went.
 
     Only with the run lock held: no run is alive then to own one. Run first
     thing by the next run and by `stomper clean`, this repairs whatever a

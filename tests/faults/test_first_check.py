@@ -271,7 +271,7 @@ def test_a_killed_runs_worktrees_are_repaired_by_a_run_with_nothing_to_fix(repo:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 failing file(s)" in done.stdout
-    assert f"removed the worktrees left behind by run {run_id}, which did not finish" in done.stderr
+    assert f"cleaned up after run {run_id}, which did not finish" in done.stderr
     assert not list((repo / ".git" / "worktrees").glob("*"))
     assert git(repo, "worktree", "list").count("\n") == 1
     assert (repo / "notes.txt").read_bytes() == before.files["notes.txt"][1]

@@ -177,7 +177,7 @@ def test_sigkill_then_resume_completes_the_run(repo: Path, tmp_path: Path, point
     no_signing(repo)
     done = resume(repo)
     assert "took over the lock of stomper run pid" in done.stderr
-    assert "removed the worktrees left behind by run" in done.stderr
+    assert "cleaned up after run " in done.stderr
     assert_finished(repo, done)
 
 
