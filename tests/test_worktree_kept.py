@@ -339,7 +339,7 @@ async def test_what_cannot_be_removed_beside_the_kept_worktrees_fails_no_run(rep
         stuck.parent.mkdir()
         stuck.write_text("x = 1\n")
         (wt.path.parent / "loose.txt").write_text("gone\n")
-        subprocess.run(["chattr", "+i", str(stuck)], check=True)
+        _stick(stuck, True)
     try:
         await one.close()
 
@@ -352,6 +352,15 @@ async def test_what_cannot_be_removed_beside_the_kept_worktrees_fails_no_run(rep
         assert await remove_leftovers(repo, repo / ".git" / "stomper", keep=False) == ([], 2)
         assert stuck.exists() and not (home(repo) / "0").exists()
     finally:
-        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+        _stick(stuck, False)
     assert await remove_leftovers(repo, repo / ".git" / "stomper", keep=False) == ([], 0)
     assert not home(repo).exists()
+
+
+def _stick(path: Path, stuck: bool) -> None:
+    """Make `path` impossible to remove (or possible again): immutable for root, whom no mode stops, and in
+    a directory without write permission for anyone else."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i" if stuck else "-i", str(path)], check=True)
+    else:
+        path.parent.chmod(0o555 if stuck else 0o755)
