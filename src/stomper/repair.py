@@ -59,7 +59,7 @@ async def repair(root: Path, rundir: RunDir, *, keep: bool = True) -> tuple[list
     other repair."""
     leftovers, unkept = await remove_leftovers(root, rundir.root, keep=keep)
     records, _ = await asyncio.to_thread(rundir.readable)
-    notes = [f"removed {_worktrees(unkept)} kept for the next run"] if unkept and not keep else []
+    notes = [f"removed {worktree_count(unkept)} kept for the next run"] if unkept and not keep else []
     notes += await asyncio.to_thread(_landing_locks, root, rundir, records)
     notes += await asyncio.to_thread(_partial_commit_locks, root, rundir.root)
     notes += await asyncio.to_thread(_run_ref_locks, root, rundir.root)
@@ -67,7 +67,8 @@ async def repair(root: Path, rundir: RunDir, *, keep: bool = True) -> tuple[list
     return leftovers, notes
 
 
-def _worktrees(n: int) -> str:
+def worktree_count(n: int) -> str:
+    """`1 worktree`, `3 worktrees`."""
     return f"{n} worktree" if n == 1 else f"{n} worktrees"
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from stomper import gitops, pool
 from stomper.errors import ExitCode, NotAGitRepository
 from stomper.project import Project
-from stomper.repair import forget_unreadable, repair
+from stomper.repair import forget_unreadable, repair, worktree_count
 from stomper.runs import UNFINISHED, RunDir
 from stomper.worktree import POOL
 
@@ -47,9 +47,9 @@ def run(project: Project, *, console: Console) -> int:
     home = rundir.worktrees(POOL)
     count, taken = pool.footprint(home)
     if count:
-        worktrees = "1 worktree" if count == 1 else f"{count} worktrees"
         console.print(
-            f"{worktrees} kept for the next run ({taken / 2**20:.1f} MiB in {home}); `stomper clean` removes them",
+            f"{worktree_count(count)} kept for the next run ({taken / 2**20:.1f} MiB in {home});"
+            " `stomper clean` removes them",
             highlight=False,
             markup=False,
         )
