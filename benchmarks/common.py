@@ -43,6 +43,16 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
 
 
+def run_before(argv: list[str], repo: Path, env: Mapping[str, str], break_again: Callable[[], None]) -> None:
+    """For a `--warm` measurement: a run of `argv` before it, unmeasured, whose worktrees the measured one
+    takes back; then the same files broken again with other bytes (`break_again`), so that each worktree
+    taken back writes them, and committed."""
+    subprocess.run(argv, cwd=repo, env=env, check=True, capture_output=True)
+    break_again()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "broken again")
+
+
 def timed(argv_list: list[list[str]], cwd: Path, env: Mapping[str, str]) -> tuple[float, float]:
     """Wall-clock and CPU seconds (the children's user + system) of running each argv in turn."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

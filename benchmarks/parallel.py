@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ENV, STOMPER, commit_everything, make_agent
+from common import ENV, STOMPER, commit_everything, make_agent, run_before
 
 AGENT = """\
 #!/bin/sh
@@ -66,11 +66,8 @@ def run(
         report = Path(scratch) / "report.json"
         fix = [str(STOMPER), "fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", tools]
         fix += ["--parallel", str(parallel)]
-        if warm:  # a run before, unmeasured, whose worktrees the measured one takes back
-            subprocess.run(fix, cwd=repo, env=env, check=True, capture_output=True)
-            break_all(repo, files, "again")  # other bytes: a worktree kept writes them
-            for args in (["add", "-A"], ["commit", "-qm", "broken again"]):
-                subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+        if warm:
+            run_before(fix, repo, env, lambda: break_all(repo, files, "again"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         done = subprocess.run(

@@ -51,7 +51,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ENV, STOMPER, commit_everything, make_agent
+from common import ENV, STOMPER, commit_everything, make_agent, run_before
 
 AGENT = """\
 #!/bin/sh
@@ -154,11 +154,10 @@ def run_once(
         report = Path(scratch) / "report.json"
         fix = ["fix", "--fixer", "agent", "--agent", f"{agent} {{file}}", "--tools", "ruff"]
         fix += ["--parallel", str(parallel)]
-        if warm:  # a run before, unmeasured, whose worktrees the measured one takes back
-            subprocess.run([str(STOMPER), *fix], cwd=repo, env=case.env, check=True, capture_output=True)
-            break_again(repo, case.failing, case.files, "again")  # other bytes: a worktree kept writes them
-            for args in (["add", "-A"], ["commit", "-qm", "broken again"]):
-                subprocess.run(["git", *args], cwd=repo, check=True, env=ENV)
+        if warm:
+            run_before(
+                [str(STOMPER), *fix], repo, case.env, lambda: break_again(repo, case.failing, case.files, "again")
+            )
         argv = [str(STOMPER)]
         if profile is not None:
             argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(STOMPER)]
