@@ -364,3 +364,33 @@ def _stick(path: Path, stuck: bool) -> None:
         subprocess.run(["chattr", "+i" if stuck else "-i", str(path)], check=True)
     else:
         path.parent.chmod(0o555 if stuck else 0o755)
+
+
+async def test_a_worktree_that_cannot_be_parked_fails_no_run_and_is_not_trusted_wrongly(repo: Path) -> None:
+    """Parking writes beside each worktree; when it cannot (a disk full; here its `<n>.kept` immutable for
+    root, the pool's directory unwritable for anyone else), the run still ends, and the next takes back
+    only a worktree it can trust: the files as they are, whatever an old manifest says."""
+    write(repo, FILES)
+    first = commit_all(repo)
+    one = run(repo, "r1", first)
+    async with one.checkout() as wt:
+        path = wt.path
+    await one.close()
+    manifest = path.with_name(f"{path.name}.kept")
+    second = second_commit(repo)
+    _stick(manifest, True)
+    try:
+        two = run(repo, "r2", second)
+        async with two.checkout() as again:
+            assert again.path == path
+            (again.path / "pkg" / "a.py").write_text("a = 'fixer'\n")
+        await two.close()
+
+        assert records(repo) == [] and listed(repo) == [str(repo)]
+    finally:
+        _stick(manifest, False)
+    three = run(repo, "r3", second)
+    async with three.checkout() as last:
+        clean_checkout_of(last.path, second, SECOND)
+    await three.close()
+    git(repo, "fsck", "--no-progress")

@@ -602,7 +602,10 @@ class Worktrees:
 
         def settle() -> None:
             for pooled in kept:
-                pooled.park(self._settings, self.base)
+                # One that cannot be parked (a disk full) is left as a kill mid-park leaves it, to `tidy`
+                # and the next run: keeping worktrees saves time, and must never fail a run that landed.
+                with contextlib.suppress(OSError):
+                    pooled.park(self._settings, self.base)
             pool.tidy(self.home, self.state_dir.parent / "worktrees", keep=True)
             _forget(self.state_dir, self.run_id)
 
