@@ -190,13 +190,19 @@ def checked_out(name: str, text: str, harm: str) -> str:
     return text.replace("\n", "\r\n") if crlf else text
 
 
-async def test_an_edit_made_between_runs_and_made_to_look_untouched_is_undone(repo: Path) -> None:
+async def parked_once(repo: Path) -> tuple[str, Path]:
+    """`FILES` committed, and one run's worktree of that commit parked: the commit, and the worktree."""
     write(repo, FILES)
     first = commit_all(repo)
     one = run(repo, "r1", first)
     async with one.checkout() as wt:
         path = wt.path
     await one.close()
+    return first, path
+
+
+async def test_an_edit_made_between_runs_and_made_to_look_untouched_is_undone(repo: Path) -> None:
+    first, path = await parked_once(repo)
     target = path / "untouched.py"
     before = target.stat()
     target.write_text("c = 4\n")  # the same size
@@ -370,12 +376,7 @@ async def test_a_worktree_that_cannot_be_parked_fails_no_run_and_is_not_trusted_
     """Parking writes beside each worktree; when it cannot (a disk full; here its `<n>.kept` immutable for
     root, the pool's directory unwritable for anyone else), the run still ends, and the next takes back
     only a worktree it can trust: the files as they are, whatever an old manifest says."""
-    write(repo, FILES)
-    first = commit_all(repo)
-    one = run(repo, "r1", first)
-    async with one.checkout() as wt:
-        path = wt.path
-    await one.close()
+    _, path = await parked_once(repo)
     manifest = path.with_name(f"{path.name}.kept")
     second = second_commit(repo)
     _stick(manifest, True)
